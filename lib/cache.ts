@@ -1,0 +1,733 @@
+import pLimit from 'p-limit'
+import { Envelope, superjsonCodec, type Entry } from './codec.ts'
+import { Coherence } from './coherence.ts'
+import {
+  BackgroundError,
+  CacheClosedError,
+  FactoryTimeoutError,
+  MemoredisError,
+  RedisError,
+  UnregisteredClassError,
+} from './errors.ts'
+import { Emitter, type CacheEventName, type CacheEvents, type Tier } from './events.ts'
+import { keySegment } from './key.ts'
+import { memoize, type Memoized } from './memoize.ts'
+import {
+  resolveCacheOptions,
+  resolveEntryOptions,
+  type CacheOptions,
+  type EntryOptions,
+  type MemoizeOptions,
+  type ResolvedCacheOptions,
+  type ResolvedEntryOptions,
+} from './options.ts'
+import { SingleFlight, Waiters, holdLock, lockToken } from './stampede.ts'
+import { MemoryTier } from './tiers/memory.ts'
+import { RedisTier } from './tiers/redis.ts'
+
+/**
+ * The tiered read-through engine. A call goes, top to bottom:
+ *
+ *   key ─► L1 (fresh, tags unchanged) ─► value
+ *        └► single-flight ─► L2 GET ─► decode ─► tags valid ─► L1 ─► value
+ *                          └► lock (SET NX PX) ─won─► function ─► encode ─► L2 SET ─► L1
+ *                                              └lost─► wait for the winner's write
+ *
+ * Tags, and `clear()`, work by invalidation stamps: invalidating a tag stores the
+ * Redis server time under it, and an entry is valid only if it was created after the
+ * stamps of all its tags (its own, plus internal scope tags for the cache, namespace
+ * and function). Stamps are cached here and dropped when another process changes one;
+ * every such change bumps `epoch`, so that an L1 hit needs one integer compare to know
+ * that none of its tags changed.
+ */
+
+/** What a read-through call found: the value, and whether it came fresh from a tier, fresh from the function, or stale. */
+export interface CacheResult<T> {
+  value: T
+  status: 'hit' | 'miss' | 'stale'
+  /** When the value was computed, epoch ms (server clock). */
+  created: number
+}
+
+/** Counters since the cache was created. */
+export interface CacheStats {
+  l1: { hits: number; misses: number; size: number }
+  l2: { hits: number; misses: number; errors: number }
+  /** Times the function ran. */
+  computations: number
+  /** Stale values served (revalidating or as fallbacks). */
+  stale: number
+  /** Waits for another process's value, and those that ran out. */
+  lockWaits: number
+  lockTimeouts: number
+}
+
+/** Internal scope-tag ids; user tags are `t:` + tag. */
+const ALL = '*'
+
+/** State shared by a cache and its namespaces. */
+class Core {
+  readonly options: ResolvedCacheOptions
+  readonly events = new Emitter()
+  readonly l1: MemoryTier | undefined
+  readonly l2: RedisTier | undefined
+  readonly coherence: Coherence | undefined
+  readonly envelope: Envelope
+  readonly flights = new SingleFlight<CacheResult<unknown>>()
+  readonly waiters = new Waiters()
+  readonly refreshing = new Set<string>()
+  readonly limit: ReturnType<typeof pLimit>
+  readonly names = new Map<string, WeakRef<object>>()
+  readonly stamps = new Map<string, { stamp: number; at: number }>()
+  readonly stats = {
+    l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
+    computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
+  }
+  epoch = 0
+  offset = 0
+  closed = false
+  private readonly stampPrefix: string
+  private readonly lockPrefix: string
+
+  constructor(options: ResolvedCacheOptions) {
+    this.options = options
+    this.stampPrefix = `${options.prefix}:!tag:`
+    this.lockPrefix = `${options.prefix}:!lock:`
+    this.limit = pLimit(options.refreshConcurrency)
+    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize)
+    this.envelope = new Envelope({
+      codec: options.codec ?? superjsonCodec,
+      signingKeys: options.signingKeys,
+      maxValueSize: options.maxValueSize,
+      compressThreshold: options.compressThreshold,
+      maxDecompressedSize: options.maxDecompressedSize,
+      strictClasses: options.strictClasses,
+      onUnregisteredClass: (className) =>
+        this.events.emit('warning', { error: new UnregisteredClassError(className) }),
+    })
+    if (options.redis === undefined) return
+    this.l2 = new RedisTier(options.redis, {
+      timeoutMs: options.redisTimeout,
+      connectWaitMs: options.connectWait,
+      circuitFailures: options.circuitFailures,
+      circuitResetAfterMs: options.circuitResetAfter,
+      events: {
+        error: (error) => this.error(error, undefined, 'l2'),
+        circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
+        ready: () => {
+          this.syncClock()
+          this.coherence?.commandReady()
+        },
+        close: () => this.coherence?.commandLost(),
+      },
+    })
+    const mode = options.coherence ?? (this.l2.isCluster ? 'bus' : 'tracking')
+    this.coherence = new Coherence(options.redis, this.l2, options.prefix, this.l2.isCluster ? busFor(mode) : mode, {
+      onKeys: (keys) => this.onForeignWrite(keys),
+      onFlush: (reason) => this.flush(reason),
+      onError: (error) => this.error(error, undefined, 'l2'),
+    })
+  }
+
+  /** Milliseconds on the Redis server's clock (the local clock until first connected). */
+  now(): number {
+    return Date.now() + this.offset
+  }
+
+  private syncClock(): void {
+    const l2 = this.l2 as RedisTier
+    const sent = Date.now()
+    l2.time().then(
+      (server) => {
+        const received = Date.now()
+        this.offset = server - Math.round((sent + received) / 2)
+      },
+      (error: unknown) => this.error(error, undefined, 'l2'),
+    )
+  }
+
+  /** Reports trouble as an `error` event; a non-memoredis error is the user's function failing in the background. */
+  error(error: unknown, key?: string, tier?: Tier): void {
+    if (tier === 'l2') this.stats.l2Errors++
+    const wrapped = error instanceof MemoredisError ? error : new BackgroundError(key, error)
+    this.events.emit('error', { error: wrapped, key, tier })
+  }
+
+  // ── Coherence ────────────────────────────────────────────────────────────
+
+  private onForeignWrite(keys: string[]): void {
+    const keepL1 = this.coherence?.mode === 'off'
+    for (const key of keys) {
+      if (key.startsWith(this.stampPrefix)) {
+        if (!keepL1 && this.stamps.delete(key.slice(this.stampPrefix.length))) this.epoch++
+      } else if (key.startsWith(this.lockPrefix)) {
+        this.waiters.wake(`${this.options.prefix}:${key.slice(this.lockPrefix.length)}`)
+      } else {
+        if (!keepL1) this.l1?.delete(key)
+        this.waiters.wake(key)
+      }
+    }
+  }
+
+  flush(reason: string): void {
+    if (this.coherence?.mode !== 'off') {
+      this.l1?.clear()
+      this.stamps.clear()
+      this.epoch++
+    }
+    this.waiters.wakeAll()
+    this.events.emit('flush', { reason })
+  }
+
+  lockKey(key: string): string {
+    return this.lockPrefix + key.slice(this.options.prefix.length + 1)
+  }
+
+  // ── Tags ─────────────────────────────────────────────────────────────────
+
+  /** True when `entry` was created after the stamps of all its tags. */
+  async tagsValid(entry: Entry): Promise<boolean> {
+    for (const id of entry.tags) {
+      if ((await this.stamp(id)) >= entry.created) return false
+    }
+    return true
+  }
+
+  private async stamp(id: string): Promise<number> {
+    const known = this.stamps.get(id)
+    // With coherence off nobody tells us of a new stamp: trust a cached one for 1s only.
+    if (known !== undefined && (this.coherence?.mode !== 'off' || Date.now() - known.at < 1000)) return known.stamp
+    if (this.l2 === undefined || !this.l2.available) return known?.stamp ?? 0
+    const epoch = this.epoch
+    try {
+      const stamp = await this.l2.getStamp(this.stampPrefix + id)
+      // Only remember it if no invalidation arrived while we asked.
+      if (epoch === this.epoch) this.stamps.set(id, { stamp, at: Date.now() })
+      return stamp
+    } catch (error) {
+      this.error(error, this.stampPrefix + id, 'l2')
+      return known?.stamp ?? 0
+    }
+  }
+
+  async invalidate(ids: string[], tags: string[]): Promise<void> {
+    const ttl = this.options.tagTtl
+    const failures: unknown[] = []
+    await Promise.all(
+      ids.map(async (id) => {
+        let stamp = Math.max(this.now(), (this.stamps.get(id)?.stamp ?? 0) + 1)
+        if (this.l2 !== undefined) {
+          try {
+            stamp = await this.l2.stampTag(this.stampPrefix + id, ttl)
+          } catch (error) {
+            failures.push(error)
+          }
+        }
+        this.stamps.set(id, { stamp, at: Date.now() })
+      }),
+    )
+    this.epoch++
+    await this.announce(ids.map((id) => this.stampPrefix + id))
+    this.events.emit('invalidate', { tags })
+    if (failures.length > 0) {
+      // The other processes were not told: say so to the caller who asked for it.
+      throw new RedisError(`redis: invalidating ${tags.join(', ')} reached this process only`, { cause: failures[0] })
+    }
+  }
+
+  async announce(keys: string[]): Promise<void> {
+    try {
+      await this.coherence?.announce(keys)
+    } catch (error) {
+      this.error(error, keys[0], 'l2')
+    }
+  }
+}
+
+function busFor(mode: 'tracking' | 'bus' | 'off'): 'bus' | 'off' {
+  // Tracking is per node; on a Cluster the bus (PUBLISH reaches every node) does the job.
+  return mode === 'off' ? 'off' : 'bus'
+}
+
+/**
+ * A memoredis cache: L1 in this process, L2 in Redis when configured. Create one with
+ * {@link createCache}; `namespace(name)` gives a view whose keys live apart.
+ */
+export class Cache {
+  /** @internal */
+  readonly core: Core
+  /** The namespace's escaped key segment. */
+  private readonly ns: string
+  private readonly root: boolean
+  private readonly base: string
+  private readonly scope: readonly string[]
+  private readonly defaults: ResolvedEntryOptions
+
+  /** @internal Use {@link createCache}. */
+  constructor(core: Core, namespace: string, root = false) {
+    this.core = core
+    this.root = root
+    this.ns = keySegment(namespace)
+    this.base = `${core.options.prefix}:${this.ns}:`
+    this.scope = [ALL, `n:${this.ns}`]
+    this.defaults = core.options.entry
+  }
+
+  /** A view of this cache whose keys, `clear()` and memoized names are its own. */
+  namespace(name: string): Cache {
+    return new Cache(this.core, name)
+  }
+
+  /**
+   * Returns the value under `key`, computing it with `factory` on a miss (once per key,
+   * in this process and across processes).
+   *
+   * @example
+   * const user = await cache.getOrSet(`user:${id}`, () => db.users.find(id), { ttl: '10m', tags: [`user:${id}`] })
+   */
+  async getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
+    return (await this.getOrSetEntry(key, factory, options)).value
+  }
+
+  /** {@link getOrSet}, also saying whether the value was a hit, a miss or stale, and when it was computed. */
+  getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
+    const o = options === undefined ? (this.defaults as ResolvedEntryOptions<T>) : resolveEntryOptions(this.defaults, options, 'getOrSet')
+    return this.read(this.keyOf(key), this.scope, factory, o)
+  }
+
+  /** The value under `key`, or undefined (never computes). */
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.peekKey<T>(this.keyOf(key)))?.value
+  }
+
+  /** Stores `value` under `key` in every tier. */
+  async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
+    const o = resolveEntryOptions(this.defaults, options, 'set') as ResolvedEntryOptions<T>
+    await this.write(this.keyOf(key), this.core.now(), value, o, this.scope)
+  }
+
+  /** Deletes `key` from every tier of every process. Rejects with `RedisError` if Redis could not be told. */
+  delete(key: string): Promise<void> {
+    return this.deleteKey(this.keyOf(key))
+  }
+
+  /**
+   * Invalidates every entry carrying any of `tags`, in every process: O(1) per tag,
+   * whatever the number of entries. Rejects with `RedisError` if Redis could not be told
+   * (this process's L1 is invalidated all the same).
+   */
+  invalidateTags(tags: readonly string[]): Promise<void> {
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
+      return Promise.reject(new TypeError('invalidateTags expects an array of strings'))
+    }
+    return this.core.invalidate(tags.map((t) => `t:${t}`), [...tags])
+  }
+
+  /** Drops every entry of this cache (the root: every namespace) in O(1). */
+  clear(): Promise<void> {
+    return this.core.invalidate([this.root ? ALL : `n:${this.ns}`], [])
+  }
+
+  /**
+   * Memoizes `fn` in this cache (same as `memoize(fn, { ...options, cache: this })`).
+   * @example
+   * const getUser = cache.memoize(fetchUser, { ttl: '10m' })
+   */
+  memoize<A extends unknown[], R>(fn: (...args: A) => R, options: Omit<MemoizeOptions<A, Awaited<R>>, 'cache'> = {}): Memoized<A, R> {
+    return memoize(fn, { ...options, cache: this })
+  }
+
+  /** Counters since the cache was created. */
+  stats(): CacheStats {
+    const s = this.core.stats
+    return {
+      l1: { hits: s.l1Hits, misses: s.l1Misses, size: this.core.l1?.size ?? 0 },
+      l2: { hits: s.l2Hits, misses: s.l2Misses, errors: s.l2Errors },
+      computations: s.computations,
+      stale: s.stale,
+      lockWaits: s.lockWaits,
+      lockTimeouts: s.lockTimeouts,
+    }
+  }
+
+  /** Listens to an event (see the README for each event's payload). */
+  on<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this {
+    this.core.events.on(event, listener)
+    return this
+  }
+
+  /** Stops listening. */
+  off<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this {
+    this.core.events.off(event, listener)
+    return this
+  }
+
+  /** Closes the Redis connections; later calls reject with `CacheClosedError`. */
+  async close(): Promise<void> {
+    const core = this.core
+    if (core.closed) return
+    core.closed = true
+    core.waiters.wakeAll()
+    core.coherence?.close()
+    await core.l2?.close()
+    core.l1?.clear()
+  }
+
+  // ── Internal API for memoize() and the middleware ───────────────────────
+
+  /** @internal Full Redis key for a user key. */
+  keyOf(key: string): string {
+    return this.base + keySegment(key)
+  }
+
+  /** @internal Key prefix and scope tags for a memoized function. */
+  scopeFor(name: string, version: number): { base: string; scope: readonly string[]; id: string } {
+    const segment = keySegment(name)
+    const id = `f:${this.ns}:${segment}`
+    return { base: `${this.base}${segment}:v${version}:`, scope: [...this.scope, id], id }
+  }
+
+  /** @internal Claims `name` for a live memoized function in this namespace. */
+  claimName(name: string, owner: object): boolean {
+    const id = `${this.ns}:${name}`
+    const holder = this.core.names.get(id)?.deref()
+    if (holder !== undefined && holder !== owner) return false
+    this.core.names.set(id, new WeakRef(owner))
+    return true
+  }
+
+  /**
+   * @internal The hot path: a fresh L1 entry whose tags are unchanged, not due for an
+   * early refresh; else undefined.
+   */
+  fresh(key: string, o: ResolvedEntryOptions<never>): Entry | undefined {
+    const core = this.core
+    if (core.l1 === undefined) return undefined
+    const now = core.now()
+    const record = core.l1.get(key, now)
+    if (record === undefined || record.epoch !== core.epoch) return undefined
+    const entry = record.entry
+    if (entry.freshUntil - now <= o.earlyRefresh * o.ttl) return undefined
+    core.stats.l1Hits++
+    if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+    return entry
+  }
+
+  /** @internal The read-through call for a full key. */
+  async read<T>(key: string, scope: readonly string[], factory: () => T | Promise<T>, o: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    const now = core.now()
+    let stale: Entry | undefined
+    const record = core.l1?.get(key, now)
+    if (record !== undefined) {
+      const epoch = core.epoch
+      if (record.epoch === epoch || (await core.tagsValid(record.entry))) {
+        record.epoch = epoch
+        const entry = record.entry
+        if (entry.freshUntil > now) {
+          core.stats.l1Hits++
+          if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+          if (entry.freshUntil - now <= o.earlyRefresh * o.ttl) this.refreshInBackground(key, scope, factory, o, entry)
+          return result(entry, 'hit')
+        }
+        stale = entry
+      } else {
+        core.l1?.delete(key)
+      }
+    }
+    core.stats.l1Misses++
+    if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l1' })
+    if (stale !== undefined && o.staleWhileRevalidate) {
+      this.refreshInBackground(key, scope, factory, o, stale)
+      return this.served(key, stale, 'revalidate')
+    }
+    return core.flights.run(key, () => this.fill(key, scope, factory, o, stale, 0)) as Promise<CacheResult<T>>
+  }
+
+  /** L2, then the lock, then the function. `newerThan` refuses L2 entries created before it (refreshes). */
+  private async fill<T>(
+    key: string,
+    scope: readonly string[],
+    factory: () => T | Promise<T>,
+    o: ResolvedEntryOptions<T>,
+    stale: Entry | undefined,
+    newerThan: number,
+  ): Promise<CacheResult<T>> {
+    const core = this.core
+    const l2 = core.l2
+    if (l2 === undefined) return this.compute(key, scope, factory, o, stale)
+    await l2.whenStarted()
+    const found = await this.readL2(key, newerThan)
+    if (found !== undefined) {
+      if (found.freshUntil > core.now()) return result(found, 'hit') as CacheResult<T>
+      if (stale === undefined || found.created > stale.created) stale = found
+      if (o.staleWhileRevalidate && newerThan === 0) {
+        this.refreshInBackground(key, scope, factory, o, found)
+        return this.served(key, found, 'revalidate')
+      }
+    }
+    if (!l2.available) return this.compute(key, scope, factory, o, stale)
+
+    // One computation across processes: take the lock, or wait for whoever has it.
+    const lockKey = core.lockKey(key)
+    const token = lockToken()
+    const started = Date.now()
+    const deadline = started + o.lockWait
+    let waited = false
+    for (;;) {
+      // Armed before trying, so that the winner's write cannot slip between the two.
+      const armed = core.waiters.arm(key)
+      let holderMs: number
+      try {
+        holderMs = await l2.acquireLock(lockKey, token, o.lockTtl)
+      } catch (error) {
+        armed.cancel()
+        core.error(error, key, 'l2')
+        return this.compute(key, scope, factory, o, stale)
+      }
+      if (holderMs === -1) {
+        armed.cancel()
+        const lock = holdLock(l2, lockKey, token, o.lockTtl, (error) => core.error(error, lockKey, 'l2'))
+        return this.compute(key, scope, factory, o, stale, lock.release)
+      }
+      if (!waited) {
+        waited = true
+        core.stats.lockWaits++
+        core.events.emit('lock-wait', { key })
+      }
+      const remaining = deadline - Date.now()
+      if (remaining <= 0) {
+        armed.cancel()
+        core.stats.lockTimeouts++
+        core.events.emit('lock-timeout', { key, durationMs: Date.now() - started })
+        if (stale !== undefined) return this.served(key, stale, 'lock-timeout')
+        return this.compute(key, scope, factory, o, stale)
+      }
+      // Lost the lock: wait for the winner's write (or its lock's end) instead of polling.
+      await armed.wait(Math.min(remaining, holderMs > 0 ? holderMs + 10 : 20))
+      if (core.closed) throw new CacheClosedError()
+      const written = await this.readL2(key, newerThan)
+      if (written !== undefined && written.freshUntil > core.now()) return result(written, 'hit') as CacheResult<T>
+    }
+  }
+
+  /** Reads, decodes and validates an L2 entry; anything wrong is a miss and an event. */
+  private async readL2(key: string, newerThan: number): Promise<Entry | undefined> {
+    const core = this.core
+    const l2 = core.l2 as RedisTier
+    let bytes: Buffer | null
+    try {
+      bytes = await l2.get(key)
+    } catch (error) {
+      core.error(error, key, 'l2')
+      return undefined
+    }
+    let entry: Entry | undefined
+    if (bytes !== null) {
+      try {
+        entry = core.envelope.decode(bytes)
+      } catch (error) {
+        // Corrupt or tampered: never served, deleted so the next writer starts clean.
+        core.error(error, key, 'l2')
+        l2.del(key).catch((e: unknown) => core.error(e, key, 'l2'))
+      }
+    }
+    if (entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan || !(await core.tagsValid(entry))) {
+      core.stats.l2Misses++
+      if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l2' })
+      return undefined
+    }
+    if (entry.freshUntil > core.now()) {
+      core.stats.l2Hits++
+      if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
+      core.l1?.set(key, entry, bytes?.length ?? 1, core.epoch)
+    }
+    return entry
+  }
+
+  /** Runs the function under its time limits, stores the value, falls back to stale. */
+  private async compute<T>(
+    key: string,
+    scope: readonly string[],
+    factory: () => T | Promise<T>,
+    o: ResolvedEntryOptions<T>,
+    stale: Entry | undefined,
+    release?: () => Promise<void>,
+  ): Promise<CacheResult<T>> {
+    const core = this.core
+    core.stats.computations++
+    const created = core.now()
+    const startedAt = Date.now()
+    const work = (async () => {
+      try {
+        const value = await factory()
+        core.events.emit('compute', { key, durationMs: Date.now() - startedAt })
+        return await this.write(key, created, value, o, scope)
+      } finally {
+        await release?.()
+      }
+    })()
+    if (o.softTimeout === 0 && o.hardTimeout === 0) {
+      try {
+        return await work
+      } catch (error) {
+        if (stale === undefined) throw error
+        return this.served(key, stale, 'error')
+      }
+    }
+    return this.race(key, work, o, stale, release)
+  }
+
+  /** Races the work against the soft and hard timeouts. */
+  private race<T>(
+    key: string,
+    work: Promise<CacheResult<T>>,
+    o: ResolvedEntryOptions<T>,
+    stale: Entry | undefined,
+    release: (() => Promise<void>) | undefined,
+  ): Promise<CacheResult<T>> {
+    return new Promise<CacheResult<T>>((resolve, reject) => {
+      let settled = false
+      const timers: NodeJS.Timeout[] = []
+      const finish = (outcome: () => void): void => {
+        if (settled) return
+        settled = true
+        for (const timer of timers) clearTimeout(timer)
+        outcome()
+      }
+      const fallBack = (reason: 'error' | 'soft-timeout' | 'hard-timeout', error: unknown): void =>
+        finish(() => (stale === undefined ? reject(error) : resolve(this.served(key, stale, reason))))
+      if (o.softTimeout > 0 && stale !== undefined) {
+        // Serve stale now; the work goes on and fills the cache when it lands.
+        timers.push(setTimeout(() => finish(() => resolve(this.served(key, stale, 'soft-timeout'))), o.softTimeout))
+      }
+      if (o.hardTimeout > 0) {
+        timers.push(
+          setTimeout(() => {
+            // A hung function must not keep the lock (and its renewals) forever.
+            void release?.()
+            fallBack('hard-timeout', new FactoryTimeoutError(key, o.hardTimeout))
+          }, o.hardTimeout),
+        )
+      }
+      work.then(
+        (value) => finish(() => resolve(value)),
+        (error: unknown) => {
+          if (settled) this.core.error(error, key)
+          else fallBack('error', error)
+        },
+      )
+    })
+  }
+
+  /** Encodes and stores a computed value (unless `shouldCache` says no); returns it. */
+  private async write<T>(key: string, created: number, value: T, o: ResolvedEntryOptions<T>, scope: readonly string[]): Promise<CacheResult<T>> {
+    const core = this.core
+    const jitter = core.options.jitter
+    const ttl = jitter > 0 ? Math.round(o.ttl * (1 - Math.random() * jitter)) : o.ttl
+    const tags = o.tags === undefined ? scope : [...scope, ...(typeof o.tags === 'function' ? o.tags(value) : o.tags).map((t) => `t:${t}`)]
+    const entry: Entry<T> = { value, created, freshUntil: created + ttl, staleUntil: created + ttl + o.grace, tags }
+    if (o.shouldCache !== undefined && !o.shouldCache(value)) return result(entry, 'miss')
+    let bytes: Buffer
+    try {
+      bytes = core.envelope.encode(entry)
+    } catch (error) {
+      core.error(error, key)
+      return result(entry, 'miss')
+    }
+    let tier: Tier = 'l1'
+    await core.l2?.whenStarted()
+    if (core.l2 !== undefined && core.l2.available) {
+      try {
+        await core.l2.set(key, bytes, entry.staleUntil - core.now())
+        tier = 'l2'
+        await core.announce([key])
+      } catch (error) {
+        core.error(error, key, 'l2')
+      }
+    }
+    // Not if a tag was invalidated while we computed: the value is already out of date.
+    if (await core.tagsValid(entry)) core.l1?.set(key, entry, bytes.length, core.epoch)
+    core.events.emit('set', { key, tier })
+    return result(entry, 'miss')
+  }
+
+  private served<T>(key: string, entry: Entry, reason: CacheEvents['stale']['reason']): CacheResult<T> {
+    this.core.stats.stale++
+    this.core.events.emit('stale', { key, reason })
+    return { value: entry.value as T, status: 'stale', created: entry.created }
+  }
+
+  /** Refreshes `key` in the background, once per key, at most `refreshConcurrency` at a time. */
+  refreshInBackground<T>(key: string, scope: readonly string[], factory: () => T | Promise<T>, o: ResolvedEntryOptions<T>, current: Entry): void {
+    const core = this.core
+    if (core.refreshing.has(key) || core.closed) return
+    core.refreshing.add(key)
+    const started = Date.now()
+    const plain = { ...o, staleWhileRevalidate: false, softTimeout: 0 }
+    core
+      .limit(() => core.flights.run(key, () => this.fill(key, scope, factory, plain, current, current.created)))
+      .then(
+        () => core.events.emit('refresh', { key, durationMs: Date.now() - started }),
+        (error: unknown) => core.error(error, key),
+      )
+      .finally(() => core.refreshing.delete(key))
+  }
+
+  /** @internal Recomputes now, whatever is cached (memoized `refresh`). */
+  async recompute<T>(key: string, scope: readonly string[], factory: () => T | Promise<T>, o: ResolvedEntryOptions<T>): Promise<T> {
+    if (this.core.closed) throw new CacheClosedError()
+    // Any value computed from now on will do, ours or another process's.
+    const since = this.core.now() - 1
+    const flight = this.core.flights.run(key, () => this.fill(key, scope, factory, o, undefined, since))
+    return ((await flight) as CacheResult<T>).value
+  }
+
+  /** @internal A value without computing: L1, then L2. */
+  async peekKey<T>(key: string): Promise<CacheResult<T> | undefined> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    const record = core.l1?.get(key, core.now())
+    if (record !== undefined && record.entry.freshUntil > core.now() && (await core.tagsValid(record.entry))) {
+      return result(record.entry, 'hit') as CacheResult<T>
+    }
+    if (core.l2 === undefined) return undefined
+    await core.l2.whenStarted()
+    const found = await this.readL2(key, 0)
+    return found !== undefined && found.freshUntil > core.now() ? (result(found, 'hit') as CacheResult<T>) : undefined
+  }
+
+  /** @internal Deletes a full key everywhere. */
+  async deleteKey(key: string): Promise<void> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    core.l1?.delete(key)
+    core.events.emit('delete', { key })
+    if (core.l2 === undefined) return
+    await core.l2.whenStarted()
+    await core.l2.del(key)
+    await core.announce([key])
+  }
+
+  /** @internal Invalidates a memoized function's scope (its `clear()`). */
+  clearScope(id: string): Promise<void> {
+    return this.core.invalidate([id], [])
+  }
+}
+
+function result<T>(entry: Entry, status: CacheResult<T>['status']): CacheResult<T> {
+  return { value: entry.value as T, status, created: entry.created }
+}
+
+/**
+ * Creates a cache: L1 in this process and, with `redis`, L2 shared by every process.
+ * Options are validated here; a wrong one throws `InvalidOptionError` naming it.
+ *
+ * @example
+ * const cache = createCache({ redis: process.env.REDIS_URL, prefix: 'app', ttl: '5m' })
+ * const user = await cache.getOrSet('user:42', () => db.users.find('42'))
+ */
+export function createCache(options: CacheOptions = {}): Cache {
+  return new Cache(new Core(resolveCacheOptions(options)), 'default', true)
+}

@@ -1,0 +1,376 @@
+import { SuperJSON } from 'superjson'
+import type { SuperJSONResult } from 'superjson'
+import type { Codec } from './codec.ts'
+import { DecodeError, UnregisteredClassError } from './errors.ts'
+import { onRegister, registeredName } from './registry.ts'
+
+/**
+ * The default payload codec: superjson, hardened for bytes that may have been written by
+ * an attacker. A private `SuperJSON` instance (never the global one, which any library in
+ * the process could register classes or custom transformers into) knows exactly the
+ * classes of `registry.ts`, plus Node Buffers.
+ *
+ * What superjson 2.2 already guards (read in node_modules/superjson/dist): `getDeep`/
+ * `setDeep` refuse a path segment equal to `__proto__`, `constructor` or `prototype`;
+ * the serializer refuses own keys with those names; classes are restored with
+ * `Object.create(prototype)` (the constructor never runs); registries are Maps.
+ *
+ * What it does not, and `decode` below adds before superjson sees anything:
+ * - own `__proto__` keys made by JSON.parse: superjson restores a class with
+ *   `Object.assign`, whose `__proto__` setter swaps the instance's prototype for attacker
+ *   data. Any own `__proto__`/`constructor`/`prototype` key anywhere is refused (the
+ *   serializer never writes one, so no honest value is lost).
+ * - `Object.assign` also runs setters: a class field that is an accessor, a read-only or
+ *   a method anywhere on the class's prototype chain is refused.
+ * - annotation names are looked up in plain objects (`'constructor'` finds `Object`);
+ *   only the known ones are accepted, symbols and unknown custom types never.
+ * - a malformed annotation tree recurses forever (a string is walked as an object); the
+ *   tree's shape is checked, its depth and path lengths are capped.
+ * - paths may name missing or inherited properties: `a.toString` copies
+ *   `Object.prototype.toString` into the value, `a.99999999` makes a sparse array that
+ *   a `set` annotation then iterates for seconds. Every path must follow own properties
+ *   and in-range indices of the parsed JSON, each annotated node must have the JSON type
+ *   its annotation expects, and no annotation may sit inside another one's subtree except
+ *   as its child, so each one meets the JSON exactly as checked.
+ */
+const sj = new SuperJSON()
+
+/** Per registered name: keys an own field may not take (setters, read-only, methods). */
+const guardedKeys = new Map<string, ReadonlySet<string>>()
+
+onRegister((cls, name) => {
+  sj.registerClass(cls as unknown as Parameters<SuperJSON['registerClass']>[0], { identifier: name })
+  const keys = new Set<string>()
+  for (let proto: object | null = cls.prototype as object; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const d = Object.getOwnPropertyDescriptor(proto, key)
+      if (d !== undefined && (d.get !== undefined || d.set !== undefined || d.writable !== true || typeof d.value === 'function')) keys.add(key)
+    }
+  }
+  guardedKeys.set(name, keys)
+})
+
+// Buffers are Uint8Arrays named 'Buffer', which superjson's typed-array rule cannot restore.
+sj.registerCustom<Buffer, string>(
+  { isApplicable: (v): v is Buffer => Buffer.isBuffer(v), serialize: (v) => v.toString('base64'), deserialize: (v) => Buffer.from(v, 'base64') },
+  'Buffer',
+)
+
+const TYPED_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]
+const TYPED_NAMES = new Set(TYPED_ARRAYS.map((c) => c.name))
+const LEAF_PROTOS = new Set<object>([Date.prototype, RegExp.prototype, URL.prototype, Buffer.prototype, ...TYPED_ARRAYS.map((c) => c.prototype)])
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
+const ERROR_KEYS = new Set(['name', 'message', 'cause'])
+const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0'])
+const INDEX = /^(?:0|[1-9]\d{0,9})$/
+const BIGINT = /^-?\d+$/
+/** Annotation trees deeper than this, or paths longer than this, are refused. */
+const MAX_DEPTH = 512
+const MAX_PATH = 10_000
+
+/** superjson, hardened for decoding untrusted bytes. Name `'superjson'`. */
+export const superjsonCodec: Codec = {
+  name: 'superjson',
+  encode: (value) => sj.stringify(value),
+  decode,
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v)
+const hasOwn = Object.prototype.hasOwnProperty
+const fail = (why: string): never => {
+  throw new DecodeError(`hostile or corrupt superjson payload: ${why}`)
+}
+
+function decode(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8')
+  const doc: unknown = JSON.parse(text)
+  // A forbidden key needs its name in the text, or a \u escape to spell it: only then walk.
+  if (text.includes('proto') || text.includes('constructor') || text.includes('\\u')) refuseForbiddenKeys(doc)
+  if (!isObj(doc) || !hasOwn.call(doc, 'json')) return fail('not a superjson document')
+  let keys = 1
+  let meta: SuperJSONResult['meta']
+  if (hasOwn.call(doc, 'meta')) {
+    keys++
+    checkMeta(doc.meta, doc.json)
+    meta = doc.meta as SuperJSONResult['meta']
+  }
+  if (Object.keys(doc).length !== keys) fail('unknown top-level key')
+  return sj.deserialize({ json: doc.json as SuperJSONResult['json'], meta }, { inPlace: true })
+}
+
+function refuseForbiddenKeys(root: unknown): void {
+  const stack = [root]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (typeof node !== 'object' || node === null) continue
+    if (Array.isArray(node)) {
+      for (const item of node) if (typeof item === 'object' && item !== null) stack.push(item)
+      continue
+    }
+    for (const key of Object.keys(node)) {
+      if (FORBIDDEN.has(key)) fail(`forbidden key ${key}`)
+      const item = (node as Obj)[key]
+      if (typeof item === 'object' && item !== null) stack.push(item)
+    }
+  }
+}
+
+function checkMeta(meta: unknown, json: unknown): void {
+  if (!isObj(meta) || meta.v !== 1) return fail('meta must be an object with v: 1')
+  for (const key of Object.keys(meta)) if (key !== 'v' && key !== 'values' && key !== 'referentialEqualities') fail(`unknown meta key ${key}`)
+  if (hasOwn.call(meta, 'values')) {
+    const values = meta.values
+    if (Array.isArray(values)) checkNode(values, json, 0, 0)
+    else if (isObj(values)) checkChildren(values, json, 0, 0, false)
+    else fail('meta.values must be an array or an object')
+  }
+  if (hasOwn.call(meta, 'referentialEqualities')) {
+    const refs = meta.referentialEqualities
+    if (Array.isArray(refs)) {
+      if (refs.length < 1 || refs.length > 2) fail('bad referentialEqualities')
+      checkPathList(refs[0], json)
+      if (refs.length === 2) checkRefMap(refs[1], json)
+    } else checkRefMap(refs, json)
+  }
+}
+
+function checkRefMap(refs: unknown, json: unknown): void {
+  if (!isObj(refs)) return fail('referentialEqualities must be an object')
+  for (const key of Object.keys(refs)) {
+    resolve(json, parseKey(key))
+    checkPathList(refs[key], json)
+  }
+}
+
+function checkPathList(paths: unknown, json: unknown): void {
+  if (!Array.isArray(paths)) return fail('referential paths must be an array')
+  for (const path of paths) {
+    if (typeof path !== 'string') fail('a referential path must be a string')
+    resolve(json, parseKey(path as string))
+  }
+}
+
+/** Checks `[type]` or `[type, children]` against `raw`, the JSON it will transform. */
+function checkNode(node: unknown, raw: unknown, depth: number, pathLength: number): void {
+  if (!Array.isArray(node) || node.length < 1 || node.length > 2) return fail('an annotation must be [type] or [type, children]')
+  const type: unknown = node[0]
+  let container = false
+  let isMap = false
+  if (typeof type === 'string') {
+    switch (type) {
+      case 'undefined': if (raw !== null) fail('undefined must be null'); break
+      case 'bigint': if (typeof raw !== 'string' || !BIGINT.test(raw)) fail('bad bigint'); break
+      case 'Date': case 'URL': if (typeof raw !== 'string') fail(`${type} must be a string`); break
+      case 'regexp': if (typeof raw !== 'string' || raw[0] !== '/') fail('bad regexp'); break
+      case 'number': if (typeof raw !== 'string' || !SPECIAL_NUMBERS.has(raw)) fail('bad number'); break
+      case 'set': if (!Array.isArray(raw)) fail('set must be an array'); container = true; break
+      case 'map':
+        if (!Array.isArray(raw) || !raw.every((e) => Array.isArray(e) && e.length === 2)) fail('map must be an array of pairs')
+        container = isMap = true
+        break
+      case 'Error':
+        if (!isObj(raw) || !Object.keys(raw).every((k) => ERROR_KEYS.has(k))) fail('bad Error')
+        container = true
+        break
+      default: fail(`unknown annotation ${type.slice(0, 40)}`)
+    }
+  } else if (Array.isArray(type) && type.length === 2 && typeof type[0] === 'string' && typeof type[1] === 'string') {
+    const name: string = type[1]
+    if (type[0] === 'class') {
+      const guarded = guardedKeys.get(name)
+      if (guarded === undefined) fail(`unregistered class ${name.slice(0, 40)}`)
+      if (!isObj(raw) || Object.keys(raw).some((k) => (guarded as ReadonlySet<string>).has(k))) fail(`bad fields for class ${name}`)
+      container = true
+    } else if (type[0] === 'typed-array') {
+      if (!TYPED_NAMES.has(name) || !Array.isArray(raw) || !raw.every((e) => e === null || typeof e === 'number')) fail('bad typed array')
+    } else if (type[0] === 'custom') {
+      if (name !== 'Buffer' || typeof raw !== 'string') fail('bad custom value')
+    } else fail('unknown composite annotation')
+  } else fail('bad annotation type')
+  if (node.length === 2) {
+    if (!container) fail('children under a leaf annotation')
+    if (!isObj(node[1])) fail('annotation children must be an object')
+    checkChildren(node[1] as Obj, raw, depth + 1, pathLength, isMap)
+  }
+}
+
+function checkChildren(children: Obj, raw: unknown, depth: number, pathLength: number, isMap: boolean): void {
+  if (depth > MAX_DEPTH) fail('annotations nested too deeply')
+  for (const key of Object.keys(children)) {
+    const path = parseKey(key, children)
+    if (path.length + pathLength > MAX_PATH) fail('path too long')
+    if (isMap && (path.length < 2 || (path[1] !== '0' && path[1] !== '1'))) fail('a map child must be row.0 or row.1')
+    checkNode(children[key], resolve(raw, path), depth + 1, pathLength + path.length)
+  }
+}
+
+/**
+ * superjson's escaped path syntax (`\\` and `\.` escapes, `.` separates). With
+ * `siblings`, refuses a key when one of its own prefixes is a sibling key.
+ */
+function parseKey(key: string, siblings?: Obj): string[] {
+  if (key.indexOf('\\') === -1) {
+    const path = key.split('.')
+    if (siblings !== undefined && path.length > 1) {
+      for (let i = key.indexOf('.'); i !== -1; i = key.indexOf('.', i + 1)) {
+        if (hasOwn.call(siblings, key.slice(0, i))) fail('annotation inside an annotated subtree')
+      }
+    }
+    for (const s of path) if (FORBIDDEN.has(s)) fail(`forbidden path segment ${s}`)
+    return path
+  }
+  const path: string[] = []
+  let segment = ''
+  for (let i = 0; i < key.length; i++) {
+    const c = key[i] as string
+    if (c === '\\') {
+      const next = key[i + 1]
+      if (next !== '\\' && next !== '.') fail('bad escape in path')
+      segment += next as string
+      i++
+    } else if (c === '.') {
+      if (siblings !== undefined && hasOwn.call(siblings, key.slice(0, i))) fail('annotation inside an annotated subtree')
+      path.push(segment)
+      segment = ''
+    } else segment += c
+  }
+  path.push(segment)
+  for (const s of path) if (FORBIDDEN.has(s)) fail(`forbidden path segment ${s}`)
+  return path
+}
+
+/** The JSON node at `path`, through own keys and in-range indices only. */
+function resolve(raw: unknown, path: readonly string[]): unknown {
+  let node = raw
+  for (const segment of path) {
+    if (Array.isArray(node)) {
+      if (!INDEX.test(segment) || Number(segment) >= node.length) fail('path index out of range')
+      node = node[Number(segment)]
+    } else if (isObj(node)) {
+      if (!hasOwn.call(node, segment)) fail('path to a missing key')
+      node = node[segment]
+    } else fail('path through a leaf')
+  }
+  return node
+}
+
+/**
+ * Finds instances of unregistered classes in a value about to be encoded with
+ * superjson. `strict`: throws `UnregisteredClassError`. Otherwise calls `warn(name)` and,
+ * only when there was one, returns a deep copy in which each is a plain object of its own
+ * enumerable fields (shared references and cycles kept). Subclass instances of Array,
+ * Map, Set, Date, RegExp, URL and typed arrays are reported and stored as their base
+ * type. Errors of any class are native to superjson (restored as `Error`, name kept).
+ */
+export function prepareValue(value: unknown, strict: boolean, warn: (className: string) => void): unknown {
+  if (typeof value !== 'object' || value === null) return value
+  const seen = new Set<object>()
+  const stack: object[] = [value]
+  let found = false
+  const push = (v: unknown): void => {
+    if (typeof v === 'object' && v !== null && !seen.has(v)) stack.push(v)
+  }
+  while (stack.length > 0) {
+    const obj = stack.pop() as object
+    if (seen.has(obj)) continue
+    seen.add(obj)
+    let kind = kindOf(obj)
+    if (kind === 'unregistered') {
+      const name = className(obj)
+      if (strict) throw new UnregisteredClassError(name)
+      warn(name)
+      found = true
+      kind = baseKind(obj)
+    }
+    if (kind === 'fields' || kind === 'plain') for (const key of Object.keys(obj)) push((obj as Obj)[key])
+    else if (kind === 'array') for (const item of obj as unknown[]) push(item)
+    else if (kind === 'set') for (const item of obj as Set<unknown>) push(item)
+    else if (kind === 'map') {
+      for (const [k, v] of obj as Map<unknown, unknown>) {
+        push(k)
+        push(v)
+      }
+    }
+    else if (kind === 'error') push((obj as Error).cause)
+  }
+  return found ? copy(value, new Map()) : value
+}
+
+type Kind = 'fields' | 'array' | 'map' | 'set' | 'error' | 'leaf' | 'unregistered' | 'plain'
+
+function kindOf(obj: object): Kind {
+  const proto = Object.getPrototypeOf(obj) as object | null
+  if (proto === Object.prototype || proto === null) return 'fields'
+  if (proto === Array.prototype) return 'array'
+  if (proto === Map.prototype) return 'map'
+  if (proto === Set.prototype) return 'set'
+  if (LEAF_PROTOS.has(proto)) return 'leaf'
+  if (registeredName(obj) !== undefined) return 'fields'
+  if (obj instanceof Error) return 'error'
+  return 'unregistered'
+}
+
+/** How superjson sees an instance of an unregistered class; 'plain' = as a plain object. */
+function baseKind(obj: object): Kind {
+  if (Array.isArray(obj)) return 'array'
+  if (obj instanceof Map) return 'map'
+  if (obj instanceof Set) return 'set'
+  if (obj instanceof Date || obj instanceof RegExp || obj instanceof URL) return 'leaf'
+  return 'plain'
+}
+
+function className(obj: object): string {
+  const ctor: unknown = (Object.getPrototypeOf(obj) as { constructor?: unknown } | null)?.constructor
+  return typeof ctor === 'function' && ctor.name !== '' ? ctor.name : 'anonymous'
+}
+
+/** A deep copy in which unregistered class instances are plain objects. */
+function copy(value: unknown, memo: Map<object, unknown>): unknown {
+  if (typeof value !== 'object' || value === null) return value
+  if (memo.has(value)) return memo.get(value)
+  let kind = kindOf(value)
+  if (kind === 'unregistered') kind = baseKind(value)
+  switch (kind) {
+    case 'leaf':
+      return value
+    case 'array': {
+      const out: unknown[] = []
+      memo.set(value, out)
+      for (const item of value as unknown[]) out.push(copy(item, memo))
+      return out
+    }
+    case 'map': {
+      const out = new Map<unknown, unknown>()
+      memo.set(value, out)
+      for (const [k, v] of value as Map<unknown, unknown>) out.set(copy(k, memo), copy(v, memo))
+      return out
+    }
+    case 'set': {
+      const out = new Set<unknown>()
+      memo.set(value, out)
+      for (const item of value as Set<unknown>) out.add(copy(item, memo))
+      return out
+    }
+    case 'error': {
+      const error = value as Error
+      const out = new Error(error.message)
+      out.name = error.name
+      memo.set(value, out)
+      if ('cause' in error) define(out, 'cause', copy(error.cause, memo))
+      return out
+    }
+    default: {
+      const typed = TYPED_ARRAYS.find((c) => value instanceof c)
+      if (kind === 'plain' && typed !== undefined) return new typed(value as unknown as ArrayLike<number>)
+      const out = Object.create(kind === 'plain' ? Object.prototype : Object.getPrototypeOf(value)) as object
+      memo.set(value, out)
+      for (const key of Object.keys(value)) define(out, key, copy((value as Obj)[key], memo))
+      return out
+    }
+  }
+}
+
+function define(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
+}

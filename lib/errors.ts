@@ -1,0 +1,151 @@
+/**
+ * Error classes of memoredis. Every error has a stable `code` string; the original
+ * error, when there is one, is kept as `cause`.
+ *
+ * Only option errors (`ERR_INVALID_OPTION`, `ERR_DUPLICATE_NAME`) and argument errors
+ * (`ERR_UNKEYABLE_ARGUMENT`) are ever thrown at the caller of a memoized function, plus
+ * `ERR_FACTORY_TIMEOUT` when the function itself runs past its hard timeout. Everything
+ * that goes wrong with Redis or with a stored value becomes an `error` event and a
+ * fallback (L1, a stale value, or a fresh computation).
+ */
+
+/** Every code a {@link MemoredisError} can carry. */
+export type ErrorCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_DUPLICATE_NAME'
+  | 'ERR_UNKEYABLE_ARGUMENT'
+  | 'ERR_DECODE'
+  | 'ERR_BAD_SIGNATURE'
+  | 'ERR_VALUE_TOO_LARGE'
+  | 'ERR_UNREGISTERED_CLASS'
+  | 'ERR_FACTORY_TIMEOUT'
+  | 'ERR_BACKGROUND'
+  | 'ERR_REDIS'
+  | 'ERR_REDIS_TIMEOUT'
+  | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_CLOSED'
+
+/** Base class of every error memoredis creates. */
+export class MemoredisError extends Error {
+  /** Stable, documented identifier of what went wrong. */
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** An option of `createCache`, `memoize`, `Memoize` or a middleware is wrong. */
+export class InvalidOptionError extends MemoredisError {
+  constructor(message: string) {
+    super('ERR_INVALID_OPTION', message)
+  }
+}
+
+/** Two live memoized functions would share one name in one cache. */
+export class DuplicateNameError extends MemoredisError {
+  constructor(message: string) {
+    super('ERR_DUPLICATE_NAME', message)
+  }
+}
+
+/** An argument cannot be turned into a key (a function, a symbol, a cycle, ...). */
+export class UnkeyableArgumentError extends MemoredisError {
+  /** Where in the arguments the offending value sits, e.g. `args[0].user.fn`. */
+  readonly path: string
+
+  constructor(path: string, message: string) {
+    super('ERR_UNKEYABLE_ARGUMENT', `${message} at ${path}`)
+    this.path = path
+  }
+}
+
+/**
+ * A stored value could not be read: corrupt bytes, an unknown format, a hostile
+ * payload. The value is deleted and treated as a miss.
+ */
+export class DecodeError extends MemoredisError {
+  constructor(message: string, options?: { cause?: unknown; code?: 'ERR_DECODE' | 'ERR_BAD_SIGNATURE' }) {
+    super(options?.code ?? 'ERR_DECODE', message, options)
+  }
+}
+
+/** A stored value's signature is missing or does not verify with any signing key. */
+export class SignatureError extends DecodeError {
+  constructor(message: string) {
+    super(message, { code: 'ERR_BAD_SIGNATURE' })
+  }
+}
+
+/** A value is larger than `maxValueSize` (or expands past the decompression cap). */
+export class ValueTooLargeError extends MemoredisError {
+  /** Size in bytes that was seen (a lower bound when decompression was cut off). */
+  readonly size: number
+  /** The limit in bytes. */
+  readonly limit: number
+
+  constructor(size: number, limit: number, what = 'value') {
+    super('ERR_VALUE_TOO_LARGE', `${what} of ${size} bytes is larger than the limit of ${limit} bytes`)
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** A result holds an instance of a class that was not registered with `registerClass`. */
+export class UnregisteredClassError extends MemoredisError {
+  /** The class's name (`constructor.name`). */
+  readonly className: string
+
+  constructor(className: string) {
+    super(
+      'ERR_UNREGISTERED_CLASS',
+      `an instance of class ${className} is not registered: call registerClass(${className}) ` +
+        'or it comes back from Redis as a plain object',
+    )
+    this.className = className
+  }
+}
+
+/** The memoized function ran past its hard timeout. */
+export class FactoryTimeoutError extends MemoredisError {
+  /** The timeout that was exceeded, in milliseconds. */
+  readonly timeoutMs: number
+
+  constructor(key: string, timeoutMs: number) {
+    super('ERR_FACTORY_TIMEOUT', `the function for ${key} did not settle within ${timeoutMs}ms`)
+    this.timeoutMs = timeoutMs
+  }
+}
+
+/**
+ * The function failed where no caller was waiting: in a background refresh, or after
+ * a soft timeout had already served stale. Only ever an `error` event; `cause` is the
+ * function's own error.
+ */
+export class BackgroundError extends MemoredisError {
+  constructor(key: string | undefined, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause)
+    super('ERR_BACKGROUND', `the function failed in the background${key === undefined ? '' : ` for ${key}`}: ${message}`, {
+      cause,
+    })
+  }
+}
+
+/** A Redis command failed, timed out, or was not sent because the circuit is open. */
+export class RedisError extends MemoredisError {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; code?: 'ERR_REDIS' | 'ERR_REDIS_TIMEOUT' | 'ERR_CIRCUIT_OPEN' },
+  ) {
+    super(options?.code ?? 'ERR_REDIS', message, options)
+  }
+}
+
+/** The cache was closed; no more calls are accepted. */
+export class CacheClosedError extends MemoredisError {
+  constructor() {
+    super('ERR_CLOSED', 'the cache is closed')
+  }
+}

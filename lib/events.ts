@@ -1,0 +1,84 @@
+import { EventEmitter } from 'node:events'
+import type { MemoredisError } from './errors.ts'
+
+/** Which tier an event is about. */
+export type Tier = 'l1' | 'l2'
+
+/** Every event a cache emits, with its payload. */
+export interface CacheEvents {
+  /** A fresh value was found. */
+  hit: { key: string; tier: Tier }
+  /** No fresh value in this tier. */
+  miss: { key: string; tier: Tier }
+  /** A value was stored (`tier` is the deepest tier written). */
+  set: { key: string; tier: Tier }
+  /** A key was deleted by `delete`/`invalidate`. */
+  delete: { key: string }
+  /** Tags were invalidated (`clear()` invalidates internal scope tags and emits this too). */
+  invalidate: { tags: string[] }
+  /** A stale value was served: within grace while revalidating, or as a fallback. */
+  stale: { key: string; reason: 'revalidate' | 'error' | 'soft-timeout' | 'hard-timeout' | 'lock-timeout' }
+  /** A background refresh finished (or failed: see `error`). */
+  refresh: { key: string; durationMs: number }
+  /** The function ran (a miss that computed). */
+  compute: { key: string; durationMs: number }
+  /** Another process holds the lock; this one waits for its value. */
+  'lock-wait': { key: string }
+  /** The wait ran out (`lock.wait`); this process computes itself. */
+  'lock-timeout': { key: string; durationMs: number }
+  /** Too many Redis failures: no commands are sent for `circuit.resetAfter`. */
+  'circuit-open': { tier: 'l2' }
+  /** Redis answers again. */
+  'circuit-close': { tier: 'l2' }
+  /** L1 was emptied because invalidations may have been missed. */
+  flush: { reason: string }
+  /** Something went wrong with Redis or a stored value; the call went on without it. */
+  error: { error: MemoredisError; key?: string; tier?: Tier }
+  /** Not an error, but worth knowing once (e.g. an unregistered class, `ERR_UNREGISTERED_CLASS`). */
+  warning: { error: MemoredisError }
+}
+
+export type CacheEventName = keyof CacheEvents
+
+/**
+ * A typed emitter. `hot.hit` / `hot.miss` say whether anyone listens, so that the hot
+ * path pays one boolean check, not an object, when nobody does. An `error` with no
+ * listener is dropped (never thrown, unlike a plain EventEmitter).
+ */
+export class Emitter {
+  readonly hot = { hit: false, miss: false }
+  private readonly emitter = new EventEmitter()
+
+  on<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): void {
+    this.emitter.on(event, listener)
+    this.refresh()
+  }
+
+  off<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): void {
+    this.emitter.off(event, listener)
+    this.refresh()
+  }
+
+  emit<E extends CacheEventName>(event: E, payload: CacheEvents[E]): void {
+    if (this.emitter.listenerCount(event) === 0) return
+    try {
+      this.emitter.emit(event, payload)
+    } catch (error) {
+      // A listener's bug must not break the cache call that emitted: it surfaces on its
+      // own, as an uncaught exception, like any other bug in user code.
+      queueMicrotask(() => {
+        throw error
+      })
+    }
+  }
+
+  removeAll(): void {
+    this.emitter.removeAllListeners()
+    this.refresh()
+  }
+
+  private refresh(): void {
+    this.hot.hit = this.emitter.listenerCount('hit') > 0
+    this.hot.miss = this.emitter.listenerCount('miss') > 0
+  }
+}

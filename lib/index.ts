@@ -1,0 +1,32 @@
+/**
+ * memoredis: memoize expensive async work across a fleet of Node.js processes.
+ * This file is the whole public surface; every other module is internal.
+ */
+export { createCache, Cache, type CacheResult, type CacheStats } from './cache.ts'
+export { memoize, Memoize, defaultCache, type Memoized, type MethodDecorator } from './memoize.ts'
+export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
+export { superjsonCodec, type Codec } from './codec.ts'
+export type { CacheEvents, CacheEventName, Tier } from './events.ts'
+export type {
+  CacheOptions,
+  Duration,
+  EntryOptions,
+  LockOptions,
+  MemoizeOptions,
+  TimeoutOptions,
+} from './options.ts'
+export {
+  MemoredisError,
+  InvalidOptionError,
+  DuplicateNameError,
+  UnkeyableArgumentError,
+  DecodeError,
+  SignatureError,
+  ValueTooLargeError,
+  UnregisteredClassError,
+  FactoryTimeoutError,
+  BackgroundError,
+  RedisError,
+  CacheClosedError,
+  type ErrorCode,
+} from './errors.ts'

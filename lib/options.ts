@@ -1,0 +1,444 @@
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import type { Codec } from './codec.ts'
+import { InvalidOptionError } from './errors.ts'
+
+/**
+ * A length of time: a number of milliseconds, or a string with a unit:
+ * `'250ms'`, `'30s'`, `'5m'`, `'2h'`, `'1d'`.
+ */
+export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h` | `${number}d`
+
+/** What one read-through call may say about the value it caches. */
+export interface EntryOptions<T = unknown> {
+  /** How long a value stays fresh. Milliseconds or a {@link Duration} string. Default: the cache's `ttl` ('1m'). */
+  ttl?: Duration
+  /**
+   * How long past freshness a value is kept to fall back on (when the function throws or
+   * times out, or Redis is down) and, with `staleWhileRevalidate`, to serve at once while
+   * it is refreshed. Default: the cache's `grace` (0: no stale values).
+   */
+  grace?: Duration
+  /**
+   * Within grace, serve the stale value at once and refresh it in the background
+   * (one refresh per key, at most `refreshConcurrency` at a time). When false, a stale
+   * value is only a fallback. Default: the cache's (false).
+   */
+  staleWhileRevalidate?: boolean
+  /**
+   * Refresh in the background when a hit finds less than this fraction of the ttl left
+   * (a threshold ratio, 0 to 1; 0.2 = refresh in the last 20% of freshness). Default: the cache's (0: off).
+   */
+  earlyRefresh?: number
+  /** Tags to invalidate the value by: a list, or a function of the value. Default: none. */
+  tags?: readonly string[] | ((value: T) => readonly string[])
+  /** Return false to hand the value to the caller(s) without storing it. Default: store everything. */
+  shouldCache?: (value: T) => boolean
+  /** Time limits for the function. Default: the cache's (none). */
+  timeout?: TimeoutOptions
+  /** The cross-process lock. Default: the cache's. */
+  lock?: LockOptions
+}
+
+/** Time limits for the function that computes a value. */
+export interface TimeoutOptions {
+  /**
+   * After this long, serve the stale value if there is one and let the computation go
+   * on in the background to fill the cache. Default: none.
+   */
+  soft?: Duration
+  /** After this long, reject with `FactoryTimeoutError` (`ERR_FACTORY_TIMEOUT`), or serve stale within grace. Default: none. */
+  hard?: Duration
+}
+
+/** The lock that lets one process per key compute while the others wait. */
+export interface LockOptions {
+  /** How long a lock is held before Redis drops it; renewed every ttl/2 while the function runs. Default '10s'. */
+  ttl?: Duration
+  /** How long a process waits for another's value before computing itself. Default '5s'. */
+  wait?: Duration
+}
+
+/** Options of `createCache`. */
+export interface CacheOptions {
+  /**
+   * Where L2 lives: a URL (`redis://` or `rediss://`), ioredis options, a `Redis`, or a
+   * `Cluster` (used as a template: memoredis opens its own connections with the same
+   * settings and closes them on `close()`). Omit for an L1-only cache.
+   */
+  redis?: string | RedisOptions | Redis | Cluster
+  /** Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - . :`. Default 'memoredis'. */
+  prefix?: string
+  /** How long a value stays fresh. Milliseconds or '30s', '5m', '2h'. Default '1m'. */
+  ttl?: Duration
+  /** How long past freshness a value is kept as a fallback (see {@link EntryOptions.grace}). Default 0. */
+  grace?: Duration
+  /** Serve stale within grace while refreshing in the background. Default false. */
+  staleWhileRevalidate?: boolean
+  /** Early refresh threshold ratio (see {@link EntryOptions.earlyRefresh}). Default 0 (off). */
+  earlyRefresh?: number
+  /** Spread expiries: each ttl is shortened by a random fraction up to this ratio (0 to 1). Default 0. */
+  jitter?: number
+  /**
+   * The in-process LRU: at most `max` entries and `maxSize` bytes (of encoded values).
+   * `false` turns L1 off. Default `{ max: 10_000, maxSize: 64 MiB }`.
+   */
+  l1?: { max?: number; maxSize?: number } | false
+  /** Longest wait for one Redis command before it counts as failed. Default '500ms'. */
+  redisTimeout?: Duration
+  /** How long calls on a new cache wait for the first Redis connection before going on without it. Default '1s'. */
+  connectWait?: Duration
+  /** The cross-process lock. Default `{ ttl: '10s', wait: '5s' }`. */
+  lock?: LockOptions
+  /** Time limits for the function. Default: none. */
+  timeout?: TimeoutOptions
+  /** How many background refreshes may run at once. Default 4. */
+  refreshConcurrency?: number
+  /**
+   * The Redis circuit breaker: after `failures` failed commands in a row, no command is
+   * sent for `resetAfter`; then one probe decides whether it closes. Default `{ failures: 5, resetAfter: '2s' }`.
+   */
+  circuit?: { failures?: number; resetAfter?: Duration }
+  /**
+   * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
+   * broadcast mode, sees writes by any client), `'bus'` (memoredis publishes its own
+   * writes), `'off'` (L1 copies live out their ttl). Default 'tracking' on a single
+   * node, 'bus' on a Cluster.
+   */
+  coherence?: 'tracking' | 'bus' | 'off'
+  /** How values become bytes. Default: superjson (rich types, registered classes). */
+  codec?: Codec
+  /**
+   * HMAC-SHA256 key(s): values are signed with the first and verified with any; a value
+   * without a valid signature is never decoded. Default: none (unsigned).
+   */
+  signingKey?: string | Buffer | readonly (string | Buffer)[]
+  /** Largest value stored or read, in bytes of the encoded envelope. Default 8 MiB. */
+  maxValueSize?: number
+  /** Compress payloads of at least this many bytes (zlib); false never compresses. Default false. */
+  compressThreshold?: number | false
+  /** Largest size a compressed value may expand to, in bytes. Default 4 × maxValueSize. */
+  maxDecompressedSize?: number
+  /** Refuse to store values holding instances of unregistered classes (instead of warning once). Default false. */
+  strictClasses?: boolean
+  /**
+   * Longest time any tagged value may live (ttl + grace); tag invalidation stamps are
+   * kept this long. Default '7d'.
+   */
+  tagTtl?: Duration
+}
+
+/** {@link EntryOptions} with every default applied; times in milliseconds. */
+export interface ResolvedEntryOptions<T = unknown> {
+  ttl: number
+  grace: number
+  staleWhileRevalidate: boolean
+  earlyRefresh: number
+  tags: readonly string[] | ((value: T) => readonly string[]) | undefined
+  shouldCache: ((value: T) => boolean) | undefined
+  softTimeout: number
+  hardTimeout: number
+  lockTtl: number
+  lockWait: number
+}
+
+/** {@link CacheOptions} with every default applied; times in milliseconds, sizes in bytes. */
+export interface ResolvedCacheOptions {
+  redis: CacheOptions['redis']
+  prefix: string
+  entry: ResolvedEntryOptions
+  jitter: number
+  l1: { max: number; maxSize: number } | false
+  redisTimeout: number
+  connectWait: number
+  refreshConcurrency: number
+  circuitFailures: number
+  circuitResetAfter: number
+  coherence: 'tracking' | 'bus' | 'off' | undefined
+  codec: Codec | undefined
+  signingKeys: Buffer[]
+  maxValueSize: number
+  compressThreshold: number
+  maxDecompressedSize: number
+  strictClasses: boolean
+  tagTtl: number
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/
+
+/**
+ * Parses a {@link Duration} into milliseconds.
+ * @throws InvalidOptionError naming `option` when it is not a duration, or is negative
+ *   (or zero, unless `allowZero`).
+ */
+export function parseDuration(value: unknown, option: string, allowZero = false): number {
+  let ms = Number.NaN
+  if (typeof value === 'number') ms = value
+  else if (typeof value === 'string') {
+    const match = DURATION.exec(value.trim())
+    if (match !== null) ms = Number(match[1]) * (UNITS[match[2] as string] as number)
+  }
+  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !allowZero)) {
+    const kind = allowZero ? 'a duration' : 'a positive duration'
+    throw new InvalidOptionError(
+      `${option} must be ${kind} like '5m' or 300000 (ms; units ms, s, m, h, d), got ${describe(value)}`,
+    )
+  }
+  return Math.round(ms)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (value === null || typeof value !== 'object') return String(value)
+  return Array.isArray(value) ? 'an array' : 'an object'
+}
+
+function integer(value: unknown, option: string, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new InvalidOptionError(`${option} must be a whole number of at least ${min}, got ${describe(value)}`)
+  }
+  return value
+}
+
+function ratio(value: unknown, option: string): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new InvalidOptionError(`${option} must be a number from 0 to 1, got ${describe(value)}`)
+  }
+  return value
+}
+
+function bool(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') throw new InvalidOptionError(`${option} must be true or false, got ${describe(value)}`)
+  return value
+}
+
+function fn<F>(value: unknown, option: string): F | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throw new InvalidOptionError(`${option} must be a function, got ${describe(value)}`)
+  return value as F
+}
+
+function plainObject(value: unknown, option: string): Record<string, unknown> {
+  if (value === undefined) return {}
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidOptionError(`${option} must be an object, got ${describe(value)}`)
+  }
+  return value as Record<string, unknown>
+}
+
+function known(options: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const name of Object.keys(options)) {
+    if (!allowed.includes(name)) {
+      throw new InvalidOptionError(`${where} has no option ${JSON.stringify(name)} (known: ${allowed.join(', ')})`)
+    }
+  }
+}
+
+/** The entry options that per-call and per-function options may set. */
+export const ENTRY_OPTIONS = [
+  'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'tags', 'shouldCache', 'timeout', 'lock',
+] as const
+
+/**
+ * Applies `options` over `base`, validating each option given. `where` names the call
+ * in error messages (e.g. `memoize(getUser)`).
+ */
+export function resolveEntryOptions<T>(
+  base: ResolvedEntryOptions,
+  options: EntryOptions<T> | undefined,
+  where: string,
+): ResolvedEntryOptions<T> {
+  const resolved = { ...base } as ResolvedEntryOptions<T>
+  if (options === undefined) return resolved
+  const o = options as Record<string, unknown>
+  if (o.ttl !== undefined) resolved.ttl = parseDuration(o.ttl, `${where}: ttl`)
+  if (o.grace !== undefined) resolved.grace = parseDuration(o.grace, `${where}: grace`, true)
+  if (o.staleWhileRevalidate !== undefined) {
+    resolved.staleWhileRevalidate = bool(o.staleWhileRevalidate, `${where}: staleWhileRevalidate`)
+  }
+  if (o.earlyRefresh !== undefined) resolved.earlyRefresh = ratio(o.earlyRefresh, `${where}: earlyRefresh`)
+  if (o.tags !== undefined) {
+    if (typeof o.tags !== 'function' && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) {
+      throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(o.tags)}`)
+    }
+    resolved.tags = o.tags as ResolvedEntryOptions<T>['tags']
+  }
+  if (o.shouldCache !== undefined) resolved.shouldCache = fn(o.shouldCache, `${where}: shouldCache`)
+  if (o.timeout !== undefined) {
+    const t = plainObject(o.timeout, `${where}: timeout`)
+    known(t, ['soft', 'hard'], `${where}: timeout`)
+    if (t.soft !== undefined) resolved.softTimeout = parseDuration(t.soft, `${where}: timeout.soft`)
+    if (t.hard !== undefined) resolved.hardTimeout = parseDuration(t.hard, `${where}: timeout.hard`)
+  }
+  if (o.lock !== undefined) {
+    const l = plainObject(o.lock, `${where}: lock`)
+    known(l, ['ttl', 'wait'], `${where}: lock`)
+    if (l.ttl !== undefined) resolved.lockTtl = parseDuration(l.ttl, `${where}: lock.ttl`)
+    if (l.wait !== undefined) resolved.lockWait = parseDuration(l.wait, `${where}: lock.wait`, true)
+  }
+  return resolved
+}
+
+const CACHE_OPTIONS = [
+  'redis', 'prefix', 'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'jitter', 'l1', 'redisTimeout',
+  'connectWait', 'lock', 'timeout', 'refreshConcurrency', 'circuit', 'coherence', 'codec', 'signingKey',
+  'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses', 'tagTtl',
+] as const
+
+const MiB = 1024 * 1024
+
+/** Validates `createCache` options and applies every default, once. */
+export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
+  const o = plainObject(options, 'createCache options')
+  known(o, CACHE_OPTIONS, 'createCache')
+  const where = 'createCache'
+  const entry = resolveEntryOptions(
+    {
+      ttl: 60_000,
+      grace: 0,
+      staleWhileRevalidate: false,
+      earlyRefresh: 0,
+      tags: undefined,
+      shouldCache: undefined,
+      softTimeout: 0,
+      hardTimeout: 0,
+      lockTtl: 10_000,
+      lockWait: 5_000,
+    },
+    {
+      ttl: o.ttl as Duration | undefined,
+      grace: o.grace as Duration | undefined,
+      staleWhileRevalidate: o.staleWhileRevalidate as boolean | undefined,
+      earlyRefresh: o.earlyRefresh as number | undefined,
+      timeout: o.timeout as TimeoutOptions | undefined,
+      lock: o.lock as LockOptions | undefined,
+    },
+    where,
+  )
+
+  const prefix = o.prefix === undefined ? 'memoredis' : o.prefix
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
+    throw new InvalidOptionError(
+      `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.', ':', got ${describe(prefix)}`,
+    )
+  }
+
+  let l1: ResolvedCacheOptions['l1'] = { max: 10_000, maxSize: 64 * MiB }
+  if (o.l1 === false) l1 = false
+  else if (o.l1 !== undefined) {
+    const l = plainObject(o.l1, `${where}: l1`)
+    known(l, ['max', 'maxSize'], `${where}: l1`)
+    l1 = {
+      max: l.max === undefined ? l1.max : integer(l.max, `${where}: l1.max`, 1),
+      maxSize: l.maxSize === undefined ? l1.maxSize : integer(l.maxSize, `${where}: l1.maxSize`, 1),
+    }
+  }
+
+  const redis = o.redis
+  if (redis !== undefined && typeof redis !== 'string' && (redis === null || typeof redis !== 'object')) {
+    throw new InvalidOptionError(
+      `${where}: redis must be a URL string, ioredis options, a Redis or a Cluster, got ${describe(redis)}`,
+    )
+  }
+  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+    throw new InvalidOptionError(`${where}: redis URL must start with redis:// or rediss://, got ${describe(redis)}`)
+  }
+
+  const circuit = plainObject(o.circuit, `${where}: circuit`)
+  known(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
+
+  const coherence = o.coherence
+  if (coherence !== undefined && coherence !== 'tracking' && coherence !== 'bus' && coherence !== 'off') {
+    throw new InvalidOptionError(`${where}: coherence must be 'tracking', 'bus' or 'off', got ${describe(coherence)}`)
+  }
+
+  const codec = o.codec
+  if (
+    codec !== undefined &&
+    (codec === null ||
+      typeof codec !== 'object' ||
+      typeof (codec as Codec).encode !== 'function' ||
+      typeof (codec as Codec).decode !== 'function')
+  ) {
+    throw new InvalidOptionError(`${where}: codec must be an object with encode and decode, got ${describe(codec)}`)
+  }
+
+  const maxValueSize = o.maxValueSize === undefined ? 8 * MiB : integer(o.maxValueSize, `${where}: maxValueSize`, 1)
+  const tagTtl = o.tagTtl === undefined ? 7 * 86_400_000 : parseDuration(o.tagTtl, `${where}: tagTtl`)
+  if (entry.ttl + entry.grace > tagTtl) {
+    throw new InvalidOptionError(`${where}: ttl + grace (${entry.ttl + entry.grace}ms) must not exceed tagTtl (${tagTtl}ms)`)
+  }
+
+  return {
+    redis: redis as CacheOptions['redis'],
+    prefix,
+    entry,
+    jitter: o.jitter === undefined ? 0 : ratio(o.jitter, `${where}: jitter`),
+    l1,
+    redisTimeout: o.redisTimeout === undefined ? 500 : parseDuration(o.redisTimeout, `${where}: redisTimeout`),
+    connectWait: o.connectWait === undefined ? 1000 : parseDuration(o.connectWait, `${where}: connectWait`, true),
+    refreshConcurrency:
+      o.refreshConcurrency === undefined ? 4 : integer(o.refreshConcurrency, `${where}: refreshConcurrency`, 1),
+    circuitFailures: circuit.failures === undefined ? 5 : integer(circuit.failures, `${where}: circuit.failures`, 1),
+    circuitResetAfter:
+      circuit.resetAfter === undefined ? 2000 : parseDuration(circuit.resetAfter, `${where}: circuit.resetAfter`),
+    coherence,
+    codec: codec as Codec | undefined,
+    signingKeys: signingKeys(o.signingKey, where),
+    maxValueSize,
+    compressThreshold:
+      o.compressThreshold === undefined || o.compressThreshold === false
+        ? Number.POSITIVE_INFINITY
+        : integer(o.compressThreshold, `${where}: compressThreshold`, 1),
+    maxDecompressedSize:
+      o.maxDecompressedSize === undefined
+        ? 4 * maxValueSize
+        : integer(o.maxDecompressedSize, `${where}: maxDecompressedSize`, 1),
+    strictClasses: o.strictClasses === undefined ? false : bool(o.strictClasses, `${where}: strictClasses`),
+    tagTtl,
+  }
+}
+
+function signingKeys(value: unknown, where: string): Buffer[] {
+  if (value === undefined) return []
+  const list = Array.isArray(value) ? value : [value]
+  if (list.length === 0) throw new InvalidOptionError(`${where}: signingKey list must not be empty`)
+  return list.map((key: unknown, i) => {
+    const buf = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.isBuffer(key) ? key : undefined
+    if (buf === undefined || buf.length < 16) {
+      throw new InvalidOptionError(
+        `${where}: signingKey${Array.isArray(value) ? `[${i}]` : ''} must be a string or Buffer of at least 16 bytes`,
+      )
+    }
+    return buf
+  })
+}
+
+/** Options of `memoize()` and `Memoize()`, on top of {@link EntryOptions}. */
+export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> extends Omit<EntryOptions<T>, 'tags'> {
+  /** The cache to use. Default: a shared L1-only cache. */
+  cache?: import('./cache.ts').Cache
+  /** The function's name in keys. Default `fn.name`; required when that is empty. */
+  name?: string
+  /** Builds the key from the arguments (any keyable value). Default: all the arguments. */
+  key?: (...args: A) => unknown
+  /** Tags: a list, or a function of the arguments and the result. Default: none. */
+  tags?: readonly string[] | ((...argsAndResult: [...A, T]) => readonly string[])
+  /** Bump to drop every entry written by older code. A whole number. Default 1. */
+  version?: number
+}
+
+/** Checks the memoize-only options; returns the entry options part. */
+export function checkMemoizeOptions(options: unknown, where: string): void {
+  const o = plainObject(options, `${where} options`)
+  known(o, [...ENTRY_OPTIONS, 'cache', 'name', 'key', 'version'], where)
+  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
+    throw new InvalidOptionError(`${where}: name must be a non-empty string, got ${describe(o.name)}`)
+  }
+  fn(o.key, `${where}: key`)
+  if (o.tags !== undefined && typeof o.tags !== 'function' && !Array.isArray(o.tags)) {
+    throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(o.tags)}`)
+  }
+  if (o.version !== undefined) integer(o.version, `${where}: version`, 0)
+}

@@ -1,0 +1,50 @@
+import { LRUCache } from 'lru-cache'
+import type { Entry } from '../codec.ts'
+
+/**
+ * L1: the in-process LRU. Holds decoded entries (the very objects handed to callers),
+ * bounded in entries and in bytes of their encoded form. Entries are kept until their
+ * `staleUntil` so that a stale value can still be a fallback; freshness is the caller's
+ * check. `epoch` records the tag-stamp epoch at which the entry's tags were last found
+ * valid (see `Cache`), so that a hit costs one integer compare while no tag changed.
+ */
+export interface L1Record {
+  entry: Entry
+  epoch: number
+}
+
+export class MemoryTier {
+  private readonly lru: LRUCache<string, L1Record>
+
+  constructor(max: number, maxSize: number) {
+    this.lru = new LRUCache<string, L1Record>({ max, maxSize })
+  }
+
+  /** The record under `key`, or undefined (also when it is past `staleUntil`, which drops it). */
+  get(key: string, now: number): L1Record | undefined {
+    const record = this.lru.get(key)
+    if (record !== undefined && record.entry.staleUntil <= now) {
+      this.lru.delete(key)
+      return undefined
+    }
+    return record
+  }
+
+  /** Stores an entry whose encoded form is `size` bytes (at least 1). */
+  set(key: string, entry: Entry, size: number, epoch: number): void {
+    this.lru.set(key, { entry, epoch }, { size: size > 0 ? size : 1 })
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key)
+  }
+
+  /** Drops every entry (the invalidation channel was lost, or everything was cleared). */
+  clear(): void {
+    this.lru.clear()
+  }
+
+  get size(): number {
+    return this.lru.size
+  }
+}

@@ -1,0 +1,245 @@
+import { createHash } from 'node:crypto'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { RedisError } from '../errors.ts'
+
+/**
+ * L2 over ioredis. Every command goes through {@link RedisTier.run}: it is refused at once
+ * while the circuit is open or the connection is not ready, and fails after `timeoutMs`.
+ * The connection is memoredis's own (a template client is duplicated, never used), with
+ * the offline queue off, so that a write can never be replayed late after a reconnect.
+ * No command names more than one key: a Cluster never sees CROSSSLOT.
+ */
+
+/** What the tier tells its owner. */
+export interface RedisTierEvents {
+  error(error: RedisError): void
+  circuit(state: 'open' | 'close'): void
+  ready(): void
+  close(): void
+}
+
+export interface RedisTierOptions {
+  timeoutMs: number
+  connectWaitMs: number
+  circuitFailures: number
+  circuitResetAfterMs: number
+  events: RedisTierEvents
+}
+
+type Client = Redis | Cluster
+
+/** Settings memoredis puts on every command connection it opens. */
+const OWN: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  retryStrategy: (times: number) => Math.min(times * 100, 1000),
+}
+
+/** Opens memoredis's own connection from a URL, options, a Redis or a Cluster (as a template). */
+export function connect(source: string | RedisOptions | Redis | Cluster, overrides: RedisOptions = {}): Client {
+  if (source instanceof Cluster) {
+    return source.duplicate(undefined, {
+      enableOfflineQueue: overrides.enableOfflineQueue ?? false,
+      redisOptions: { ...source.options.redisOptions, ...OWN, ...overrides },
+    })
+  }
+  if (source instanceof Redis) return source.duplicate({ ...OWN, ...overrides })
+  if (typeof source === 'string') return new Redis(source, { ...OWN, ...overrides })
+  return new Redis({ ...source, ...OWN, ...overrides })
+}
+
+const LOCK_ACQUIRE = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
+return redis.call('pttl', KEYS[1])`
+const LOCK_RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0`
+const LOCK_EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0`
+// Stamps a tag with the server's clock (one clock for every process), never moving it back.
+const TAG_STAMP = `local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
+if old >= now then now = old + 1 end
+redis.call('set', KEYS[1], now, 'PX', ARGV[1])
+return now`
+
+const sha = (script: string): string => createHash('sha1').update(script).digest('hex')
+const SHAS = new Map([LOCK_ACQUIRE, LOCK_RELEASE, LOCK_EXTEND, TAG_STAMP].map((s) => [s, sha(s)]))
+
+export class RedisTier {
+  readonly client: Client
+  readonly isCluster: boolean
+  private readonly options: RedisTierOptions
+  private failures = 0
+  private openedAt = 0
+  private state: 'closed' | 'open' | 'probing' = 'closed'
+  private firstReady: Promise<void> | undefined
+  private closed = false
+
+  constructor(source: string | RedisOptions | Redis | Cluster, options: RedisTierOptions) {
+    this.options = options
+    this.client = connect(source)
+    this.isCluster = this.client instanceof Cluster
+    this.client.on('error', (error: Error) => {
+      if (!this.closed) options.events.error(new RedisError(`redis: ${error.message}`, { cause: error }))
+    })
+    this.client.on('ready', () => {
+      // A fresh connection is the best probe there is.
+      if (this.state !== 'closed') this.closeCircuit()
+      options.events.ready()
+    })
+    this.client.on('close', () => {
+      if (!this.closed) options.events.close()
+    })
+    this.firstReady = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.connectWaitMs)
+      timer.unref()
+      this.client.once('ready', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    }).then(() => {
+      this.firstReady = undefined
+    })
+  }
+
+  /** True while commands are being sent (connected and the circuit closed). */
+  get available(): boolean {
+    return this.client.status === 'ready' && this.state === 'closed'
+  }
+
+  /**
+   * Resolves once the first connection is up, or `connectWait` has passed: a cache
+   * created a moment ago shares its first values instead of skipping Redis.
+   */
+  whenStarted(): Promise<void> | undefined {
+    return this.firstReady
+  }
+
+  /** Runs one command with the timeout and the circuit breaker. */
+  run<T>(name: string, command: (client: Client) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new RedisError('redis: the cache is closed'))
+    if (this.state !== 'closed') {
+      if (this.state === 'probing' || Date.now() - this.openedAt < this.options.circuitResetAfterMs) {
+        return Promise.reject(new RedisError(`redis: circuit open, ${name} not sent`, { code: 'ERR_CIRCUIT_OPEN' }))
+      }
+      this.state = 'probing'
+    }
+    if (this.client.status !== 'ready') {
+      return Promise.reject(this.failed(new RedisError(`redis: not connected (${this.client.status}), ${name} not sent`)))
+    }
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })),
+        )
+      }, this.options.timeoutMs)
+      command(this.client).then(
+        (value) => {
+          clearTimeout(timer)
+          this.succeeded()
+          resolve(value)
+        },
+        (error: unknown) => {
+          clearTimeout(timer)
+          const message = error instanceof Error ? error.message : String(error)
+          reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
+        },
+      )
+    })
+  }
+
+  private succeeded(): void {
+    this.failures = 0
+    if (this.state !== 'closed') this.closeCircuit()
+  }
+
+  private failed(error: RedisError): RedisError {
+    this.failures++
+    if (this.state === 'probing' || (this.state === 'closed' && this.failures >= this.options.circuitFailures)) {
+      const wasClosed = this.state === 'closed'
+      this.state = 'open'
+      this.openedAt = Date.now()
+      if (wasClosed) this.options.events.circuit('open')
+    }
+    return error
+  }
+
+  private closeCircuit(): void {
+    this.state = 'closed'
+    this.failures = 0
+    this.options.events.circuit('close')
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.run('GET', (c) => c.getBuffer(key))
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    await this.run('SET', (c) => c.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))))
+  }
+
+  async del(key: string): Promise<void> {
+    await this.run('DEL', (c) => c.del(key))
+  }
+
+  /** Takes the lock: -1 when won, else the holder's remaining ms (-2/-1 from PTTL when it just went). */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
+    return Number(await this.script('LOCK', LOCK_ACQUIRE, key, token, String(ttlMs)))
+  }
+
+  /** Releases the lock only if `token` still holds it (compare-and-delete). */
+  async releaseLock(key: string, token: string): Promise<void> {
+    await this.script('UNLOCK', LOCK_RELEASE, key, token)
+  }
+
+  /** Extends the lock only if `token` still holds it; false when it was lost. */
+  async extendLock(key: string, token: string, ttlMs: number): Promise<boolean> {
+    return Number(await this.script('LOCK EXTEND', LOCK_EXTEND, key, token, String(ttlMs))) === 1
+  }
+
+  /** Sets a tag's stamp to the server's time in ms (kept `ttlMs`); returns it. */
+  async stampTag(key: string, ttlMs: number): Promise<number> {
+    return Number(await this.script('TAG STAMP', TAG_STAMP, key, String(ttlMs)))
+  }
+
+  /** Reads a tag's stamp (0 when the tag was never invalidated, or long ago). */
+  async getStamp(key: string): Promise<number> {
+    const value = await this.run('GET', (c) => c.get(key))
+    const stamp = value === null ? 0 : Number(value)
+    return Number.isFinite(stamp) ? stamp : 0
+  }
+
+  /** The server's clock in ms. */
+  async time(): Promise<number> {
+    const [seconds, micros] = await this.run('TIME', (c) =>
+      c instanceof Cluster ? (c.nodes('master')[0] as Redis).time() : c.time(),
+    )
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    await this.run('PUBLISH', (c) => c.publish(channel, message))
+  }
+
+  private script(name: string, script: string, key: string, ...args: string[]): Promise<unknown> {
+    const digest = SHAS.get(script) as string
+    return this.run(name, async (c) => {
+      try {
+        return await c.evalsha(digest, 1, key, ...args)
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
+        return await c.eval(script, 1, key, ...args)
+      }
+    })
+  }
+
+  /** Closes the connection (pending commands fail). */
+  async close(): Promise<void> {
+    this.closed = true
+    try {
+      await this.client.quit()
+    } catch {
+      this.client.disconnect()
+    }
+  }
+}
