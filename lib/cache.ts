@@ -533,6 +533,8 @@ export class Cache {
         l2.del(key).catch((e: unknown) => core.error(e, key, 'l2'))
       }
     }
+    // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
+    const epoch = core.epoch
     if (entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan || !(await core.tagsValid(entry))) {
       core.stats.l2Misses++
       if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l2' })
@@ -541,7 +543,7 @@ export class Cache {
     if (entry.freshUntil > core.now()) {
       core.stats.l2Hits++
       if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
-      core.l1?.set(key, entry, bytes?.length ?? 1, core.epoch)
+      core.l1?.set(key, entry, bytes?.length ?? 1, epoch)
     }
     return entry
   }
@@ -648,7 +650,8 @@ export class Cache {
       }
     }
     // Not if a tag was invalidated while we computed: the value is already out of date.
-    if (await core.tagsValid(entry)) core.l1?.set(key, entry, bytes.length, core.epoch)
+    const epoch = core.epoch
+    if (await core.tagsValid(entry)) core.l1?.set(key, entry, bytes.length, epoch)
     core.events.emit('set', { key, tier })
     return result(entry, 'miss')
   }
