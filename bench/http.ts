@@ -1,0 +1,136 @@
+/**
+ * HTTP response caching, side by side, measured with autocannon in one run:
+ *
+ *   floor      Express sending the same bytes from memory with `res.send` (no work, no cache)
+ *   uncached   the route doing its work on every request
+ *   memoredis  the same route behind `expressCache` (L1 hit; Redis too with REDIS_URL)
+ *   apicache   the same route behind `apicache.middleware`
+ *
+ * Each server runs in its own child process so that autocannon does not share its CPU.
+ * The cases run interleaved, in two rounds, and each keeps its best round: a busy machine
+ * then skews the ratios less. Besides req/s, each server reports the CPU time it spent
+ * per request, which other load on the machine hardly changes.
+ * Target: memoredis ≥ 0.8x the floor's requests per second.
+ *
+ * Run: cd bench && npm install && npm run http   (or, from the repo root,
+ * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
+ * one round of one case (default 2).
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createRequire } from 'node:module'
+import { setTimeout as delay } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import express, { type RequestHandler } from 'express'
+import { createCache } from '../lib/index.ts'
+import { expressCache } from '../lib/http/express.ts'
+
+interface AutocannonResult {
+  requests: { average: number; total: number }
+  latency: { p99: number }
+  non2xx: number
+  errors: number
+}
+type Autocannon = (options: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>
+interface Apicache { middleware(duration: string): RequestHandler }
+
+const require = createRequire(import.meta.url)
+const autocannon = (options: Parameters<Autocannon>[0]): Promise<AutocannonResult> => (require('autocannon') as Autocannon)(options)
+const CASES = ['floor', 'uncached', 'memoredis', 'apicache'] as const
+type Case = (typeof CASES)[number]
+
+/** The route's work: a report built and serialized on every call (~50 items), after a 1ms wait. */
+async function report(): Promise<object> {
+  await delay(1)
+  return { items: Array.from({ length: 50 }, (_, i) => ({ id: i, name: `item ${i}`, price: i * 1.5, tags: ['a', 'b'] })) }
+}
+
+interface Measured {
+  rps: number
+  p99: number
+  /** Server CPU time per request, µs. */
+  cpu: number
+  failed: number
+}
+
+async function serve(which: Case): Promise<void> {
+  const app = express()
+  const bytes = Buffer.from(JSON.stringify(await report()))
+  if (which === 'floor') {
+    app.get('/report', (_req, res) => void res.type('json').send(bytes))
+  } else {
+    if (which === 'memoredis') {
+      const cache = createCache({ redis: process.env.REDIS_URL || undefined, prefix: 'bench-http' })
+      app.use(expressCache({ cache, ttl: '1h' }))
+    } else if (which === 'apicache') {
+      app.use((require('apicache') as Apicache).middleware('1 hour'))
+    }
+    app.get('/report', async (_req, res) => void res.json(await report()))
+  }
+  const server = app.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  let since = process.cpuUsage()
+  process.on('message', (message: string) => {
+    if (message === 'start') since = process.cpuUsage()
+    if (message === 'stop') {
+      const used = process.cpuUsage(since)
+      process.send?.({ cpu: used.user + used.system })
+    }
+  })
+  const address = server.address()
+  process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
+}
+
+/** One server per case, kept for both rounds. */
+async function start(which: Case): Promise<{ url: string; child: ChildProcess }> {
+  const child = fork(fileURLToPath(import.meta.url), ['serve', which], { execArgv: ['--conditions=source', '--import', 'tsx'] })
+  const [message] = (await once(child, 'message')) as [{ port: number }]
+  const url = `http://127.0.0.1:${message.port}/report`
+  const first = await fetch(url) // fills the caches
+  await first.arrayBuffer()
+  await autocannon({ url, connections: 50, duration: 1, pipelining: 1 }) // warm-up, not counted
+  return { url, child }
+}
+
+async function measure(server: { url: string; child: ChildProcess }, seconds: number): Promise<Measured> {
+  server.child.send('start')
+  const r = await autocannon({ url: server.url, connections: 50, duration: seconds, pipelining: 1 })
+  server.child.send('stop')
+  const [message] = (await once(server.child, 'message')) as [{ cpu: number }]
+  return { rps: r.requests.average, p99: r.latency.p99, cpu: message.cpu / Math.max(1, r.requests.total), failed: r.non2xx + r.errors }
+}
+
+async function main(): Promise<void> {
+  const seconds = Number(process.env.BENCH_SECONDS ?? 2)
+  const servers = new Map<Case, { url: string; child: ChildProcess }>()
+  const best = new Map<Case, Measured>()
+  try {
+    for (const which of CASES) servers.set(which, await start(which))
+    for (const round of [0, 1]) {
+      const order = round === 0 ? CASES : [...CASES].reverse()
+      for (const which of order) {
+        const m = await measure(servers.get(which) as { url: string; child: ChildProcess }, seconds)
+        const kept = best.get(which)
+        if (kept === undefined || m.rps > kept.rps) best.set(which, { ...m, failed: m.failed + (kept?.failed ?? 0) })
+      }
+    }
+  } finally {
+    for (const { child } of servers.values()) child.kill()
+  }
+  const floor = (best.get('floor') as Measured).rps
+  console.log(`case        req/s   vs floor   p99    server CPU per request`)
+  for (const which of CASES) {
+    const m = best.get(which) as Measured
+    console.log(
+      `${which.padEnd(10)} ${Math.round(m.rps).toString().padStart(6)}   ${(m.rps / floor).toFixed(2).padStart(6)}x  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
+        (m.failed > 0 ? `   (${m.failed} failed)` : ''),
+    )
+  }
+  const mine = best.get('memoredis') as Measured
+  const theirs = best.get('apicache') as Measured
+  console.log(`\nmemoredis / apicache: ${(mine.rps / theirs.rps).toFixed(2)}x req/s, ${(theirs.cpu / mine.cpu).toFixed(2)}x CPU efficiency`)
+  console.log(`target memoredis ≥ 0.8x floor req/s: ${mine.rps / floor >= 0.8 ? 'met' : 'NOT met'} (${(mine.rps / floor).toFixed(2)}x)`)
+}
+
+if (process.argv[2] === 'serve') await serve(process.argv[3] as Case)
+else await main()

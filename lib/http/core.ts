@@ -1,0 +1,214 @@
+/**
+ * The flow of one request through the HTTP cache, top to bottom in
+ * {@link HttpCache.handle}: bypass? → key → HEAD from the GET's entry, or the engine's
+ * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
+ */
+import {
+  CONDITIONAL, NOT_MODIFIED_KEEPS, directive, headerLine, normalizeUrl, notModified, resolve, strongEtag, text,
+  variantKey, varyNames,
+  type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
+} from './shared.ts'
+
+/** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
+interface Variants { k: 'v'; n: readonly string[]; t: readonly string[] }
+/** Never stored: a response that may not be shared. Whoever waited for it runs the handler itself. */
+interface Unshared { k: 'n' }
+type Value = Stored | Variants | Unshared
+
+const UNSHARED: Unshared = { k: 'n' }
+const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
+
+/** The cache logic of both middlewares; options are validated here, once. */
+export class HttpCache<Req, Res> {
+  private readonly o: Resolved<Req, Res>
+
+  constructor(options: HttpCacheOptions<Req, Res>, where: string) {
+    this.o = resolve(options, where)
+  }
+
+  /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
+  async handle(ex: Exchange<Req, Res>): Promise<void> {
+    const { req } = ex
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || this.skips(ex)) return ex.pass('BYPASS')
+    const key = this.keyOf(ex)
+    if (req.method === 'HEAD') return this.head(ex, key)
+    if (this.o.honorNoCache && directive(req.headers['cache-control'], 'no-cache')) return this.revalidate(ex, key)
+    return this.lookup(ex, key, undefined, key)
+  }
+
+  /** Requests that may carry one user's view (credentials, cookies) or refuse storage. */
+  private skips(ex: Exchange<Req, Res>): boolean {
+    const h = ex.req.headers
+    if (h.authorization !== undefined && !this.o.varies.has('authorization')) return true
+    if (h.cookie !== undefined && !this.o.varies.has('cookie')) return true
+    if (directive(h['cache-control'], 'no-store')) return true
+    return this.o.bypass !== undefined && this.o.bypass(ex.user) === true
+  }
+
+  /** GET (HEAD shares it) + host + normalized URL, or the user's key, + the `vary` headers. */
+  private keyOf(ex: Exchange<Req, Res>): string {
+    const h = ex.req.headers
+    let key = 'GET ' + (this.o.key !== undefined ? this.o.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.o.ignored))
+    for (const name of this.o.vary) key += headerLine(name, h[name])
+    return key
+  }
+
+  private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
+    const o = this.o
+    let settled = false
+    let own: Promise<Held<Req, Res> | undefined> | undefined
+    let mine: Stored | undefined
+    const factory = async (): Promise<Value> => {
+      // With stale-while-revalidate the engine calls this in the background, just before or
+      // after it hands us the stale value: then this request is answered, and must not run.
+      if (!settled) await nextTurn()
+      if (settled) return this.valueOf(ex, await ex.refresh(o.maxBodySize), base, variant)
+      own = this.hold(ex)
+      let held: Held<Req, Res> | undefined
+      try {
+        held = await own
+      } catch {
+        return UNSHARED // The handler failed: its error is rethrown to this request only.
+      }
+      mine = held === undefined ? undefined : this.prepare(held)
+      return this.valueOf(ex, held, base, variant, mine)
+    }
+    let value: Value
+    let status: 'hit' | 'miss' | 'stale'
+    try {
+      ;({ value, status } = await o.cache.getOrSetEntry<Value>(key, factory, o.entry))
+    } catch (error) {
+      o.onError(error)
+      value = UNSHARED
+      status = 'miss'
+    }
+    settled = true
+    // Our handler ran: answer with its response, even when the engine had a stale one meanwhile.
+    if (own !== undefined) return this.finish(ex, await own, mine)
+    if (!isValue(value)) {
+      o.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
+      return ex.pass('BYPASS')
+    }
+    if (value.k === 'r') return this.reply(ex, value, status === 'stale' ? 'STALE' : 'HIT')
+    if (value.k === 'v' && variant === undefined) return this.lookup(ex, variantKey(key, value.n, ex.req.headers), value.n, key)
+    // Another request's response that may not be shared: this one runs the handler itself.
+    return ex.pass('BYPASS')
+  }
+
+  /** A HEAD is answered from the GET's response; it cannot fill the cache (no body to keep). */
+  private async head(ex: Exchange<Req, Res>, key: string): Promise<void> {
+    let value: unknown
+    try {
+      value = await this.o.cache.get<Value>(key)
+      if (isValue(value) && value.k === 'v') value = await this.o.cache.get<Value>(variantKey(key, value.n, ex.req.headers))
+    } catch (error) {
+      this.o.onError(error)
+    }
+    if (isValue(value) && value.k === 'r') return this.reply(ex, value, 'HIT')
+    return ex.pass('MISS')
+  }
+
+  /** `Cache-Control: no-cache` with `honorNoCache`: run the handler and replace what is cached. */
+  private async revalidate(ex: Exchange<Req, Res>, key: string): Promise<void> {
+    const held = await this.hold(ex)
+    const stored = held === undefined ? undefined : this.prepare(held)
+    if (stored !== undefined) {
+      const value = await this.valueOf(ex, held, key, undefined, stored)
+      await this.o.cache.set(key, value, { ...this.o.set, tags: value.k === 'n' ? [] : value.t }).catch(this.o.onError)
+    }
+    this.finish(ex, held, stored)
+  }
+
+  /** Runs the handler with the request's conditions hidden, so that it makes the full response. */
+  private hold(ex: Exchange<Req, Res>): Promise<Held<Req, Res> | undefined> {
+    const h = ex.req.headers
+    const saved = CONDITIONAL.map((name) => h[name])
+    for (const name of CONDITIONAL) delete h[name]
+    const restore = (): void => {
+      CONDITIONAL.forEach((name, i) => {
+        if (saved[i] !== undefined) h[name] = saved[i]
+      })
+    }
+    const held = ex.capture(this.o.maxBodySize)
+    held.then(restore, restore)
+    return held
+  }
+
+  /** The value for the key of this call, storing a variant on the side when the response says `Vary`. */
+  private async valueOf(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, base: string, variant: readonly string[] | undefined, stored = held && this.prepare(held)): Promise<Value> {
+    if (stored === undefined) return UNSHARED
+    const names = varyNames(stored.h.vary).filter((name) => !this.o.varies.has(name))
+    if (variant !== undefined && names.every((name) => variant.includes(name))) return stored
+    if (variant === undefined && names.length === 0) return stored
+    // It varies on request headers that this key does not hold: the base key points to
+    // them, the response goes to its own key, and waiters on this key look there.
+    const all = [...new Set([...(variant ?? []), ...names])].sort()
+    const options = { ...this.o.set, tags: stored.t }
+    const pointer: Variants = { k: 'v', n: all, t: stored.t }
+    try {
+      await this.o.cache.set(variantKey(base, all, ex.req.headers), stored, options)
+      if (variant !== undefined) await this.o.cache.set(base, pointer, options)
+    } catch (error) {
+      this.o.onError(error)
+    }
+    return variant === undefined ? pointer : UNSHARED
+  }
+
+  /** The response as it will be kept, or undefined when it may not be shared. */
+  private prepare(held: Held<Req, Res>): Stored | undefined {
+    const { headers: h, status } = held
+    if (!this.o.statuses.has(status) || h['set-cookie'] !== undefined) return undefined
+    if (/(?:^|,)\s*(?:private|no-store|no-cache)\b/i.test(text(h['cache-control']) ?? '')) return undefined
+    if (varyNames(text(h.vary)).includes('*') || held.body.length > this.o.maxBodySize) return undefined
+    const kept: Record<string, string> = {}
+    for (const name of this.o.kept) {
+      const value = text(h[name])
+      if (value !== undefined) kept[name] = value
+    }
+    if (this.o.etag && kept.etag === undefined && status >= 200 && status < 300) kept.etag = strongEtag(held.body)
+    let tags: readonly string[] = []
+    if (this.o.tags !== undefined) {
+      try {
+        tags = this.o.tags(held.req, held.res)
+        if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('tags must return an array of strings')
+      } catch (error) {
+        this.o.onError(error)
+        return undefined
+      }
+    }
+    return { k: 'r', s: status, h: kept, b: held.body, c: Date.now(), t: tags }
+  }
+
+  /** Answers the request whose handler ran: MISS when kept, BYPASS when not. */
+  private finish(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, stored: Stored | undefined): void {
+    if (held === undefined) return // It already went out as it was.
+    if (stored === undefined) return held.release({ 'X-Cache': 'BYPASS' }, false)
+    const extra: Record<string, string> = { 'X-Cache': 'MISS', Age: '0' }
+    if (held.headers.etag === undefined && stored.h.etag !== undefined) extra.ETag = stored.h.etag
+    held.release(extra, notModified(ex.req.headers, stored))
+  }
+
+  /** Answers from a kept response: 304 when the client's copy is current. */
+  private reply(ex: Exchange<Req, Res>, stored: Stored, status: CacheStatus): void {
+    const age = Math.max(0, Math.floor((Date.now() - stored.c) / 1000))
+    if (notModified(ex.req.headers, stored)) {
+      const headers: Record<string, string> = {}
+      for (const name of NOT_MODIFIED_KEEPS) {
+        const value = stored.h[name]
+        if (value !== undefined) headers[name] = value
+      }
+      return ex.send(304, headers, status, age, undefined)
+    }
+    const b = stored.b
+    const body = stored.s === 204 ? undefined : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+    ex.send(stored.s, stored.h, status, age, body)
+  }
+}
+
+function isValue(value: unknown): value is Value {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as { k?: unknown; s?: unknown; h?: unknown; b?: unknown; c?: unknown; n?: unknown }
+  if (v.k === 'r') return typeof v.s === 'number' && typeof v.h === 'object' && v.b instanceof Uint8Array && typeof v.c === 'number'
+  return v.k === 'n' || (v.k === 'v' && Array.isArray(v.n))
+}
+

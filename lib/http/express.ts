@@ -1,0 +1,89 @@
+/**
+ * `expressCache`: Express middleware that caches whole GET/HEAD responses in a
+ * memoredis cache, with its stampede protection and tags. Express is an optional peer:
+ * this file only needs its types.
+ *
+ * @example
+ * import { createCache } from 'memoredis'
+ * import { expressCache } from 'memoredis/express'
+ *
+ * const cache = createCache({ redis: process.env.REDIS_URL })
+ * app.use('/api', expressCache({ cache, ttl: '30s', tags: (req) => [`path:${req.path}`] }))
+ */
+import type { ServerResponse } from 'node:http'
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express'
+import { holdResponse, isShadow, shadowRequest } from './capture.ts'
+import { HttpCache } from './core.ts'
+import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+
+/** Options of {@link expressCache}: `key`, `bypass` and `tags` receive Express's `req` (and `res`). */
+export type ExpressCacheOptions = HttpCacheOptions<Request, Response>
+export type { CacheStatus } from './shared.ts'
+
+/**
+ * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
+ * host, normalized URL and the `vary` request headers. Answers with `X-Cache: HIT | MISS
+ * | STALE | BYPASS` and `Age`, and with 304 when the client's copy is current. Options
+ * are validated here (`InvalidOptionError`); cache trouble never fails a request.
+ */
+export function expressCache(options: ExpressCacheOptions): RequestHandler {
+  const core = new HttpCache<Request, Response>(options, 'expressCache')
+  return function memoredisCache(req: Request, res: Response, next: NextFunction): void {
+    // A background refresh's copy of a request: let it through to the handler.
+    if (isShadow(req)) return next()
+    core.handle(new ExpressExchange(req, res, next)).catch(next)
+  }
+}
+
+class ExpressExchange implements Exchange<Request, Response> {
+  readonly req: Request
+  readonly user: Request
+  private readonly res: Response
+  private readonly next: NextFunction
+
+  constructor(req: Request, res: Response, next: NextFunction) {
+    this.req = req
+    this.user = req
+    this.res = res
+    this.next = next
+  }
+
+  get url(): string {
+    return this.req.originalUrl
+  }
+
+  pass(status: CacheStatus): void {
+    this.res.setHeader('X-Cache', status)
+    this.next()
+  }
+
+  capture(limit: number): Promise<Held<Request, Response> | undefined> {
+    const hold = holdResponse(this.res, limit, true)
+    this.next()
+    return hold.captured.then((c) => c && { ...c, req: this.req, res: this.res, release: hold.release })
+  }
+
+  refresh(limit: number): Promise<Held<Request, Response> | undefined> {
+    // The copy goes through the whole app from the top, as the original did.
+    let app = this.req.app as Application & { parent?: Application }
+    while (typeof app.parent === 'function') app = app.parent as Application & { parent?: Application }
+    const copy = shadowRequest(this.req, this.req.originalUrl)
+    const hold = holdResponse(copy.res, limit, false)
+    app(copy.req, copy.res)
+    return hold.captured.then((c) => c && { ...c, req: copy.req as Request, res: copy.res as Response, release: () => undefined })
+  }
+
+  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+    const res: ServerResponse = this.res
+    res.statusCode = status
+    for (const name of Object.keys(headers)) res.setHeader(name, headers[name] as string)
+    res.setHeader('X-Cache', cache)
+    res.setHeader('Age', String(age))
+    if (body === undefined) {
+      res.end()
+      return
+    }
+    res.setHeader('Content-Length', body.length)
+    res.end(body)
+  }
+}

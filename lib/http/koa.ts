@@ -1,0 +1,190 @@
+/**
+ * `koaCache`: Koa middleware that caches whole GET/HEAD responses in a memoredis cache,
+ * with its stampede protection and tags. Koa is an optional peer: this file only needs
+ * its types.
+ *
+ * @example
+ * import { createCache } from 'memoredis'
+ * import { koaCache } from 'memoredis/koa'
+ *
+ * const cache = createCache({ redis: process.env.REDIS_URL })
+ * app.use(koaCache({ cache, ttl: '30s', tags: (ctx) => [`path:${ctx.path}`] }))
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import type { Context, Middleware, Next } from 'koa'
+import { holdResponse, isShadow, shadowRequest } from './capture.ts'
+import { HttpCache } from './core.ts'
+import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+
+/** Options of {@link koaCache}: `key`, `bypass` and `tags` receive Koa's `ctx` (`tags` twice: as request and response). */
+export type KoaCacheOptions = HttpCacheOptions<Context, Context>
+export type { CacheStatus } from './shared.ts'
+
+/**
+ * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
+ * host, normalized URL and the `vary` request headers. Answers with `X-Cache: HIT | MISS
+ * | STALE | BYPASS` and `Age`, and with 304 when the client's copy is current. Options
+ * are validated here (`InvalidOptionError`); cache trouble never fails a request.
+ */
+export function koaCache(options: KoaCacheOptions): Middleware {
+  const core = new HttpCache<Context, Context>(options, 'koaCache')
+  return function memoredisCache(ctx: Context, next: Next): Promise<void> {
+    if (isShadow(ctx.req)) {
+      // A background refresh's copy of a request: let it through, and let `tags` see its ctx.
+      shadowContexts.set(ctx.req, ctx)
+      return next()
+    }
+    return core.handle(new KoaExchange(ctx, next))
+  }
+}
+
+const shadowContexts = new WeakMap<IncomingMessage, Context>()
+const callbacks = new WeakMap<object, (req: IncomingMessage, res: ServerResponse) => unknown>()
+const EMPTY = new Set([204, 205, 304])
+
+class KoaExchange implements Exchange<Context, Context> {
+  readonly user: Context
+  private readonly next: Next
+
+  constructor(ctx: Context, next: Next) {
+    this.user = ctx
+    this.next = next
+  }
+
+  get req(): IncomingMessage {
+    return this.user.req
+  }
+
+  get url(): string {
+    return this.user.originalUrl
+  }
+
+  async pass(status: CacheStatus): Promise<void> {
+    this.user.set('X-Cache', status)
+    await this.next()
+  }
+
+  async capture(limit: number): Promise<Held<Context, Context> | undefined> {
+    const ctx = this.user
+    await this.next()
+    const body = await bytesOf(ctx, limit)
+    if (body === undefined) return undefined
+    return {
+      status: ctx.status,
+      headers: ctx.response.headers,
+      body,
+      req: ctx,
+      res: ctx,
+      release(extra, notModified) {
+        ctx.set(extra)
+        if (notModified) ctx.status = 304
+      },
+    }
+  }
+
+  refresh(limit: number): Promise<Held<Context, Context> | undefined> {
+    // The copy goes through the whole app from the top, as the original did.
+    const app = this.user.app
+    let callback = callbacks.get(app)
+    if (callback === undefined) callbacks.set(app, (callback = app.callback()))
+    const copy = shadowRequest(this.user.req, this.user.originalUrl)
+    const hold = holdResponse(copy.res, limit, false)
+    void callback(copy.req, copy.res)
+    return hold.captured.then((c) => {
+      const ctx = shadowContexts.get(copy.req) ?? this.user
+      return c && { ...c, req: ctx, res: ctx, release: () => undefined }
+    })
+  }
+
+  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+    const ctx = this.user
+    ctx.status = status
+    ctx.set(headers)
+    ctx.set('X-Cache', cache)
+    ctx.set('Age', String(age))
+    if (body !== undefined) ctx.body = body
+  }
+}
+
+/**
+ * The body as Koa would send it, as bytes, now held in `ctx.body` as a Buffer; or
+ * undefined when it goes out as it is: larger than `limit` (a stream then carries on,
+ * its first chunks put back in front), or written by the handler itself.
+ */
+async function bytesOf(ctx: Context, limit: number): Promise<Buffer | undefined> {
+  if (ctx.respond === false) return undefined // The handler wrote it itself.
+  if (ctx.type === 'text/event-stream') {
+    ctx.set('X-Cache', 'BYPASS') // Server-sent events never end: never held.
+    return undefined
+  }
+  let body: unknown = ctx.body
+  if (EMPTY.has(ctx.status)) return Buffer.alloc(0)
+  if (body === null || body === undefined) {
+    if ((ctx.response as { _explicitNullBody?: boolean })._explicitNullBody === true) return Buffer.alloc(0)
+    // What Koa sends for a status without a body.
+    body = ctx.req.httpVersionMajor >= 2 ? String(ctx.status) : ctx.message || String(ctx.status)
+    ctx.type = 'text'
+  }
+  let bytes: Buffer | undefined
+  if (Buffer.isBuffer(body)) bytes = body
+  else if (typeof body === 'string') bytes = Buffer.from(body)
+  else if (body instanceof Blob) bytes = body.size > limit ? undefined : Buffer.from(await body.arrayBuffer())
+  else if (body instanceof ReadableStream) return readStream(ctx, Readable.fromWeb(body as import('node:stream/web').ReadableStream), limit)
+  else if (body instanceof Readable) return readStream(ctx, body, limit)
+  else if (body instanceof Response) return undefined
+  else bytes = Buffer.from(JSON.stringify(body))
+  if (bytes === undefined || bytes.length > limit) {
+    ctx.set('X-Cache', 'BYPASS')
+    return undefined
+  }
+  return holdBody(ctx, bytes)
+}
+
+/** Puts the bytes in `ctx.body`, keeping the status (Koa would turn a default 404 into 200). */
+function holdBody(ctx: Context, bytes: Buffer): Buffer {
+  const status = ctx.status
+  ctx.body = bytes
+  if (ctx.status !== status) ctx.status = status
+  return bytes
+}
+
+function chunkOf(value: unknown): Buffer {
+  if (Buffer.isBuffer(value)) return value
+  if (typeof value === 'string') return Buffer.from(value)
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  throw new TypeError(`a streamed body must give strings, Buffers or Uint8Arrays, got ${typeof value}`)
+}
+
+async function readStream(ctx: Context, stream: Readable, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = []
+  let size = 0
+  const it = stream[Symbol.asyncIterator]()
+  for (;;) {
+    const next = await it.next()
+    if (next.done === true) break
+    const chunk = chunkOf(next.value)
+    chunks.push(chunk)
+    size += chunk.length
+    if (size > limit) {
+      // Too large to keep: the client gets it streamed, uncached.
+      ctx.body = Readable.from(resume(chunks, it))
+      ctx.set('X-Cache', 'BYPASS')
+      return undefined
+    }
+  }
+  return holdBody(ctx, Buffer.concat(chunks, size))
+}
+
+async function* resume(head: Buffer[], it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  try {
+    yield* head
+    for (;;) {
+      const next = await it.next()
+      if (next.done === true) return
+      yield chunkOf(next.value)
+    }
+  } finally {
+    await it.return?.()
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * What `expressCache` and `koaCache` share: the options, the key of a request, which
+ * requests and responses may be cached, and conditional requests. The flow of one
+ * request is `core.ts`; holding a Node response back while it is judged is
+ * `capture.ts`; each framework's file only adapts.
+ */
+import { createHash } from 'node:crypto'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import type { Cache } from '../cache.ts'
+import { InvalidOptionError } from '../errors.ts'
+import { parseDuration, type Duration } from '../options.ts'
+
+/** The `X-Cache` header: from the cache, from the cache past its ttl, computed now (and kept), or not cacheable. */
+export type CacheStatus = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
+
+/**
+ * Options of `expressCache` and `koaCache`. `Req` and `Res` are what the functions
+ * receive: Express's `req` and `res`, or Koa's `ctx` (twice).
+ */
+export interface HttpCacheOptions<Req, Res> {
+  /** The cache that keeps the responses (`createCache(...)`). Required. */
+  cache: Cache
+  /** How long a response stays fresh. Milliseconds, or '30s', '5m', '2h'. Default: the cache's `ttl` ('1m'). */
+  ttl?: Duration
+  /**
+   * How long past `ttl` a response is kept to serve as `X-Cache: STALE` while it is
+   * refreshed in the background, or when the handler's run fails. Milliseconds or '10m'.
+   * Default: the cache's `grace` (0: none).
+   */
+  grace?: Duration
+  /**
+   * Within `grace`, answer at once with the stale response and refresh it in the
+   * background (a copy of the request goes through the app, detached from the client).
+   * When false, a stale response is only served if the refresh fails. Default true.
+   */
+  staleWhileRevalidate?: boolean
+  /** Tags to invalidate a response by (`cache.invalidateTags([...])`), from the request and the response. Default: none. */
+  tags?: (req: Req, res: Res) => readonly string[]
+  /**
+   * The identity of the resource, replacing host + normalized URL in the key. The method
+   * and the headers in `vary` and in the response's `Vary` are still added. Default: none.
+   */
+  key?: (req: Req) => string
+  /**
+   * Request headers that select a different response (lowercase or not), e.g.
+   * `['accept-language']`. Naming `cookie` or `authorization` caches per cookie or per
+   * credential instead of bypassing such requests. Default `[]`.
+   */
+  vary?: readonly string[]
+  /**
+   * Query parameters left out of the key: exact names, prefixes ending in `*`
+   * (`'utm_*'`), or regular expressions. Default `[]`.
+   */
+  ignoreQuery?: readonly (string | RegExp)[]
+  /**
+   * Response headers to keep besides content-type, content-encoding, content-language,
+   * etag, last-modified, cache-control and vary (e.g. `['link', 'x-version']`). Never
+   * set-cookie. Default `[]`.
+   */
+  headers?: readonly string[]
+  /** Response statuses that may be cached. Default `[200, 203, 204, 300, 301, 404, 410]`. */
+  statuses?: readonly number[]
+  /** Larger bodies go to the client as they are made, uncached. Bytes. Default 1048576 (1 MiB). */
+  maxBodySize?: number
+  /** Give a response without an ETag a strong one (a hash of its body). Default true. */
+  etag?: boolean
+  /**
+   * Let a request's `Cache-Control: no-cache` run the handler and replace the cached
+   * response. Off so that clients cannot force load on the handler. Default false.
+   */
+  honorNoCache?: boolean
+  /** Return true to leave a request alone (it runs as if there were no cache, `X-Cache: BYPASS`). Default: none. */
+  bypass?: (req: Req) => boolean
+  /** The cache namespace of the responses. Default 'http'. */
+  namespace?: string
+  /**
+   * Called with errors the middleware swallowed so that the request could go on (the
+   * cache failed, `tags` threw). Default: `process.emitWarning`. Redis trouble is
+   * reported by the cache's own `error` event.
+   */
+  onError?: (error: unknown) => void
+}
+
+/** A response as the cache keeps it (short names: this goes to Redis). */
+export interface Stored {
+  k: 'r'
+  /** Status. */
+  s: number
+  /** The headers kept, lowercase names. */
+  h: Record<string, string>
+  /** Body. */
+  b: Uint8Array
+  /** When it was made, epoch ms. */
+  c: number
+  /** Tags. */
+  t: readonly string[]
+}
+/** What a handler made, held back from the client until the cache has judged it. */
+export interface Held<Req, Res> {
+  status: number
+  headers: OutgoingHttpHeaders
+  body: Buffer
+  /** What `tags` receives. */
+  req: Req
+  res: Res
+  /** Sends the response as the handler made it, plus `extra` headers, or as a 304. */
+  release(extra: Readonly<Record<string, string>>, notModified: boolean): void
+}
+
+/** One request, as a framework adapter shows it to {@link HttpCache}. */
+export interface Exchange<Req, Res> {
+  readonly req: IncomingMessage
+  /** The URL as the client sent it (path and query), whatever the mount point. */
+  readonly url: string
+  /** What `key`, `bypass` and `tags` receive. */
+  readonly user: Req
+  /** Runs the handler untouched, with `X-Cache: status`. */
+  pass(status: CacheStatus): void | Promise<void>
+  /** Runs the handler, its response held back (undefined: it went out as it was, too large or the client left). */
+  capture(limit: number): Promise<Held<Req, Res> | undefined>
+  /** Runs the handler for a copy of this request, detached from the client (a background refresh). */
+  refresh(limit: number): Promise<Held<Req, Res> | undefined>
+  /** Sends a response from the cache (`body` undefined: none, as for 304 and 204). */
+  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void
+}
+
+const KEPT = ['content-type', 'content-encoding', 'content-language', 'etag', 'last-modified', 'cache-control', 'vary']
+const NEVER = new Set(['set-cookie', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'age', 'x-cache'])
+export const NOT_MODIFIED_KEEPS = ['etag', 'cache-control', 'vary', 'last-modified', 'content-location', 'expires']
+export const CONDITIONAL = ['if-none-match', 'if-modified-since'] as const
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/
+const STATUS_DEFAULT = [200, 203, 204, 300, 301, 404, 410]
+
+/** {@link HttpCacheOptions} validated, with every default applied; times in ms. */
+export interface Resolved<Req, Res> {
+  cache: Cache
+  entry: { ttl?: number; grace?: number; staleWhileRevalidate: boolean; tags: (v: { k: string; t?: readonly string[] }) => readonly string[]; shouldCache: (v: { k: string }) => boolean }
+  set: { ttl?: number; grace?: number; tags?: readonly string[] }
+  tags: ((req: Req, res: Res) => readonly string[]) | undefined
+  key: ((req: Req) => string) | undefined
+  bypass: ((req: Req) => boolean) | undefined
+  vary: readonly string[]
+  varies: ReadonlySet<string>
+  ignored: ((name: string) => boolean) | undefined
+  kept: readonly string[]
+  statuses: ReadonlySet<number>
+  maxBodySize: number
+  etag: boolean
+  honorNoCache: boolean
+  onError: (error: unknown) => void
+}
+
+/** Path as sent, query parameters sorted by name (stable), ignored ones dropped. */
+export function normalizeUrl(url: string, ignored?: (name: string) => boolean): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const params = new URLSearchParams(url.slice(q + 1))
+  if (ignored !== undefined) for (const name of [...params.keys()]) if (ignored(name)) params.delete(name)
+  params.sort()
+  const query = params.toString()
+  return query === '' ? url.slice(0, q) : `${url.slice(0, q)}?${query}`
+}
+
+/** The key of a response that also varies on request headers `names`. */
+export function variantKey(base: string, names: readonly string[], headers: IncomingHttpHeaders): string {
+  let key = base + '\n'
+  for (const name of names) key += headerLine(name, headers[name])
+  return key
+}
+
+// Header values never hold a line break, so lines cannot be forged; absent differs from empty.
+export function headerLine(name: string, value: string | string[] | undefined): string {
+  return value === undefined ? `\n${name}` : `\n${name}: ${typeof value === 'string' ? value : value.join(', ')}`
+}
+
+/** True when the client's copy (If-None-Match, else If-Modified-Since) is still the kept one. */
+export function notModified(h: IncomingHttpHeaders, stored: Stored): boolean {
+  if (stored.s < 200 || stored.s > 299) return false
+  const match = h['if-none-match']
+  if (match !== undefined) {
+    const etag = stored.h.etag
+    if (etag === undefined) return false
+    return match.trim() === '*' || match.split(',').some((tag) => weak(tag.trim()) === weak(etag))
+  }
+  const since = Date.parse(h['if-modified-since'] ?? '')
+  const modified = Date.parse(stored.h['last-modified'] ?? '')
+  return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
+}
+
+const weak = (tag: string): string => (tag.startsWith('W/') ? tag.slice(2) : tag)
+
+/** `"<length>-<sha1>"`: the same bytes always get the same tag. */
+export function strongEtag(body: Uint8Array): string {
+  return `"${body.byteLength.toString(16)}-${createHash('sha1').update(body).digest('base64url')}"`
+}
+
+/** True when the Cache-Control value has `name` among its directives. */
+export function directive(value: string | undefined, name: string): boolean {
+  if (value === undefined) return false
+  return value.toLowerCase().split(',').some((part) => part.split('=', 1)[0]?.trim() === name)
+}
+
+export function varyNames(value: string | undefined): string[] {
+  if (value === undefined) return []
+  return value.split(',').map((name) => name.trim().toLowerCase()).filter((name) => name !== '')
+}
+
+export function text(value: OutgoingHttpHeaders[string]): string | undefined {
+  if (value === undefined) return undefined
+  return Array.isArray(value) ? value.join(', ') : String(value)
+}
+
+/** Validates the options (naming `where` in errors) and applies the defaults, once. */
+export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string): Resolved<Req, Res> {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
+  const o = options as Partial<HttpCacheOptions<Req, Res>>
+  const cache = o.cache
+  if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {
+    throw new InvalidOptionError(`${where}: cache must be a cache from createCache(), got ${typeof cache}`)
+  }
+  const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, `${where}: ttl`)
+  const grace = o.grace === undefined ? undefined : parseDuration(o.grace, `${where}: grace`, true)
+  const swr = o.staleWhileRevalidate ?? true
+  if (typeof swr !== 'boolean') throw new InvalidOptionError(`${where}: staleWhileRevalidate must be true or false`)
+  const vary = names(o.vary, `${where}: vary`)
+  const extra = names(o.headers, `${where}: headers`)
+  const refused = extra.find((name) => NEVER.has(name))
+  if (refused !== undefined) throw new InvalidOptionError(`${where}: headers may not name ${refused}: it is never kept`)
+  const statuses = o.statuses ?? STATUS_DEFAULT
+  if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
+    throw new InvalidOptionError(`${where}: statuses must be an array of HTTP status codes (100 to 599)`)
+  }
+  const maxBodySize = o.maxBodySize ?? 1024 * 1024
+  if (typeof maxBodySize !== 'number' || !(maxBodySize >= 0) || !Number.isFinite(maxBodySize)) {
+    throw new InvalidOptionError(`${where}: maxBodySize must be a number of bytes, got ${String(maxBodySize)}`)
+  }
+  for (const name of ['tags', 'key', 'bypass', 'onError'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw new InvalidOptionError(`${where}: ${name} must be a function`)
+  }
+  for (const name of ['etag', 'honorNoCache'] as const) {
+    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw new InvalidOptionError(`${where}: ${name} must be true or false`)
+  }
+  const namespace = o.namespace ?? 'http'
+  if (typeof namespace !== 'string' || namespace === '') throw new InvalidOptionError(`${where}: namespace must be a non-empty string`)
+  return {
+    cache: cache.namespace(namespace),
+    entry: { ttl, grace, staleWhileRevalidate: swr, tags: (v) => v.t ?? [], shouldCache: (v) => v.k !== 'n' },
+    set: { ttl, grace },
+    tags: o.tags,
+    key: o.key,
+    bypass: o.bypass,
+    vary,
+    varies: new Set(vary),
+    ignored: ignoring(o.ignoreQuery, `${where}: ignoreQuery`),
+    kept: [...new Set([...KEPT, ...extra])],
+    statuses: new Set(statuses),
+    maxBodySize,
+    etag: o.etag ?? true,
+    honorNoCache: o.honorNoCache ?? false,
+    onError: (error) => {
+      try {
+        if (o.onError !== undefined) o.onError(error)
+        else process.emitWarning(error instanceof Error ? error : String(error), 'MemoredisWarning')
+      } catch {
+        // A throwing onError must not fail the request it was told about.
+      }
+    },
+  }
+}
+
+function names(value: unknown, option: string): string[] {
+  if (value === undefined) return []
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && TOKEN.test(v.toLowerCase()))) {
+    throw new InvalidOptionError(`${option} must be an array of header names`)
+  }
+  return [...new Set(value.map((v: string) => v.toLowerCase()))].sort()
+}
+
+function ignoring(value: unknown, option: string): ((name: string) => boolean) | undefined {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' || v instanceof RegExp)) {
+    throw new InvalidOptionError(`${option} must be an array of names, 'prefix*' strings or regular expressions`)
+  }
+  if (value.length === 0) return undefined
+  const exact = new Set(value.filter((v): v is string => typeof v === 'string' && !v.endsWith('*')))
+  const prefixes = value.filter((v): v is string => typeof v === 'string' && v.endsWith('*')).map((v) => v.slice(0, -1))
+  const patterns = value.filter((v): v is RegExp => v instanceof RegExp)
+  return (name) => exact.has(name) || prefixes.some((p) => name.startsWith(p)) || patterns.some((re) => re.test(name))
+}
