@@ -17,8 +17,9 @@ export { superjsonCodec } from './codec-superjson.ts'
  * The first line is ASCII, at most 200 bytes, fields separated by one space: `flags` is
  * one digit (1 = payload deflated, 2 = signed), `codec` the payload codec's name (a value
  * written by another codec is refused, not misread), times are epoch milliseconds written
- * by `String(number)`, `tagsLength` a byte count. Reading it costs one bounded indexOf,
- * a ~60-byte latin1 string and a split; the payload is handed to the codec as a view.
+ * by `String(number)`, `tagsLength` a byte count. Reading it is one pass over its ~60
+ * bytes that makes no string (integers are read from their digits); the payload goes to
+ * the codec as a view of the input, not a copy.
  *
  * With signing keys, the mac is checked before a single header field is read: a value
  * that is unsigned, truncated, or signed by another key is refused as a `SignatureError`.

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'ERR_INVALID_OPTION'
   | 'ERR_DUPLICATE_NAME'
   | 'ERR_UNKEYABLE_ARGUMENT'
+  | 'ERR_ENCODE'
   | 'ERR_DECODE'
   | 'ERR_BAD_SIGNATURE'
   | 'ERR_VALUE_TOO_LARGE'
@@ -59,6 +60,16 @@ export class UnkeyableArgumentError extends MemoredisError {
   constructor(path: string, message: string) {
     super('ERR_UNKEYABLE_ARGUMENT', `${message} at ${path}`)
     this.path = path
+  }
+}
+
+/**
+ * A result could not be encoded for storage (the codec threw, e.g. on a value it cannot
+ * represent). The result is still returned to its callers; it is just not stored.
+ */
+export class EncodeError extends MemoredisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_ENCODE', message, options)
   }
 }
 
