@@ -1,9 +1,11 @@
+import { LRUCache } from 'lru-cache'
 import pLimit from 'p-limit'
 import { Envelope, superjsonCodec, type Entry } from './codec.ts'
 import { Coherence } from './coherence.ts'
 import {
   BackgroundError,
   CacheClosedError,
+  EncodeError,
   FactoryTimeoutError,
   MemoredisError,
   RedisError,
@@ -21,7 +23,7 @@ import {
   type ResolvedCacheOptions,
   type ResolvedEntryOptions,
 } from './options.ts'
-import { SingleFlight, Waiters, holdLock, lockToken } from './stampede.ts'
+import { RememberedErrors, SingleFlight, Waiters, holdLock, lockToken } from './stampede.ts'
 import { MemoryTier } from './tiers/memory.ts'
 import { RedisTier } from './tiers/redis.ts'
 
@@ -62,6 +64,29 @@ export interface CacheStats {
   lockTimeouts: number
 }
 
+let anchor = performance.timeOrigin
+
+/**
+ * This machine's clock in epoch ms with a sub-millisecond part: tags compare an entry's
+ * `created` with stamps kept to the microsecond, and a value computed just after an
+ * invalidation, in the same millisecond, must still count as after it. The fine clock
+ * (monotonic, anchored at start) is held within the millisecond Date.now() reports,
+ * re-anchoring when it drifts out; far from it (fake timers, a clock step), Date.now() alone.
+ */
+function localNow(): number {
+  const coarse = Date.now()
+  const ahead = anchor + performance.now() - coarse
+  if (ahead >= 0 && ahead < 1) return coarse + ahead
+  if (ahead > 1000 || ahead < -1000) return coarse
+  anchor -= ahead < 0 ? ahead : ahead - 0.999
+  return coarse
+}
+
+/** An L2 read or write under way (see `Core.watch`). */
+interface Watch {
+  dirty: boolean
+}
+
 /** Internal scope-tag ids; user tags are `t:` + tag. */
 const ALL = '*'
 
@@ -76,15 +101,28 @@ class Core {
   readonly flights = new SingleFlight<CacheResult<unknown>>()
   readonly waiters = new Waiters()
   readonly refreshing = new Set<string>()
+  /** Errors kept in place of values (`errorTtl`, opt-in), this process only. */
+  readonly remembered = new RememberedErrors()
   readonly limit: ReturnType<typeof pLimit>
   readonly names = new Map<string, WeakRef<object>>()
-  readonly stamps = new Map<string, { stamp: number; at: number }>()
+  /** Tag stamps seen (bounded; see `stampFloor`), and L2 reads and writes under way (see `watch`). */
+  readonly stamps = new LRUCache<string, { stamp: number; at: number }>({
+    max: 50_000,
+    dispose: (known, _id, reason) => {
+      if (reason === 'evict') this.stampFloor = Math.max(this.stampFloor, known.stamp)
+    },
+  })
+  readonly watches = new Map<string, Set<Watch>>()
+  /** Without Redis to ask, a forgotten stamp is taken to be the newest one forgotten (conservative). */
+  stampFloor = 0
   readonly stats = {
     l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
     computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
   }
   epoch = 0
   offset = 0
+  /** The latest server time seen in a stamp (see `now`). */
+  seen = 0
   closed = false
   private readonly stampPrefix: string
   private readonly lockPrefix: string
@@ -114,36 +152,67 @@ class Core {
       events: {
         error: (error) => this.error(error, undefined, 'l2'),
         circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
-        ready: () => {
-          this.syncClock()
-          this.coherence?.commandReady()
-        },
-        close: () => this.coherence?.commandLost(),
+        ready: () => this.syncClock(),
+        // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
+        close: () => {},
       },
     })
-    const mode = options.coherence ?? (this.l2.isCluster ? 'bus' : 'tracking')
-    this.coherence = new Coherence(options.redis, this.l2, options.prefix, this.l2.isCluster ? busFor(mode) : mode, {
+    this.coherence = new Coherence(options.redis, this.l2, options.prefix, options.coherence ?? 'tracking', {
       onKeys: (keys) => this.onForeignWrite(keys),
       onFlush: (reason) => this.flush(reason),
+      onUnsettled: () => this.dirtyAll(),
       onError: (error) => this.error(error, undefined, 'l2'),
+      onWarning: (error) => this.events.emit('warning', { error }),
     })
   }
 
-  /** Milliseconds on the Redis server's clock (the local clock until first connected). */
+  /**
+   * Milliseconds on the Redis server's clock (the local clock until first connected),
+   * sub-ms where known; never before a server time already seen (a stamp), which is in
+   * the past for sure. So a value computed after this process learned of an
+   * invalidation counts as after it, whatever the error of the offset.
+   */
   now(): number {
-    return Date.now() + this.offset
+    const estimate = localNow() + this.offset
+    return estimate > this.seen ? estimate : this.seen + 0.001
   }
+
+  /**
+   * When a computation starting now started, on the server's clock, never later than
+   * the truth: the estimate less its error bound ({@link clockSlack}), but after any
+   * stamp this process has already seen. Used when no lock script told us exactly.
+   */
+  startedAt(): number {
+    const estimate = localNow() + this.offset - this.clockSlack
+    return estimate > this.seen ? estimate : this.seen + 0.001
+  }
+
+  /** Records a server time (a tag stamp) this process has learned; far-future ones (planted, or skew) are ignored. */
+  private saw(stamp: number): void {
+    if (stamp > this.seen && stamp < localNow() + this.offset + 1000) this.seen = stamp
+  }
+
+  /** How far the clock estimate may be off the server's, ms: half the best round trip of the samples. */
+  clockSlack = 0
 
   private syncClock(): void {
     const l2 = this.l2 as RedisTier
-    const sent = Date.now()
-    l2.time().then(
-      (server) => {
-        const received = Date.now()
-        this.offset = server - Math.round((sent + received) / 2)
-      },
-      (error: unknown) => this.error(error, undefined, 'l2'),
-    )
+    // Entries are judged against tag stamps by this clock, so take the sample with the
+    // shortest round trip of a few: one slow reply at start-up (module loading, a busy
+    // loop) skewed every `created` by milliseconds and refused entries made after a stamp.
+    void (async () => {
+      let best = Number.POSITIVE_INFINITY
+      for (let sample = 0; sample < 5; sample++) {
+        const sent = localNow()
+        const server = await l2.time()
+        const received = localNow()
+        if (received - sent < best) {
+          best = received - sent
+          this.offset = server - (sent + received) / 2
+          this.clockSlack = best / 2
+        }
+      }
+    })().catch((error: unknown) => this.error(error, undefined, 'l2'))
   }
 
   /** Reports trouble as an `error` event; a non-memoredis error is the user's function failing in the background. */
@@ -159,11 +228,16 @@ class Core {
     const keepL1 = this.coherence?.mode === 'off'
     for (const key of keys) {
       if (key.startsWith(this.stampPrefix)) {
-        if (!keepL1 && this.stamps.delete(key.slice(this.stampPrefix.length))) this.epoch++
+        if (keepL1) continue
+        // Always a new epoch, known stamp or not: an L1 entry may have been checked
+        // against a stamp that was not kept (evicted, or read while this one changed).
+        this.stamps.delete(key.slice(this.stampPrefix.length))
+        this.touch(key)
+        this.epoch++
       } else if (key.startsWith(this.lockPrefix)) {
         this.waiters.wake(`${this.options.prefix}:${key.slice(this.lockPrefix.length)}`)
       } else {
-        if (!keepL1) this.l1?.delete(key)
+        if (!keepL1) this.touch(key)
         this.waiters.wake(key)
       }
     }
@@ -174,9 +248,43 @@ class Core {
       this.l1?.clear()
       this.stamps.clear()
       this.epoch++
+      this.dirtyAll()
     }
     this.waiters.wakeAll()
     this.events.emit('flush', { reason })
+  }
+
+  /** Drops `key` from L1, and from what reads and writes under way may put there. */
+  touch(key: string): void {
+    this.l1?.delete(key)
+    const set = this.watches.get(key)
+    if (set !== undefined) for (const watch of set) watch.dirty = true
+  }
+
+  /**
+   * Watches `key` while an L2 read or write is under way: a write by another client
+   * (or a flush) reported before the reply is handled marks it dirty, and a dirty
+   * result must not go into L1 — the notice that would evict it has already come.
+   */
+  watch(key: string): Watch {
+    // While coherence is not settled a change could go unheard: nothing fills L1.
+    const watch = { dirty: this.coherence !== undefined && !this.coherence.settled }
+    let set = this.watches.get(key)
+    if (set === undefined) this.watches.set(key, (set = new Set()))
+    set.add(watch)
+    return watch
+  }
+
+  /** Marks every read and write under way dirty. */
+  private dirtyAll(): void {
+    for (const set of this.watches.values()) for (const watch of set) watch.dirty = true
+  }
+
+  unwatch(key: string, watch: Watch): void {
+    const set = this.watches.get(key)
+    if (set === undefined) return
+    set.delete(watch)
+    if (set.size === 0) this.watches.delete(key)
   }
 
   lockKey(key: string): string {
@@ -185,40 +293,55 @@ class Core {
 
   // ── Tags ─────────────────────────────────────────────────────────────────
 
-  /** True when `entry` was created after the stamps of all its tags. */
+  /**
+   * True when `entry` was created after the stamps of all its tags. Known stamps cost
+   * nothing; unknown ones are read from Redis together, in one round trip.
+   */
   async tagsValid(entry: Entry): Promise<boolean> {
+    let unknown: string[] | undefined
     for (const id of entry.tags) {
-      if ((await this.stamp(id)) >= entry.created) return false
+      const known = this.stamps.get(id)
+      // With coherence off nobody tells us of a new stamp: trust a cached one for 1s only.
+      if (known === undefined || (this.coherence?.mode === 'off' && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
+      else if (known.stamp >= entry.created) return false
     }
-    return true
+    if (unknown === undefined) return true
+    const stamps = await Promise.all(unknown.map((id) => this.stamp(id)))
+    return stamps.every((stamp) => stamp < entry.created)
   }
 
   private async stamp(id: string): Promise<number> {
     const known = this.stamps.get(id)
-    // With coherence off nobody tells us of a new stamp: trust a cached one for 1s only.
-    if (known !== undefined && (this.coherence?.mode !== 'off' || Date.now() - known.at < 1000)) return known.stamp
-    if (this.l2 === undefined || !this.l2.available) return known?.stamp ?? 0
+    if (this.l2 === undefined || !this.l2.available) return known?.stamp ?? this.stampFloor
     const epoch = this.epoch
+    const key = this.stampPrefix + id
+    const watch = this.watch(key)
     try {
-      const stamp = await this.l2.getStamp(this.stampPrefix + id)
-      // Only remember it if no invalidation arrived while we asked.
-      if (epoch === this.epoch) this.stamps.set(id, { stamp, at: Date.now() })
+      const stamp = await this.l2.getStamp(key)
+      this.saw(stamp)
+      // Only remember it if no invalidation arrived while we asked, and one would have.
+      if (epoch === this.epoch && !watch.dirty) this.stamps.set(id, { stamp, at: Date.now() })
       return stamp
     } catch (error) {
-      this.error(error, this.stampPrefix + id, 'l2')
-      return known?.stamp ?? 0
+      this.error(error, key, 'l2')
+      return known?.stamp ?? this.stampFloor
+    } finally {
+      this.unwatch(key, watch)
     }
   }
 
   async invalidate(ids: string[], tags: string[]): Promise<void> {
     const ttl = this.options.tagTtl
+    // A cache created a moment ago waits (bounded) for its first connection, as reads do.
+    await this.l2?.whenStarted()
     const failures: unknown[] = []
     await Promise.all(
       ids.map(async (id) => {
-        let stamp = Math.max(this.now(), (this.stamps.get(id)?.stamp ?? 0) + 1)
+        let stamp = Math.max(this.now(), this.stamps.get(id)?.stamp ?? 0)
         if (this.l2 !== undefined) {
           try {
             stamp = await this.l2.stampTag(this.stampPrefix + id, ttl)
+            this.saw(stamp)
           } catch (error) {
             failures.push(error)
           }
@@ -242,11 +365,6 @@ class Core {
       this.error(error, keys[0], 'l2')
     }
   }
-}
-
-function busFor(mode: 'tracking' | 'bus' | 'off'): 'bus' | 'off' {
-  // Tracking is per node; on a Cluster the bus (PUBLISH reaches every node) does the job.
-  return mode === 'off' ? 'off' : 'bus'
 }
 
 /**
@@ -303,7 +421,8 @@ export class Cache {
   /** Stores `value` under `key` in every tier. */
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
     const o = resolveEntryOptions(this.defaults, options, 'set') as ResolvedEntryOptions<T>
-    await this.write(this.keyOf(key), this.core.now(), value, o, this.scope)
+    const now = this.core.now()
+    await this.write(this.keyOf(key), now, value, o, this.scope, now)
   }
 
   /** Deletes `key` from every tier of every process. Rejects with `RedisError` if Redis could not be told. */
@@ -456,31 +575,40 @@ export class Cache {
   ): Promise<CacheResult<T>> {
     const core = this.core
     const l2 = core.l2
-    if (l2 === undefined) return this.compute(key, scope, factory, o, stale)
-    await l2.whenStarted()
-    const found = await this.readL2(key, newerThan)
-    if (found !== undefined) {
-      if (found.freshUntil > core.now()) return result(found, 'hit') as CacheResult<T>
-      if (stale === undefined || found.created > stale.created) stale = found
-      if (o.staleWhileRevalidate && newerThan === 0) {
-        this.refreshInBackground(key, scope, factory, o, found)
-        return this.served(key, found, 'revalidate')
+    if (l2 !== undefined) {
+      await l2.whenStarted()
+      const found = await this.readL2(key, newerThan, false)
+      if (found !== undefined) {
+        if (found.freshUntil > core.now()) return result(found, 'hit') as CacheResult<T>
+        if (stale === undefined || found.created > stale.created) stale = found
+        if (o.staleWhileRevalidate && newerThan === 0) {
+          this.refreshInBackground(key, scope, factory, o, found)
+          return this.served(key, found, 'revalidate')
+        }
       }
     }
-    if (!l2.available) return this.compute(key, scope, factory, o, stale)
+    // Negative caching (opt-in): the same error again, without running the function.
+    const remembered = newerThan === 0 ? core.remembered.get(key) : undefined
+    if (remembered !== undefined) throw remembered.error
+    // No Redis, or it just failed: straight to the function, not through more timeouts.
+    if (l2 === undefined || !l2.available) return this.compute(key, scope, factory, o, stale)
 
     // One computation across processes: take the lock, or wait for whoever has it.
     const lockKey = core.lockKey(key)
     const token = lockToken()
-    const started = Date.now()
-    const deadline = started + o.lockWait
+    // Durations on the monotonic clock: the wall clock may jump.
+    const started = performance.now()
+    // With a stale value to fall back on, waiting is a slow computation: the soft timeout bounds it too.
+    const soft = stale !== undefined && o.softTimeout > 0 && o.softTimeout < o.lockWait
+    const deadline = started + (soft ? o.softTimeout : o.lockWait)
     let waited = false
     for (;;) {
       // Armed before trying, so that the winner's write cannot slip between the two.
       const armed = core.waiters.arm(key)
       let holderMs: number
+      let serverNow: number
       try {
-        holderMs = await l2.acquireLock(lockKey, token, o.lockTtl)
+        ;({ holderMs, serverNow } = await l2.acquireLock(lockKey, token, o.lockTtl))
       } catch (error) {
         armed.cancel()
         core.error(error, key, 'l2')
@@ -488,45 +616,67 @@ export class Cache {
       }
       if (holderMs === -1) {
         armed.cancel()
-        const lock = holdLock(l2, lockKey, token, o.lockTtl, (error) => core.error(error, lockKey, 'l2'))
-        return this.compute(key, scope, factory, o, stale, lock.release)
+        // Released after the write. Waiters elsewhere hear of it on the channel (the bus
+        // needs the lock key announced); waiters in this process are woken here.
+        const lock = holdLock(l2, lockKey, token, o.lockTtl, (error) => core.error(error, lockKey, 'l2'), async () => {
+          await core.announce([lockKey])
+          core.waiters.wake(key)
+        })
+        // The holder before us may have written and released between our read and our lock.
+        const written = await this.readL2(key, newerThan, true)
+        if (written !== undefined && written.freshUntil > core.now()) {
+          await lock.release()
+          return result(written, 'hit') as CacheResult<T>
+        }
+        return this.compute(key, scope, factory, o, stale, lock.release, serverNow)
       }
       if (!waited) {
         waited = true
         core.stats.lockWaits++
         core.events.emit('lock-wait', { key })
       }
-      const remaining = deadline - Date.now()
+      const remaining = deadline - performance.now()
       if (remaining <= 0) {
         armed.cancel()
+        // The holder goes on and fills the cache; this caller takes the stale value now.
+        if (soft) return this.served(key, stale as Entry, 'soft-timeout')
         core.stats.lockTimeouts++
-        core.events.emit('lock-timeout', { key, durationMs: Date.now() - started })
+        core.events.emit('lock-timeout', { key, durationMs: Math.round(performance.now() - started) })
         if (stale !== undefined) return this.served(key, stale, 'lock-timeout')
         return this.compute(key, scope, factory, o, stale)
       }
       // Lost the lock: wait for the winner's write (or its lock's end) instead of polling.
-      await armed.wait(Math.min(remaining, holderMs > 0 ? holderMs + 10 : 20))
+      // The timer is a backstop for a holder that died: its lock's remaining time; and,
+      // until this process's channel listens (it just started), a short one.
+      const backstop = holderMs > 0 ? holderMs + 10 : holderMs === -2 ? 0 : 20
+      await armed.wait(Math.min(remaining, core.coherence === undefined || core.coherence.settled ? backstop : 50))
       if (core.closed) throw new CacheClosedError()
-      const written = await this.readL2(key, newerThan)
+      const written = await this.readL2(key, newerThan, true)
       if (written !== undefined && written.freshUntil > core.now()) return result(written, 'hit') as CacheResult<T>
     }
   }
 
-  /** Reads, decodes and validates an L2 entry; anything wrong is a miss and an event. */
-  private async readL2(key: string, newerThan: number): Promise<Entry | undefined> {
+  /**
+   * Reads, decodes and validates an L2 entry; anything wrong is a miss and an event.
+   * `again` marks a second look in one call (after a lock wait): its miss is not counted twice.
+   */
+  private async readL2(key: string, newerThan: number, again: boolean): Promise<Entry | undefined> {
     const core = this.core
     const l2 = core.l2 as RedisTier
     let bytes: Buffer | null
+    // Watched until the value is in L1: a write reported before then keeps it out (see Core.watch).
+    const watch = core.watch(key)
     try {
       bytes = await l2.get(key)
     } catch (error) {
+      core.unwatch(key, watch)
       core.error(error, key, 'l2')
       return undefined
     }
     let entry: Entry | undefined
     if (bytes !== null) {
       try {
-        entry = core.envelope.decode(bytes)
+        entry = core.envelope.decode(bytes, key)
       } catch (error) {
         // Corrupt or tampered: never served, deleted so the next writer starts clean.
         core.error(error, key, 'l2')
@@ -536,14 +686,17 @@ export class Cache {
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
     const epoch = core.epoch
     if (entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan || !(await core.tagsValid(entry))) {
+      core.unwatch(key, watch)
+      if (again) return undefined
       core.stats.l2Misses++
       if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l2' })
       return undefined
     }
+    core.unwatch(key, watch)
     if (entry.freshUntil > core.now()) {
       core.stats.l2Hits++
       if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
-      core.l1?.set(key, entry, bytes?.length ?? 1, epoch)
+      if (!watch.dirty) core.l1?.set(key, entry, bytes?.length ?? 1, epoch)
     }
     return entry
   }
@@ -556,16 +709,22 @@ export class Cache {
     o: ResolvedEntryOptions<T>,
     stale: Entry | undefined,
     release?: () => Promise<void>,
+    serverNow?: number,
   ): Promise<CacheResult<T>> {
     const core = this.core
     core.stats.computations++
-    const created = core.now()
-    const startedAt = Date.now()
+    // When the computation started, on the server's clock, for tags: exact when the lock
+    // script told us; else our estimate less its error bound, so that a value computed
+    // across an invalidation is never taken as made after it (at worst, one more miss).
+    // Freshness runs on this process's clock, from the same moment.
+    const created = serverNow ?? core.startedAt()
+    const started = core.now()
+    const startedAt = performance.now()
     const work = (async () => {
       try {
         const value = await factory()
-        core.events.emit('compute', { key, durationMs: Date.now() - startedAt })
-        return await this.write(key, created, value, o, scope)
+        core.events.emit('compute', { key, durationMs: Math.round(performance.now() - startedAt) })
+        return await this.write(key, created, value, o, scope, started)
       } finally {
         await release?.()
       }
@@ -574,8 +733,10 @@ export class Cache {
       try {
         return await work
       } catch (error) {
-        if (stale === undefined) throw error
-        return this.served(key, stale, 'error')
+        // Fail-safe: a stale value within grace rather than the error.
+        if (stale !== undefined) return this.served(key, stale, 'error', error)
+        if (o.errorTtl > 0) this.core.remembered.set(key, error, o.errorTtl)
+        throw error
       }
     }
     return this.race(key, work, o, stale, release)
@@ -598,8 +759,12 @@ export class Cache {
         for (const timer of timers) clearTimeout(timer)
         outcome()
       }
-      const fallBack = (reason: 'error' | 'soft-timeout' | 'hard-timeout', error: unknown): void =>
-        finish(() => (stale === undefined ? reject(error) : resolve(this.served(key, stale, reason))))
+      const fallBack = (reason: 'error' | 'hard-timeout', error: unknown): void =>
+        finish(() => {
+          if (stale !== undefined) return resolve(this.served(key, stale, reason, error))
+          if (o.errorTtl > 0) this.core.remembered.set(key, error, o.errorTtl)
+          reject(error)
+        })
       if (o.softTimeout > 0 && stale !== undefined) {
         // Serve stale now; the work goes on and fills the cache when it lands.
         timers.push(setTimeout(() => finish(() => resolve(this.served(key, stale, 'soft-timeout'))), o.softTimeout))
@@ -624,21 +789,35 @@ export class Cache {
   }
 
   /** Encodes and stores a computed value (unless `shouldCache` says no); returns it. */
-  private async write<T>(key: string, created: number, value: T, o: ResolvedEntryOptions<T>, scope: readonly string[]): Promise<CacheResult<T>> {
+  /** `created` is for tags (server clock); `started` starts the ttl (this process's clock). */
+  private async write<T>(
+    key: string,
+    created: number,
+    value: T,
+    o: ResolvedEntryOptions<T>,
+    scope: readonly string[],
+    started: number,
+  ): Promise<CacheResult<T>> {
     const core = this.core
     const jitter = core.options.jitter
     const ttl = jitter > 0 ? Math.round(o.ttl * (1 - Math.random() * jitter)) : o.ttl
     const tags = o.tags === undefined ? scope : [...scope, ...(typeof o.tags === 'function' ? o.tags(value) : o.tags).map((t) => `t:${t}`)]
-    const entry: Entry<T> = { value, created, freshUntil: created + ttl, staleUntil: created + ttl + o.grace, tags }
+    const fresh = Math.max(created, started + ttl)
+    const entry: Entry<T> = { value, created, freshUntil: fresh, staleUntil: fresh + o.grace, tags }
     if (o.shouldCache !== undefined && !o.shouldCache(value)) return result(entry, 'miss')
     let bytes: Buffer
     try {
-      bytes = core.envelope.encode(entry)
+      bytes = core.envelope.encode(entry, key)
     } catch (error) {
-      core.error(error, key)
+      const reported =
+        error instanceof MemoredisError
+          ? error
+          : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error })
+      core.error(reported, key)
       return result(entry, 'miss')
     }
     let tier: Tier = 'l1'
+    const watch = core.watch(key)
     await core.l2?.whenStarted()
     if (core.l2 !== undefined && core.l2.available) {
       try {
@@ -651,14 +830,23 @@ export class Cache {
     }
     // Not if a tag was invalidated while we computed: the value is already out of date.
     const epoch = core.epoch
-    if (await core.tagsValid(entry)) core.l1?.set(key, entry, bytes.length, epoch)
+    const valid = await core.tagsValid(entry)
+    core.unwatch(key, watch)
+    // Not if another client wrote the key meanwhile; and reads of the older value still
+    // under way in this process must not put it back over ours.
+    if (valid && !watch.dirty) {
+      core.touch(key)
+      core.l1?.set(key, entry, bytes.length, epoch)
+    }
     core.events.emit('set', { key, tier })
     return result(entry, 'miss')
   }
 
-  private served<T>(key: string, entry: Entry, reason: CacheEvents['stale']['reason']): CacheResult<T> {
+  /** Serves a stale value. `error` is the function's, which no caller sees: it becomes an `error` event. */
+  private served<T>(key: string, entry: Entry, reason: CacheEvents['stale']['reason'], error?: unknown): CacheResult<T> {
     this.core.stats.stale++
     this.core.events.emit('stale', { key, reason })
+    if (error !== undefined) this.core.error(error, key)
     return { value: entry.value as T, status: 'stale', created: entry.created }
   }
 
@@ -667,13 +855,18 @@ export class Cache {
     const core = this.core
     if (core.refreshing.has(key) || core.closed) return
     core.refreshing.add(key)
-    const started = Date.now()
+    const started = performance.now()
     const plain = { ...o, staleWhileRevalidate: false, softTimeout: 0 }
+    // Not through `flights`: started from inside a flight, it would join that very
+    // flight and refresh nothing; a foreground flight of the same key meets it at the
+    // lock instead. No stale fallback: a failure is an `error` event, not a value.
     core
-      .limit(() => core.flights.run(key, () => this.fill(key, scope, factory, plain, current, current.created)))
+      .limit(() => this.fill(key, scope, factory, plain, undefined, current.created))
       .then(
-        () => core.events.emit('refresh', { key, durationMs: Date.now() - started }),
-        (error: unknown) => core.error(error, key),
+        () => core.events.emit('refresh', { key, durationMs: Math.round(performance.now() - started) }),
+        (error: unknown) => {
+          if (!core.closed) core.error(error, key)
+        },
       )
       .finally(() => core.refreshing.delete(key))
   }
@@ -681,10 +874,12 @@ export class Cache {
   /** @internal Recomputes now, whatever is cached (memoized `refresh`). */
   async recompute<T>(key: string, scope: readonly string[], factory: () => T | Promise<T>, o: ResolvedEntryOptions<T>): Promise<T> {
     if (this.core.closed) throw new CacheClosedError()
-    // Any value computed from now on will do, ours or another process's.
-    const since = this.core.now() - 1
-    const flight = this.core.flights.run(key, () => this.fill(key, scope, factory, o, undefined, since))
-    return ((await flight) as CacheResult<T>).value
+    // Any value computed from now on will do, ours or another process's. Not by joining
+    // a flight under way: it may bring back an older value.
+    // Never the value we were asked to replace, though: clock offsets between processes
+    // are estimates (± half a round trip), so its `created` may look later than our now.
+    const since = Math.max(this.core.now() - 1, (await this.peekKey(key))?.created ?? 0)
+    return (await this.fill(key, scope, factory, o, undefined, since)).value
   }
 
   /** @internal A value without computing: L1, then L2. */
@@ -697,7 +892,7 @@ export class Cache {
     }
     if (core.l2 === undefined) return undefined
     await core.l2.whenStarted()
-    const found = await this.readL2(key, 0)
+    const found = await this.readL2(key, 0, false)
     return found !== undefined && found.freshUntil > core.now() ? (result(found, 'hit') as CacheResult<T>) : undefined
   }
 
@@ -705,11 +900,14 @@ export class Cache {
   async deleteKey(key: string): Promise<void> {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
-    core.l1?.delete(key)
+    core.touch(key)
+    core.remembered.delete(key)
     core.events.emit('delete', { key })
     if (core.l2 === undefined) return
     await core.l2.whenStarted()
     await core.l2.del(key)
+    // A read of this process that sent its GET before the DEL must not keep the old value.
+    core.touch(key)
     await core.announce([key])
   }
 

@@ -12,7 +12,8 @@ export { superjsonCodec } from './codec-superjson.ts'
  *   MR1 <flags> <codec> <created> <freshUntil> <staleUntil> <tagsLength>\n
  *   <tags>       tagsLength bytes: a JSON array of strings (UTF-8), or nothing for no tags
  *   <payload>    the codec's bytes, raw-deflated when flag 1 is set
- *   <mac>        32 bytes, when flag 2 is set: HMAC-SHA256 of every byte before it
+ *   <mac>        32 bytes, when flag 2 is set: HMAC-SHA256 of the Redis key the value is
+ *                stored under (length-prefixed) and every byte before it
  *
  * The first line is ASCII, at most 200 bytes, fields separated by one space: `flags` is
  * one digit (1 = payload deflated, 2 = signed), `codec` the payload codec's name (a value
@@ -144,13 +145,13 @@ export class Envelope {
   }
 
   /**
-   * The envelope of `entry`.
+   * The envelope of `entry`, to be stored under the Redis key `key` (signed with it).
    * @throws ValueTooLargeError when the envelope would exceed `maxValueSize`, or the payload `maxDecompressedSize`.
    * @throws UnregisteredClassError with `strictClasses` and an unregistered class instance in the value.
    * @throws TypeError or RangeError when the entry's times or tags are malformed, and whatever the codec throws
    *   (superjson refuses own keys named `__proto__`, `constructor` or `prototype`).
    */
-  encode(entry: Entry): Buffer {
+  encode(entry: Entry, key = ''): Buffer {
     const { created, freshUntil, staleUntil, tags } = entry
     checkTimes(created, freshUntil, staleUntil, (why) => new RangeError(`Envelope.encode: ${why}`))
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('Envelope.encode: tags must be an array of strings')
@@ -177,31 +178,31 @@ export class Envelope {
     let offset = out.write(header, 0, 'latin1')
     offset += out.write(tagText, offset, 'utf8')
     offset += payload.copy(out, offset)
-    if (flags & FLAG_SIGNED) mac(this.keys[0] as Buffer, out.subarray(0, offset)).copy(out, offset)
+    if (flags & FLAG_SIGNED) mac(this.keys[0] as Buffer, key, out.subarray(0, offset)).copy(out, offset)
     return out
   }
 
   /**
-   * The entry in `bytes` (as read from Redis, e.g. ioredis `getBuffer`).
+   * The entry in `bytes` as read from the Redis key `key` (e.g. with ioredis `getBuffer`).
    * @throws ValueTooLargeError when `bytes` exceed `maxValueSize` or inflate past `maxDecompressedSize`.
    * @throws SignatureError when signing keys are set and the value is unsigned or its mac matches none.
    * @throws DecodeError for anything else that is wrong (the original error is its `cause`).
    */
-  decode(bytes: Buffer): Entry {
+  decode(bytes: Buffer, key = ''): Entry {
     if (!Buffer.isBuffer(bytes)) throw new DecodeError(`a stored value must be a Buffer, got ${typeof bytes}`)
     if (bytes.length > this.maxValueSize) throw new ValueTooLargeError(bytes.length, this.maxValueSize, 'stored value')
     try {
-      return this.read(bytes)
+      return this.read(bytes, key)
     } catch (error) {
       if (error instanceof DecodeError || error instanceof ValueTooLargeError) throw error
       throw new DecodeError('the stored value could not be decoded', { cause: error })
     }
   }
 
-  private read(bytes: Buffer): Entry {
+  private read(bytes: Buffer, key: string): Entry {
     let end = bytes.length
     if (this.keys.length > 0) {
-      this.verify(bytes)
+      this.verify(bytes, key)
       end -= MAC_LENGTH
     }
     if (end < MAGIC.length + 2 || bytes[0] !== 77 || bytes[1] !== 82 || bytes[2] !== 49 || bytes[3] !== SPACE) {
@@ -238,13 +239,17 @@ export class Envelope {
     return true
   }
 
-  /** Refuses `bytes` unless their last 32 bytes are the mac of the rest under one of the keys. */
-  private verify(bytes: Buffer): void {
+  /**
+   * Refuses `bytes` unless their last 32 bytes are the mac of `key` and the rest under one
+   * of the signing keys. The Redis key is signed too, so a signed value copied to another
+   * key (another user's, say) is refused.
+   */
+  private verify(bytes: Buffer, key: string): void {
     const signed = bytes.length > MAGIC.length + MAC_LENGTH && ((bytes[MAGIC.length] ?? 0) - 48) & FLAG_SIGNED
     if (!signed) throw new SignatureError('the stored value is not signed')
     const data = bytes.subarray(0, bytes.length - MAC_LENGTH)
     const given = bytes.subarray(bytes.length - MAC_LENGTH)
-    for (const key of this.keys) if (timingSafeEqual(mac(key, data), given)) return
+    for (const secret of this.keys) if (timingSafeEqual(mac(secret, key, data), given)) return
     throw new SignatureError('the stored value is not signed by any of the signing keys')
   }
 
@@ -260,8 +265,8 @@ export class Envelope {
   }
 }
 
-function mac(key: Buffer, data: Buffer): Buffer {
-  return createHmac('sha256', key).update(data).digest()
+function mac(secret: Buffer, key: string, data: Buffer): Buffer {
+  return createHmac('sha256', secret).update(`${key.length}:${key}`).update(data).digest()
 }
 
 function positive(value: unknown, name: string): void {

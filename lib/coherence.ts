@@ -1,24 +1,30 @@
 import { randomBytes } from 'node:crypto'
-import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { RedisError } from './errors.ts'
 import { connect, type RedisTier } from './tiers/redis.ts'
 
 /**
- * Keeps every process's L1 true and wakes lock waiters, over one subscriber connection
- * per cache.
+ * Keeps every process's L1 true and wakes lock waiters, over subscriber connections of
+ * its own (RESP2: ioredis 6 drops RESP3 `invalidate` pushes).
  *
- * - `'tracking'`: Redis server-assisted client-side caching in broadcast mode. The
- *   subscriber (RESP2: ioredis 6 drops RESP3 `invalidate` pushes) subscribes to
- *   `__redis__:invalidate`; the command connection runs
- *   `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX <prefix>: NOLOOP`, so
- *   this process hears of every write under the prefix by any other client — another
- *   process, `redis-cli`, an expiry — and not of its own.
- * - `'bus'` (and `'off'`, which only uses it to wake waiters): memoredis publishes
- *   the keys it writes on `<prefix>:!bus`, tagged with this cache's origin id so that
- *   a process ignores its own messages.
+ * - `'tracking'`: Redis server-assisted client-side caching in broadcast mode. A
+ *   subscriber listens on `__redis__:invalidate`, and the command connection to the same
+ *   node runs `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX <prefix>: NOLOOP`,
+ *   so this process hears of every write under the prefix by any other client — another
+ *   process, `redis-cli`, an expiry — and not of its own. Tracking is per node, so on a
+ *   Cluster each node gets a subscriber, paired with the Cluster's own connection to it,
+ *   and the pairs follow the topology as it changes. A server that refuses CLIENT
+ *   TRACKING makes this process fall back to the bus, with a `warning`.
+ * - `'bus'` (and `'off'`, which only uses it to wake waiters): memoredis publishes the
+ *   keys it writes on `<prefix>:!bus`, with this cache's origin id so that a process
+ *   ignores its own messages. On a Cluster everyone subscribes and publishes on the
+ *   master that owns the channel's slot: one hop, never the cluster bus (whose links
+ *   were measured adding 40 ms and more to a message now and then).
  *
- * Whenever either connection drops, invalidations may have been missed: the owner is
- * told to flush (`onFlush`), and again once tracking is back.
+ * While any of this is not in place — a connection starting, tracking being turned on,
+ * a subscriber reconnecting — the cache is not `settled`: reads and writes under way
+ * must not fill L1 (`onUnsettled`), since a change could go unheard. When a subscriber
+ * or a tracked connection drops, changes may have been missed: `onFlush`.
  */
 
 export interface CoherenceHandlers {
@@ -26,102 +32,245 @@ export interface CoherenceHandlers {
   onKeys(keys: string[]): void
   /** Everything may be stale: drop L1 and tag stamps, wake all waiters. */
   onFlush(reason: string): void
+  /** Coherence is starting or stopping somewhere: reads and writes under way must not fill L1. */
+  onUnsettled(): void
   onError(error: RedisError): void
+  /** Not an error, but worth knowing (tracking unavailable: fell back to the bus). */
+  onWarning(error: RedisError): void
 }
 
 export type CoherenceMode = 'tracking' | 'bus' | 'off'
 
+const INVALIDATE = '__redis__:invalidate'
+/** Subscribers queue their set-up until connected and never resubscribe on their own. */
+const LISTENER: RedisOptions = { protocol: 2, enableOfflineQueue: true, autoResubscribe: false, lazyConnect: false }
+const retryStrategy = (times: number): number => Math.min(times * 100, 1000)
+
+/** One subscriber connection to one node, and its CLIENT ID once subscribed. */
+interface Listener {
+  readonly address: string
+  readonly redis: Redis
+  id: number | undefined
+}
+
+/** A command connection: whether tracking is on, and how many times it connected. */
+interface Followed {
+  tracked: boolean
+  connects: number
+}
+
+const addressOf = (node: Redis): string => `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
+
 export class Coherence {
-  readonly mode: CoherenceMode
-  private readonly sub: Redis | Cluster
+  private current: CoherenceMode
   private readonly tier: RedisTier
+  private readonly cluster: Cluster | undefined
   private readonly prefix: string
   private readonly channel: string
+  private readonly slot: number
   private readonly origin = randomBytes(8).toString('hex')
   private readonly handlers: CoherenceHandlers
-  private subscriberId: number | undefined
+  /** By node address ('' for a single node). */
+  private readonly listeners = new Map<string, Listener>()
+  private readonly followed = new Map<Redis, Followed>()
   private closed = false
 
-  constructor(
-    source: string | RedisOptions | Redis | Cluster,
-    tier: RedisTier,
-    prefix: string,
-    mode: CoherenceMode,
-    handlers: CoherenceHandlers,
-  ) {
-    this.mode = mode
+  constructor(source: string | RedisOptions | Redis | Cluster, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
+    this.current = mode
     this.tier = tier
     this.prefix = prefix
     this.channel = `${prefix}:!bus`
+    this.slot = slotOf(this.channel)
     this.handlers = handlers
-    // The subscriber queues its SUBSCRIBE until connected, and never resubscribes on its
-    // own: each (re)connection is set up by `setUp` in order (CLIENT ID, then SUBSCRIBE).
-    this.sub = connect(source, { protocol: 2, enableOfflineQueue: true, autoResubscribe: false })
-    this.sub.on('error', (error: Error) => {
-      if (!this.closed) handlers.onError(new RedisError(`redis subscriber: ${error.message}`, { cause: error }))
-    })
-    this.sub.on('ready', () => void this.setUp())
-    this.sub.on('close', () => {
-      if (this.closed) return
-      this.subscriberId = undefined
-      handlers.onFlush('subscriber connection lost')
-    })
-    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer | Buffer[] | null) =>
-      this.onMessage(channel.toString(), message),
-    )
+    if (!(tier.client instanceof Cluster)) {
+      this.follow(tier.client)
+      this.listen('', connect(source, LISTENER) as Redis)
+      return
+    }
+    this.cluster = tier.client
+    this.cluster.on('+node', (node: Redis) => this.follow(node))
+    this.cluster.on('refresh', () => this.syncNodes())
   }
 
-  /** Called by the cache when its command connection is (re)established. */
-  commandReady(): void {
-    if (this.mode === 'tracking' && this.subscriberId !== undefined) void this.enableTracking(this.subscriberId)
+  /** `'tracking'`, `'bus'` (also after falling back from tracking) or `'off'`. */
+  get mode(): CoherenceMode {
+    return this.current
   }
 
-  /** Called by the cache when its command connection drops: tracking is gone with it. */
-  commandLost(): void {
-    if (this.mode === 'tracking') this.handlers.onFlush('command connection lost')
+  /** True when every change by another process will be heard: L1 may be filled. */
+  get settled(): boolean {
+    if (this.current === 'off') return true
+    if (this.current === 'bus') {
+      for (const listener of this.listeners.values()) if (listener.id === undefined) return false
+      return this.listeners.size > 0
+    }
+    for (const [node, state] of this.followed) {
+      if (!state.tracked && (node.status === 'ready' || node.status === 'connect')) return false
+    }
+    return true
   }
 
   /** Tells other processes that `keys` changed (bus and off modes; tracking needs nothing). */
   async announce(keys: string[]): Promise<void> {
-    if (this.mode === 'tracking') return
-    await this.tier.publish(this.channel, JSON.stringify({ o: this.origin, k: keys }))
+    if (this.current === 'tracking') return
+    const message = JSON.stringify({ o: this.origin, k: keys })
+    const node = this.busNode()
+    if (node === undefined) await this.tier.publish(this.channel, message)
+    else await this.tier.run('PUBLISH', () => node.publish(this.channel, message))
   }
 
-  private async setUp(): Promise<void> {
+  close(): void {
+    this.closed = true
+    for (const listener of this.listeners.values()) listener.redis.disconnect()
+    this.listeners.clear()
+    this.followed.clear()
+  }
+
+  // ── Command connections ──────────────────────────────────────────────────
+
+  /** Follows a command connection: tracked once ready, untracked (and a flush) when it drops. */
+  private follow(node: Redis): void {
+    if (this.followed.has(node)) return
+    const state: Followed = { tracked: false, connects: 0 }
+    this.followed.set(node, state)
+    node.on('connect', () => {
+      state.connects++
+      state.tracked = false
+      this.handlers.onUnsettled()
+    })
+    node.on('ready', () => this.trackNode(node))
+    node.on('close', () => {
+      const was = state.tracked
+      state.tracked = false
+      if (this.closed) return
+      this.handlers.onUnsettled()
+      // Its tracking is gone with it: what others wrote since is unknown.
+      if (was && this.current === 'tracking') this.handlers.onFlush('command connection lost')
+    })
+    // A Cluster drops a node's connection for good on `end` (and makes a new one if needed).
+    if (this.cluster !== undefined) node.once('end', () => this.followed.delete(node))
+    if (node.status === 'ready') this.trackNode(node)
+  }
+
+  private trackNode(node: Redis): void {
+    if (this.closed || this.current !== 'tracking') return
+    const listener = this.listeners.get(this.cluster === undefined ? '' : addressOf(node))
+    if (listener === undefined) this.syncNodes()
+    else void this.track(node, listener)
+  }
+
+  /** Turns tracking on for `node`, redirected to `listener`'s connection on the same server. */
+  private async track(node: Redis, listener: Listener): Promise<void> {
+    const id = listener.id
+    const state = this.followed.get(node)
+    if (id === undefined || state === undefined || node.status !== 'ready' || this.current !== 'tracking') return
+    const connects = state.connects
     try {
-      const sub = this.sub as Redis
-      if (this.mode === 'tracking') {
-        const id = Number(await sub.client('ID'))
-        await sub.subscribe('__redis__:invalidate')
-        this.subscriberId = id
-        await this.enableTracking(id)
-      } else {
-        await sub.subscribe(this.channel)
-        this.subscriberId = 0
+      await node.call('CLIENT', 'TRACKING', 'off')
+      await node.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(id), 'BCAST', 'PREFIX', `${this.prefix}:`, 'NOLOOP')
+      // Only if both connections are still the ones it was turned on for.
+      if (state.connects === connects && listener.id === id && node.status === 'ready') state.tracked = true
+      this.handlers.onUnsettled()
+    } catch (error) {
+      if (this.closed) return
+      // A refusal (not a lost connection) means this server will not track: use the bus.
+      if (error instanceof Error && /unknown command|unknown subcommand|NOPERM|syntax error/i.test(error.message)) this.fallBack(error)
+      else this.handlers.onError(new RedisError('redis: CLIENT TRACKING failed', { cause: error }))
+    }
+  }
+
+  private fallBack(cause: Error): void {
+    if (this.current !== 'tracking') return
+    this.current = 'bus'
+    this.handlers.onWarning(new RedisError(`redis: client tracking unavailable (${cause.message}); coherence falls back to the bus`, { cause }))
+    for (const listener of this.listeners.values()) listener.redis.disconnect(true)
+    this.syncNodes()
+    this.handlers.onFlush('coherence fell back to the bus')
+  }
+
+  // ── Subscribers ──────────────────────────────────────────────────────────
+
+  private listen(address: string, redis: Redis): void {
+    const listener: Listener = { address, redis, id: undefined }
+    this.listeners.set(address, listener)
+    redis.on('error', (error: Error) => {
+      if (!this.closed) this.handlers.onError(new RedisError(`redis subscriber: ${error.message}`, { cause: error }))
+    })
+    redis.on('ready', () => void this.setUp(listener))
+    redis.on('close', () => {
+      const was = listener.id !== undefined
+      listener.id = undefined
+      if (this.closed || this.listeners.get(address) !== listener) return
+      for (const node of this.commandConnections(address)) {
+        const state = this.followed.get(node)
+        if (state !== undefined) state.tracked = false
       }
-      // Anything written while we were not listening is unknown: start clean.
-      this.handlers.onFlush('subscriber connected')
+      this.handlers.onUnsettled()
+      if (was) this.handlers.onFlush('subscriber connection lost')
+    })
+    redis.on('messageBuffer', (channel: Buffer, message: Buffer | Buffer[] | null) => this.onMessage(channel.toString(), message))
+  }
+
+  private async setUp(listener: Listener): Promise<void> {
+    const { redis } = listener
+    try {
+      const id = Number(await redis.client('ID'))
+      await redis.subscribe(this.current === 'tracking' ? INVALIDATE : this.channel)
+      listener.id = id
+      this.handlers.onUnsettled()
+      if (this.current === 'tracking') for (const node of this.commandConnections(listener.address)) await this.track(node, listener)
     } catch (error) {
       if (!this.closed) this.handlers.onError(new RedisError('redis subscriber: set-up failed', { cause: error }))
     }
   }
 
-  private async enableTracking(subscriberId: number): Promise<void> {
-    const client = this.tier.client as Redis
-    if (client.status !== 'ready') return
-    try {
-      await client.call('CLIENT', 'TRACKING', 'off')
-      await client.call(
-        'CLIENT', 'TRACKING', 'on', 'REDIRECT', String(subscriberId), 'BCAST', 'PREFIX', `${this.prefix}:`, 'NOLOOP',
-      )
-      this.handlers.onFlush('tracking enabled')
-    } catch (error) {
-      this.handlers.onError(new RedisError('redis: CLIENT TRACKING failed', { cause: error }))
+  /** The command connections to `address` (the single node's, or the Cluster's to that node). */
+  private commandConnections(address: string): Redis[] {
+    if (this.cluster === undefined) return [this.tier.client as Redis]
+    return this.cluster.nodes('all').filter((node) => addressOf(node) === address)
+  }
+
+  // ── Cluster topology ─────────────────────────────────────────────────────
+
+  /** The Cluster's connection to the master that owns the bus channel's slot. */
+  private busNode(): Redis | undefined {
+    const owner = this.cluster?.slots[this.slot]?.[0]
+    return owner === undefined ? undefined : this.cluster?.nodes('master').find((node) => addressOf(node) === owner)
+  }
+
+  /**
+   * Matches subscribers to the Cluster: one per node for tracking, one on the bus
+   * channel's master for the bus. Subscribers no longer wanted are closed.
+   */
+  private syncNodes(): void {
+    const cluster = this.cluster
+    if (cluster === undefined || this.closed) return
+    const nodes = cluster.nodes('all')
+    for (const node of nodes) this.follow(node)
+    const owner = cluster.slots[this.slot]?.[0]
+    // Tracking: every master, and replicas once this process reads from them (scaleReads).
+    const tracked = nodes.filter((n) => n.options.readOnly !== true || n.status === 'ready' || this.listeners.has(addressOf(n)))
+    const wanted = new Set(this.current === 'tracking' ? tracked.map(addressOf) : owner === undefined ? [] : [owner])
+    for (const [address, listener] of this.listeners) {
+      if (wanted.has(address)) continue
+      this.listeners.delete(address)
+      listener.redis.disconnect()
+      if (listener.id !== undefined) this.handlers.onFlush('subscriber moved')
+    }
+    const options = cluster.options.redisOptions ?? {}
+    for (const address of wanted) {
+      if (this.listeners.has(address)) continue
+      const at = address.lastIndexOf(':')
+      const node = { host: address.slice(0, at), port: Number(address.slice(at + 1)) }
+      this.listen(address, new Redis({ ...options, ...node, ...LISTENER, retryStrategy }))
     }
   }
 
+  // ── Messages ─────────────────────────────────────────────────────────────
+
   private onMessage(channel: string, message: Buffer | Buffer[] | null): void {
-    if (channel === '__redis__:invalidate') {
+    if (this.closed) return
+    if (channel === INVALIDATE) {
       // A null message means the whole database was flushed.
       if (message === null) this.handlers.onFlush('database flushed')
       else this.handlers.onKeys((Array.isArray(message) ? message : [message]).map(String))
@@ -138,9 +287,17 @@ export class Coherence {
     if (o === this.origin || !Array.isArray(k)) return
     this.handlers.onKeys(k.filter((key): key is string => typeof key === 'string'))
   }
+}
 
-  close(): void {
-    this.closed = true
-    this.sub.disconnect()
+/** The Cluster hash slot of `key` (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384). */
+export function slotOf(key: string): number {
+  const open = key.indexOf('{')
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1)
+  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)
+  let crc = 0
+  for (const byte of hashed) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
   }
+  return crc & 16383
 }

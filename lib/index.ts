@@ -3,7 +3,17 @@
  * This file is the whole public surface; every other module is internal.
  */
 export { createCache, Cache, type CacheResult, type CacheStats } from './cache.ts'
-export { memoize, Memoize, defaultCache, type Memoized, type MethodDecorator } from './memoize.ts'
+export {
+  memoize,
+  Memoize,
+  memoized,
+  defaultCache,
+  type Memoized,
+  type MemoizedMethod,
+  type MemoizeMethodOptions,
+  type MethodDecorator,
+  type MethodKeys,
+} from './memoize.ts'
 export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
 export { superjsonCodec, type Codec } from './codec.ts'
 export type { CacheEvents, CacheEventName, Tier } from './events.ts'
@@ -20,6 +30,7 @@ export {
   InvalidOptionError,
   DuplicateNameError,
   UnkeyableArgumentError,
+  EncodeError,
   DecodeError,
   SignatureError,
   ValueTooLargeError,

@@ -1,4 +1,4 @@
-import { createCache, type Cache, type CacheResult } from './cache.ts'
+import { Cache, createCache, type CacheResult } from './cache.ts'
 import { DuplicateNameError, InvalidOptionError } from './errors.ts'
 import { digest, encodeArgs } from './key.ts'
 import { checkMemoizeOptions, resolveEntryOptions, type MemoizeOptions, type ResolvedEntryOptions } from './options.ts'
@@ -11,19 +11,35 @@ import { checkMemoizeOptions, resolveEntryOptions, type MemoizeOptions, type Res
 
 /** A memoized function: `fn`'s signature (always async), plus ways to manage its entries. */
 export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
-  /** Drops the entry for these arguments in every process. */
+  /** Drops the entry for these arguments, in every process. */
   invalidate(...args: A): Promise<void>
-  /** Drops every entry of this function (this name and version), in O(1). */
+  /** Drops every entry of this function (this name and version), in every process, in O(1). */
   clear(): Promise<void>
-  /** The cached value for these arguments, or undefined; never runs the function. */
+  /** The fresh cached value for these arguments (L1, then L2), or undefined; never runs the function. */
   peek(...args: A): Promise<Awaited<R> | undefined>
-  /** Runs the function now and stores the result, whatever is cached. */
+  /** Runs the function now and stores the result, whatever is cached; concurrent callers share the run. */
   refresh(...args: A): Promise<Awaited<R>>
-  /** The Redis key these arguments map to. */
+  /** The Redis key these arguments map to: `${prefix}:${namespace}:${name}:v${version}:${digest}`. */
   keyFor(...args: A): string
   /** The cache the entries live in. */
   readonly cache: Cache
 }
+
+/** What a memoized function does, given the `this` of the call (used by a `key` function). */
+interface Core<A extends unknown[], R> {
+  readonly cache: Cache
+  keyFor(self: unknown, args: A): string
+  call(self: unknown, args: A): Promise<R>
+  invalidate(self: unknown, args: A): Promise<void>
+  clear(): Promise<void>
+  peek(self: unknown, args: A): Promise<R | undefined>
+  refresh(self: unknown, args: A): Promise<R>
+}
+
+type AnyCore = Core<never[], unknown>
+
+/** Every memoized function and decorated method → how to reach its core for a given `this`. */
+const cores = new WeakMap<object, (self: unknown) => AnyCore>()
 
 let shared: Cache | undefined
 
@@ -35,12 +51,103 @@ export function defaultCache(): Cache {
 
 const valueOf = <T>(result: CacheResult<T>): T => result.value
 
+/** Encodings up to this many characters have their full key remembered, up to this many per function. */
+const INTERN_MAX_LENGTH = 128
+const INTERN_MAX_KEYS = 256
+
+function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOptions<A, Awaited<R>>, where: string): Core<A, Awaited<R>> {
+  type V = Awaited<R>
+  const cache = options.cache ?? defaultCache()
+  if (!(cache instanceof Cache)) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
+  const name = options.name ?? fn.name
+  if (name === '') throw new InvalidOptionError(`${where}: name is required when the function has no name`)
+  const { base, scope, id } = cache.scopeFor(name, options.version ?? 1)
+  const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
+  const tagsOf = typeof tags === 'function' ? tags : undefined
+  const o = resolveEntryOptions(
+    cache.core.options.entry,
+    { ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined },
+    where,
+  ) as ResolvedEntryOptions<V>
+  // Tags that depend on the arguments need options of their own for this call (a miss).
+  const optionsFor = (args: A): ResolvedEntryOptions<V> =>
+    tagsOf === undefined ? o : { ...o, tags: (value: V) => tagsOf(...args, value) }
+  // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
+  // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
+  const keys = new Map<string, string>()
+  const keyFor = (self: unknown, args: A): string => {
+    const encoded = encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)])
+    if (encoded.length > INTERN_MAX_LENGTH) return base + digest(encoded)
+    let key = keys.get(encoded)
+    if (key === undefined) {
+      if (keys.size >= INTERN_MAX_KEYS) keys.clear()
+      key = base + digest(encoded)
+      keys.set(encoded, key)
+    }
+    return key
+  }
+
+  return {
+    cache,
+    keyFor,
+    call(self, args) {
+      let key: string
+      try {
+        key = keyFor(self, args)
+      } catch (error) {
+        // Unkeyable arguments (or a throwing `key`): the function never runs.
+        return Promise.reject(error)
+      }
+      // The hot path: an L1 hit is one lookup, no closure, no await.
+      const hit = cache.fresh(key, o)
+      if (hit !== undefined) return Promise.resolve(hit.value as V)
+      return cache.read(key, scope, () => fn.apply(self, args) as V, optionsFor(args)).then(valueOf)
+    },
+    invalidate: async (self, args) => cache.deleteKey(keyFor(self, args)),
+    clear: () => cache.clearScope(id),
+    peek: async (self, args): Promise<V | undefined> => (await cache.peekKey<V>(keyFor(self, args)))?.value,
+    refresh: async (self, args): Promise<V> => cache.recompute(keyFor(self, args), scope, () => fn.apply(self, args) as V, optionsFor(args)),
+  }
+}
+
+/** A {@link Memoized} over `core`; calls pass `this` on (or `self`, when given) to `key` and the function. */
+function expose<A extends unknown[], R>(core: Core<A, R>, fn: { name: string; length: number }, self?: { value: unknown }): Memoized<A, R> {
+  const memoized = function (this: unknown, ...args: A): Promise<R> {
+    return core.call(self === undefined ? this : self.value, args)
+  } as Memoized<A, R>
+  const own = (that: unknown): unknown => (self === undefined ? that : self.value)
+  Object.defineProperty(memoized, 'name', { value: fn.name })
+  Object.defineProperty(memoized, 'length', { value: fn.length })
+  Object.defineProperty(memoized, 'cache', { value: core.cache, enumerable: true })
+  Object.assign(memoized, {
+    invalidate(this: unknown, ...args: A) {
+      return core.invalidate(own(this), args)
+    },
+    clear: () => core.clear(),
+    peek(this: unknown, ...args: A) {
+      return core.peek(own(this), args)
+    },
+    refresh(this: unknown, ...args: A) {
+      return core.refresh(own(this), args)
+    },
+    keyFor(this: unknown, ...args: A) {
+      return core.keyFor(own(this), args)
+    },
+  })
+  return memoized
+}
+
 /**
- * Memoizes `fn`. Concurrent calls with the same arguments share one run; results are
- * kept for `ttl` in L1 and, when the cache has Redis, in L2 for every process.
+ * Memoizes `fn`. Concurrent calls with the same arguments share one run (in this process
+ * and, with Redis, across processes); results are kept for `ttl` in L1 and in L2. If the
+ * function throws, every caller sharing the run gets that same error and nothing is
+ * cached. Arguments that cannot be keyed (functions, symbols, cycles, ...) reject with
+ * `UnkeyableArgumentError` (`ERR_UNKEYABLE_ARGUMENT`) without running the function.
+ *
+ * A `key` function is called with the call's `this` and its arguments.
  *
  * @throws InvalidOptionError for a bad option, or when `fn` has no name and none is given.
- * @throws DuplicateNameError when a live memoized function already has this name in this cache.
+ * @throws DuplicateNameError when a live memoized function already has this name in this cache (namespace).
  * @example
  * const getUser = memoize(fetchUser, { cache, ttl: '10m', tags: (id) => [`user:${id}`] })
  * await getUser('42')              // runs fetchUser once; later calls are hits
@@ -53,63 +160,23 @@ export function memoize<A extends unknown[], R>(
   if (typeof fn !== 'function') throw new InvalidOptionError(`memoize expects a function, got ${typeof fn}`)
   const where = `memoize(${fn.name === '' ? 'anonymous function' : fn.name})`
   checkMemoizeOptions(options, where)
-  const cache = options.cache ?? defaultCache()
-  const name = options.name ?? fn.name
-  if (name === '') throw new InvalidOptionError(`${where}: name is required when the function has no name`)
-  const { base, scope, id } = cache.scopeFor(name, options.version ?? 1)
-  const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
-  const tagsOf = typeof tags === 'function' ? tags : undefined
-  const o = resolveEntryOptions(
-    cache.core.options.entry,
-    { ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined },
-    where,
-  ) as ResolvedEntryOptions<Awaited<R>>
+  const core = build(fn, options, where)
+  const memoized = expose(core, fn)
+  claim(core, options.name ?? fn.name, memoized, where)
+  cores.set(memoized, () => core as unknown as AnyCore)
+  return memoized
+}
 
-  const keyFor = (self: unknown, args: A): string =>
-    base + digest(encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)]))
-  // Tags that depend on the arguments need options of their own for this call (a miss).
-  const optionsFor = (args: A): ResolvedEntryOptions<Awaited<R>> =>
-    tagsOf === undefined ? o : { ...o, tags: (value: Awaited<R>) => tagsOf(...args, value) }
-
-  const memoized = function (this: unknown, ...args: A): Promise<Awaited<R>> {
-    let key: string
-    try {
-      key = keyFor(this, args)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    const hit = cache.fresh(key, o)
-    if (hit !== undefined) return Promise.resolve(hit.value as Awaited<R>)
-    return cache.read(key, scope, () => fn.apply(this, args) as Awaited<R>, optionsFor(args)).then(valueOf)
-  } as Memoized<A, R>
-
-  if (!cache.claimName(name, memoized)) {
+function claim(core: { cache: Cache }, name: string, owner: object, where: string): void {
+  if (!core.cache.claimName(name, owner)) {
     throw new DuplicateNameError(
       `${where}: another live memoized function is named ${JSON.stringify(name)} in this cache; give one a different name`,
     )
   }
-  Object.defineProperty(memoized, 'name', { value: fn.name })
-  Object.defineProperty(memoized, 'length', { value: fn.length })
-  Object.assign(memoized, {
-    cache,
-    invalidate(this: unknown, ...args: A) {
-      return cache.deleteKey(keyFor(this, args))
-    },
-    clear: () => cache.clearScope(id),
-    async peek(this: unknown, ...args: A) {
-      return (await cache.peekKey<Awaited<R>>(keyFor(this, args)))?.value
-    },
-    refresh(this: unknown, ...args: A) {
-      return cache.recompute(keyFor(this, args), scope, () => fn.apply(this, args) as Awaited<R>, optionsFor(args))
-    },
-    keyFor(this: unknown, ...args: A) {
-      return keyFor(this, args)
-    },
-  })
-  return memoized
 }
 
-type Method = (this: unknown, ...args: never[]) => unknown
+/** Any method: what a decorator may be applied to. */
+type Method = (this: never, ...args: never) => unknown
 
 /** A legacy (`experimentalDecorators`) or TC39 standard method decorator. */
 export interface MethodDecorator {
@@ -117,11 +184,27 @@ export interface MethodDecorator {
   (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor
 }
 
+/** Options of {@link Memoize}: those of `memoize`, with a `key` that may read `this` (the instance). */
+export interface MemoizeMethodOptions<This = unknown, A extends unknown[] = unknown[], R = unknown>
+  extends Omit<MemoizeOptions<A, R>, 'key'> {
+  /** Builds the key from the arguments, called with the instance as `this`. Default: all the arguments (not `this`). */
+  key?: (this: This, ...args: A) => unknown
+}
+
 /**
  * Memoizes a method. Works with TC39 standard decorators and with TypeScript's legacy
- * `experimentalDecorators`. The default key is the class name, the method name and
- * the arguments — not `this`, so every instance shares entries; pass `key` (called
- * with `this`) when the result depends on the instance.
+ * `experimentalDecorators`, with the same keys in both. The name in keys is
+ * `ClassName.method` (the class that declares the method; pass `name` for a private
+ * method, or to keep keys when renaming) and the default key is the arguments — not
+ * `this`, so every instance shares entries; pass `key` (called with `this`) when the
+ * result depends on the instance.
+ *
+ * A decorated method keeps its declared type; to invalidate, clear, peek, refresh or get
+ * the key of its entries, use {@link memoized}: `memoized(users, 'find').invalidate('42')`.
+ *
+ * Under TC39 decorators the memoized function is set up on first use (the class is not
+ * known before), so a clash of names (`DuplicateNameError`) shows as a rejected call;
+ * under legacy decorators, or with `name`, it is thrown when the class is defined.
  *
  * @example
  * class Users {
@@ -132,28 +215,50 @@ export interface MethodDecorator {
  *   async byTenant(id: string) { ... }
  * }
  */
-export function Memoize(options: MemoizeOptions = {}): MethodDecorator {
+export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unknown>(
+  options: MemoizeMethodOptions<This, A, R> = {},
+): MethodDecorator {
   checkMemoizeOptions(options, 'Memoize')
+  const opts = options as MemoizeOptions<never[], unknown>
+  const setUp = (method: Method, name: string): AnyCore => {
+    const where = `Memoize(${name})`
+    const core = build(method as (...args: never[]) => unknown, { ...opts, name }, where)
+    claim(core, name, core, where)
+    return core
+  }
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
     if (descriptor !== undefined) {
-      // Legacy: (prototype or constructor, name, descriptor).
-      const method = descriptor.value as Method
+      // Legacy: (prototype, or the class for a static method; name; descriptor).
+      if (typeof descriptor.value !== 'function') throw new InvalidOptionError('Memoize decorates methods only')
       const owner = typeof target === 'function' ? target : (target as object).constructor
-      const memoized = memoize(method, { ...options, name: options.name ?? `${owner.name}.${String(context)}` })
-      return { ...descriptor, value: memoized }
+      const core = setUp(descriptor.value as Method, options.name ?? `${owner.name}.${String(context)}`)
+      const replacement = expose(core, descriptor.value as Method)
+      cores.set(replacement, () => core)
+      return { ...descriptor, value: replacement }
     }
     const ctx = context as ClassMethodDecoratorContext
-    if (ctx === null || typeof ctx !== 'object' || ctx.kind !== 'method') {
+    if (ctx === null || typeof ctx !== 'object' || ctx.kind !== 'method' || typeof target !== 'function') {
       throw new InvalidOptionError('Memoize decorates methods only')
     }
-    const method = target as Method
-    let memoized: Memoized<never[], unknown> | undefined
-    // TC39 decorators do not see the class: find it on the first call, as the object on
-    // `this`'s prototype chain that holds this very function.
-    const replacement = function (this: unknown, ...args: never[]): unknown {
-      memoized ??= memoize(method, { ...options, name: options.name ?? `${ownerName(this, replacement)}.${String(ctx.name)}` })
-      return memoized.apply(this, args)
+    if (ctx.private && options.name === undefined) {
+      throw new InvalidOptionError(`Memoize: the private method ${String(ctx.name)} needs { name } (its class cannot be found)`)
     }
+    const method = target as Method
+    let core = options.name === undefined ? undefined : setUp(method, options.name)
+    // TC39 decorators do not see the class: find it on first use, as the object on
+    // `this`'s prototype chain that holds this very function.
+    const resolve = (self: unknown): AnyCore => (core ??= setUp(method, `${ownerName(self, replacement)}.${String(ctx.name)}`))
+    const replacement = function (this: unknown, ...args: never[]): Promise<unknown> {
+      if (core !== undefined) return core.call(this, args)
+      try {
+        return resolve(this).call(this, args)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    Object.defineProperty(replacement, 'name', { value: method.name })
+    Object.defineProperty(replacement, 'length', { value: method.length })
+    cores.set(replacement, resolve)
     return replacement
   }
   return decorate as MethodDecorator
@@ -167,5 +272,32 @@ function ownerName(self: unknown, fn: unknown): string {
       }
     }
   }
-  throw new InvalidOptionError('Memoize: cannot find the class of the decorated method; pass { name }')
+  throw new InvalidOptionError('Memoize: cannot find the class of the decorated method (called without its object?); pass { name }')
+}
+
+/** The names of `T`'s methods. */
+export type MethodKeys<T> = { [K in keyof T]: T[K] extends (...args: never) => unknown ? K : never }[keyof T]
+
+/** The {@link Memoized} type of a method. */
+export type MemoizedMethod<M> = M extends (...args: infer A) => infer R ? Memoized<A, R> : never
+
+/**
+ * The memoized form of a method decorated with {@link Memoize} (or of a memoized
+ * function stored on an object), bound to `target`: calling it, and its `invalidate`,
+ * `peek`, `refresh` and `keyFor`, run with `target` as `this` (which a `key` function
+ * may read). `target` may be an instance, the class's prototype, or the class for a
+ * static method.
+ *
+ * @throws InvalidOptionError when `target[method]` is not memoized.
+ * @example
+ * await memoized(users, 'find').invalidate('42')
+ * memoized(Users.prototype, 'find').keyFor('42') // 'app:default:Users.find:v1:s2:42'
+ */
+export function memoized<T extends object, K extends MethodKeys<T>>(target: T, method: K): MemoizedMethod<T[K]> {
+  const fn = (target as Record<PropertyKey, unknown>)[method as PropertyKey]
+  const core = typeof fn === 'function' ? cores.get(fn) : undefined
+  if (core === undefined) {
+    throw new InvalidOptionError(`memoized: ${String(method)} is not a memoized function or a method decorated with @Memoize`)
+  }
+  return expose(core(target), fn as Method, { value: target }) as unknown as MemoizedMethod<T[K]>
 }

@@ -37,6 +37,14 @@ export interface EntryOptions<T = unknown> {
   timeout?: TimeoutOptions
   /** The cross-process lock. Default: the cache's. */
   lock?: LockOptions
+  /**
+   * Negative caching, opt-in: when the function throws (or passes its hard timeout) and
+   * there is no stale value to fall back on, remember the error for this long and throw
+   * the very same error object to every call of this key in this process, without
+   * running the function again (a value another process stores in L2 still wins).
+   * Never stored in Redis. Milliseconds or a {@link Duration} string. Default 0: errors are never cached.
+   */
+  errorTtl?: Duration
 }
 
 /** Time limits for the function that computes a value. */
@@ -91,6 +99,8 @@ export interface CacheOptions {
   lock?: LockOptions
   /** Time limits for the function. Default: none. */
   timeout?: TimeoutOptions
+  /** Negative caching, opt-in (see {@link EntryOptions.errorTtl}). Default 0: errors are never cached. */
+  errorTtl?: Duration
   /** How many background refreshes may run at once. Default 4. */
   refreshConcurrency?: number
   /**
@@ -100,9 +110,11 @@ export interface CacheOptions {
   circuit?: { failures?: number; resetAfter?: Duration }
   /**
    * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
-   * broadcast mode, sees writes by any client), `'bus'` (memoredis publishes its own
-   * writes), `'off'` (L1 copies live out their ttl). Default 'tracking' on a single
-   * node, 'bus' on a Cluster.
+   * broadcast mode, one subscriber per node, sees writes by any client), `'bus'`
+   * (memoredis publishes its own writes), `'off'` (L1 copies live out their ttl).
+   * Every process sharing a prefix should use the same mode. Default 'tracking' (on a
+   * single node and on a Cluster); a server that refuses CLIENT TRACKING falls back to
+   * 'bus' with a `warning` event.
    */
   coherence?: 'tracking' | 'bus' | 'off'
   /** How values become bytes. Default: superjson (rich types, registered classes). */
@@ -139,6 +151,9 @@ export interface ResolvedEntryOptions<T = unknown> {
   hardTimeout: number
   lockTtl: number
   lockWait: number
+  errorTtl: number
+  /** The cache's `tagTtl`: ttl + grace may not exceed it (tag stamps would expire first). */
+  maxLife?: number
 }
 
 /** {@link CacheOptions} with every default applied; times in milliseconds, sizes in bytes. */
@@ -237,7 +252,7 @@ function known(options: Record<string, unknown>, allowed: readonly string[], whe
 
 /** The entry options that per-call and per-function options may set. */
 export const ENTRY_OPTIONS = [
-  'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'tags', 'shouldCache', 'timeout', 'lock',
+  'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'tags', 'shouldCache', 'timeout', 'lock', 'errorTtl',
 ] as const
 
 /**
@@ -277,12 +292,18 @@ export function resolveEntryOptions<T>(
     if (l.ttl !== undefined) resolved.lockTtl = parseDuration(l.ttl, `${where}: lock.ttl`)
     if (l.wait !== undefined) resolved.lockWait = parseDuration(l.wait, `${where}: lock.wait`, true)
   }
+  if (o.errorTtl !== undefined) resolved.errorTtl = parseDuration(o.errorTtl, `${where}: errorTtl`, true)
+  if (resolved.maxLife !== undefined && resolved.ttl + resolved.grace > resolved.maxLife) {
+    throw new InvalidOptionError(
+      `${where}: ttl + grace (${resolved.ttl + resolved.grace}ms) must not exceed the cache's tagTtl (${resolved.maxLife}ms)`,
+    )
+  }
   return resolved
 }
 
 const CACHE_OPTIONS = [
   'redis', 'prefix', 'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'jitter', 'l1', 'redisTimeout',
-  'connectWait', 'lock', 'timeout', 'refreshConcurrency', 'circuit', 'coherence', 'codec', 'signingKey',
+  'connectWait', 'lock', 'timeout', 'errorTtl', 'refreshConcurrency', 'circuit', 'coherence', 'codec', 'signingKey',
   'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses', 'tagTtl',
 ] as const
 
@@ -305,6 +326,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
       hardTimeout: 0,
       lockTtl: 10_000,
       lockWait: 5_000,
+      errorTtl: 0,
     },
     {
       ttl: o.ttl as Duration | undefined,
@@ -313,6 +335,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
       earlyRefresh: o.earlyRefresh as number | undefined,
       timeout: o.timeout as TimeoutOptions | undefined,
       lock: o.lock as LockOptions | undefined,
+      errorTtl: o.errorTtl as Duration | undefined,
     },
     where,
   )
@@ -358,10 +381,11 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     codec !== undefined &&
     (codec === null ||
       typeof codec !== 'object' ||
+      typeof (codec as Codec).name !== 'string' ||
       typeof (codec as Codec).encode !== 'function' ||
       typeof (codec as Codec).decode !== 'function')
   ) {
-    throw new InvalidOptionError(`${where}: codec must be an object with encode and decode, got ${describe(codec)}`)
+    throw new InvalidOptionError(`${where}: codec must be an object with name, encode and decode, got ${describe(codec)}`)
   }
 
   const maxValueSize = o.maxValueSize === undefined ? 8 * MiB : integer(o.maxValueSize, `${where}: maxValueSize`, 1)
@@ -369,6 +393,8 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   if (entry.ttl + entry.grace > tagTtl) {
     throw new InvalidOptionError(`${where}: ttl + grace (${entry.ttl + entry.grace}ms) must not exceed tagTtl (${tagTtl}ms)`)
   }
+  // Per-call and per-function options are held to it too (see resolveEntryOptions).
+  entry.maxLife = tagTtl
 
   return {
     redis: redis as CacheOptions['redis'],

@@ -4,10 +4,13 @@ import type { RedisTier } from './tiers/redis.ts'
 /**
  * Stampede protection. In a process: {@link SingleFlight} gives every concurrent caller
  * of a key the same promise. Across processes: the caller that wins the Redis lock
- * (`SET NX PX` with a random token) computes; the others wait on {@link Waiters}, woken
- * by the invalidation channel (client tracking or the bus) when the winner writes the
- * value or releases the lock — never by polling — and, failing that, when the lock's
- * remaining time runs out or `lock.wait` does.
+ * (`SET NX PX` with a random token, see {@link holdLock}) computes; the others wait on
+ * {@link Waiters}, woken by the invalidation channel (client tracking or the bus, one
+ * subscriber per cache) when the winner writes the value or releases the lock — never
+ * by polling — and, failing that, when the lock's remaining time runs out (its holder
+ * died) or `lock.wait` does. {@link RememberedErrors} keeps failures for `errorTtl`
+ * (negative caching, opt-in) so that a failing function is not run for every call.
+ * The loop that ties these together is `Cache.fill` in cache.ts.
  */
 
 /** One promise per key while a computation for it is under way. */
@@ -113,7 +116,8 @@ export function lockToken(): string {
  * Keeps a won lock alive while the computation runs: extends it every `ttlMs / 2` if
  * the token still holds it. `release()` stops renewing and deletes the lock only if
  * the token still holds it (compare-and-delete), so a lock that expired and was taken
- * by another process is never released by us.
+ * by another process is never released by us; then it runs `afterRelease` (telling
+ * waiters, here and elsewhere, to look again). Calling `release()` again is a no-op.
  */
 export function holdLock(
   tier: RedisTier,
@@ -121,6 +125,7 @@ export function holdLock(
   token: string,
   ttlMs: number,
   onError: (error: unknown) => void,
+  afterRelease?: () => Promise<void> | void,
 ): HeldLock {
   const timer = setInterval(() => {
     tier.extendLock(key, token, ttlMs).catch(onError)
@@ -130,8 +135,50 @@ export function holdLock(
   return {
     release() {
       clearInterval(timer)
-      released ??= tier.releaseLock(key, token).catch(onError)
+      released ??= tier
+        .releaseLock(key, token)
+        .catch(onError)
+        .then(afterRelease)
+        .catch(onError)
       return released
     },
+  }
+}
+
+/**
+ * Errors remembered in place of a value (negative caching, opt-in with `errorTtl`):
+ * in this process only, the very same error object, until `until` (epoch ms, local
+ * clock). Bounded: past `max` keys the oldest is forgotten first.
+ */
+export class RememberedErrors {
+  private readonly errors = new Map<string, { error: unknown; until: number }>()
+  private readonly max: number
+
+  constructor(max = 10_000) {
+    this.max = max
+  }
+
+  /** The error remembered for `key`, wrapped (anything may be thrown, even undefined); undefined when none or expired. */
+  get(key: string): { error: unknown } | undefined {
+    const remembered = this.errors.get(key)
+    if (remembered === undefined) return undefined
+    if (remembered.until > Date.now()) return remembered
+    this.errors.delete(key)
+    return undefined
+  }
+
+  /** Remembers `error` for `key` for `ttlMs`. */
+  set(key: string, error: unknown, ttlMs: number): void {
+    this.errors.delete(key)
+    this.errors.set(key, { error, until: Date.now() + ttlMs })
+    if (this.errors.size > this.max) this.errors.delete(this.errors.keys().next().value as string)
+  }
+
+  delete(key: string): void {
+    this.errors.delete(key)
+  }
+
+  clear(): void {
+    this.errors.clear()
   }
 }

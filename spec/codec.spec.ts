@@ -272,6 +272,13 @@ describe('Envelope signing', () => {
     expect((error as SignatureError).code).to.equal('ERR_BAD_SIGNATURE')
   })
 
+  it('refuses a signed value copied to another Redis key (the key is signed too)', () => {
+    const e = envelope({ signingKeys: [KEY_A] })
+    const bytes = e.encode(entry(value), 'app:default:user%3A1')
+    expect((e.decode(bytes, 'app:default:user%3A1').value as typeof value).user).to.be.instanceOf(Person)
+    expect(thrown(() => e.decode(bytes, 'app:default:user%3A2'))).to.be.instanceOf(SignatureError)
+  })
+
   it('refuses an unsigned value when signing keys are set', () => {
     const bytes = envelope().encode(entry(value))
     const error = thrown(() => envelope({ signingKeys: [KEY_A] }).decode(bytes))

@@ -31,36 +31,49 @@ type Client = Redis | Cluster
 /** Settings memoredis puts on every command connection it opens. */
 const OWN: RedisOptions = {
   enableOfflineQueue: false,
+  // A command cut off by a lost connection fails; it is never sent again, late, on the next one.
+  autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
   retryStrategy: (times: number) => Math.min(times * 100, 1000),
 }
 
 /** Opens memoredis's own connection from a URL, options, a Redis or a Cluster (as a template). */
 export function connect(source: string | RedisOptions | Redis | Cluster, overrides: RedisOptions = {}): Client {
+  // lazyConnect: false — a template made with lazyConnect (so that it never connects itself)
+  // must not make our copy lazy too: `run` sends only on a ready connection, so it would never connect.
   if (source instanceof Cluster) {
     return source.duplicate(undefined, {
       enableOfflineQueue: overrides.enableOfflineQueue ?? false,
+      lazyConnect: false,
       redisOptions: { ...source.options.redisOptions, ...OWN, ...overrides },
     })
   }
-  if (source instanceof Redis) return source.duplicate({ ...OWN, ...overrides })
+  if (source instanceof Redis) return source.duplicate({ ...OWN, lazyConnect: false, ...overrides })
   if (typeof source === 'string') return new Redis(source, { ...OWN, ...overrides })
-  return new Redis({ ...source, ...OWN, ...overrides })
+  return new Redis({ ...source, ...OWN, lazyConnect: false, ...overrides })
 }
 
-const LOCK_ACQUIRE = `if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return -1 end
-return redis.call('pttl', KEYS[1])`
+// Answers {-1 (won) or the holder's PTTL, the server's clock in ms}: the winner stamps its
+// value's \`created\` with the server's own time, taken before the function starts.
+const LOCK_ACQUIRE = `local t = redis.call('time')
+local now = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {-1, now} end
+return {redis.call('pttl', KEYS[1]), now}`
 const LOCK_RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`
 const LOCK_EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0`
 // Stamps a tag with the server's clock (one clock for every process), never moving it back.
+// In ms with the microseconds kept (a string: Lua numbers reach the client as integers),
+// so that an entry computed later in the same millisecond is still after the stamp. Never
+// ahead of the clock either: a +1 per stamp made busy tags run ahead and refuse new entries.
 const TAG_STAMP = `local t = redis.call('time')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
-if old >= now then now = old + 1 end
-redis.call('set', KEYS[1], now, 'PX', ARGV[1])
-return now`
+if old > now then now = old end
+local stamp = string.format('%.3f', now)
+redis.call('set', KEYS[1], stamp, 'PX', ARGV[1])
+return stamp`
 
 const sha = (script: string): string => createHash('sha1').update(script).digest('hex')
 const SHAS = new Map([LOCK_ACQUIRE, LOCK_RELEASE, LOCK_EXTEND, TAG_STAMP].map((s) => [s, sha(s)]))
@@ -85,6 +98,7 @@ export class RedisTier {
     this.client.on('ready', () => {
       // A fresh connection is the best probe there is.
       if (this.state !== 'closed') this.closeCircuit()
+      this.failures = 0
       options.events.ready()
     })
     this.client.on('close', () => {
@@ -102,9 +116,20 @@ export class RedisTier {
     })
   }
 
-  /** True while commands are being sent (connected and the circuit closed). */
+  /**
+   * True while optional commands are worth sending: connected, the circuit closed, and
+   * the last command did not fail. After one failure (a timeout, most likely a paused or
+   * overloaded server) a call stops at the first Redis command that failed instead of
+   * paying the timeout again for the lock, the write and tag stamps; the next read is
+   * still sent and, when it succeeds, makes the tier available again.
+   */
   get available(): boolean {
-    return this.client.status === 'ready' && this.state === 'closed'
+    return this.client.status === 'ready' && this.state === 'closed' && this.failures === 0
+  }
+
+  /** The circuit's state: `'open'` while no command is sent, `'probing'` while one decides. */
+  get circuit(): 'closed' | 'open' | 'probing' {
+    return this.state
   }
 
   /**
@@ -128,7 +153,9 @@ export class RedisTier {
       return Promise.reject(this.failed(new RedisError(`redis: not connected (${this.client.status}), ${name} not sent`)))
     }
     return new Promise<T>((resolve, reject) => {
+      let timedOut = false
       const timer = setTimeout(() => {
+        timedOut = true
         reject(
           this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })),
         )
@@ -136,11 +163,13 @@ export class RedisTier {
       command(this.client).then(
         (value) => {
           clearTimeout(timer)
+          // A late answer (after the timeout) still says that Redis answers again.
           this.succeeded()
           resolve(value)
         },
         (error: unknown) => {
           clearTimeout(timer)
+          if (timedOut) return // counted once, as the timeout
           const message = error instanceof Error ? error.message : String(error)
           reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
         },
@@ -182,9 +211,23 @@ export class RedisTier {
     await this.run('DEL', (c) => c.del(key))
   }
 
-  /** Takes the lock: -1 when won, else the holder's remaining ms (-2/-1 from PTTL when it just went). */
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<number> {
-    return Number(await this.script('LOCK', LOCK_ACQUIRE, key, token, String(ttlMs)))
+  /**
+   * Takes the lock. `holderMs` is -1 when won, else the holder's remaining ms (-2/-1 from
+   * PTTL when it just went); `serverNow` is the server's clock (ms) when it was tried.
+   */
+  async acquireLock(key: string, token: string, ttlMs: number): Promise<{ holderMs: number; serverNow: number }> {
+    try {
+      const [holderMs, serverNow] = (await this.script('LOCK', LOCK_ACQUIRE, key, token, String(ttlMs))) as [number, number]
+      return { holderMs: Number(holderMs), serverNow: Number(serverNow) }
+    } catch (error) {
+      if (error instanceof RedisError && error.code === 'ERR_REDIS_TIMEOUT') {
+        // The SET NX may still run when a slow server gets to it, leaving a lock nobody
+        // holds: queue a compare-and-delete behind it, on the same connection, outside
+        // the breaker (best effort, nobody waits for it).
+        this.client.eval(LOCK_RELEASE, 1, key, token).catch(() => undefined)
+      }
+      throw error
+    }
   }
 
   /** Releases the lock only if `token` still holds it (compare-and-delete). */
@@ -209,12 +252,12 @@ export class RedisTier {
     return Number.isFinite(stamp) ? stamp : 0
   }
 
-  /** The server's clock in ms. */
+  /** The server's clock in ms (with microseconds). */
   async time(): Promise<number> {
     const [seconds, micros] = await this.run('TIME', (c) =>
       c instanceof Cluster ? (c.nodes('master')[0] as Redis).time() : c.time(),
     )
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+    return Number(seconds) * 1000 + Number(micros) / 1000
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -233,13 +276,15 @@ export class RedisTier {
     })
   }
 
-  /** Closes the connection (pending commands fail). */
+  /** Closes the connection: QUIT, but no longer than the command timeout (a paused server never answers). */
   async close(): Promise<void> {
     this.closed = true
-    try {
-      await this.client.quit()
-    } catch {
-      this.client.disconnect()
-    }
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.client.quit().catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
+    ])
+    clearTimeout(timer)
+    this.client.disconnect()
   }
 }

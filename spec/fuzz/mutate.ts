@@ -172,7 +172,8 @@ export function buildEnvelope(header: string, tags: Buffer, payload: Buffer, key
 
 /** `bytes` followed by their HMAC-SHA256 under `key`, as the envelope format signs. */
 export function signWith(bytes: Buffer, key: Buffer): Buffer {
-  return Buffer.concat([bytes, createHmac('sha256', key).update(bytes).digest()])
+  // The envelope's mac covers the Redis key first (length-prefixed); these are stored under ''.
+  return Buffer.concat([bytes, createHmac('sha256', key).update('0:').update(bytes).digest()])
 }
 
 /** The parts of an envelope given without its mac. */

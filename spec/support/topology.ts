@@ -1,12 +1,13 @@
 import type { Cluster, Redis } from 'ioredis'
+import { useCluster } from './redis-cluster.ts'
 import { useRedis } from './redis.ts'
 
 /**
- * Runs a block of specs once per Redis topology: a single node and (see
- * `redis-cluster.ts`) a local 3-master cluster. Inside, `t.redis()` is what to pass as
+ * Runs a block of specs once per Redis topology: a single node and a local 3-master
+ * cluster (see `redis-cluster.ts`). Inside, `t.redis()` is what to pass as
  * `createCache({ redis })`, `t.client` a raw client for the spec's own checks, and
- * `t.url` the single node's URL (or a cluster node's, for child processes that build
- * their own `createCache` from `REDIS_TOPOLOGY` + `REDIS_NODES`).
+ * `t.env()` the environment for a child process that builds the same option with
+ * {@link redisFromEnv}.
  *
  * @example
  * eachTopology((t) => {
@@ -15,10 +16,12 @@ import { useRedis } from './redis.ts'
  */
 export interface TopologyHandle {
   readonly name: 'single' | 'cluster'
-  /** A fresh `redis` option for createCache. */
+  /** A fresh `redis` option for createCache (a URL, or a lazy Cluster used as a template). */
   redis(): string | Cluster
   /** A raw client (Redis or Cluster) for raw reads and writes in the spec. */
   readonly client: Redis | Cluster
+  /** One plain connection per master (the single node, or each cluster master): INFO, CLIENT KILL, FLUSHALL. */
+  readonly nodes: readonly Redis[]
   /** Environment for a child process to build the same `redis` option (see `redisFromEnv`). */
   env(): Record<string, string>
 }
@@ -35,16 +38,36 @@ const setups: Record<string, TopologySetup> = {
         get client() {
           return redis.client
         },
+        get nodes() {
+          return [redis.client]
+        },
         env: () => ({ REDIS_TOPOLOGY: 'single', REDIS_NODES: redis.url }),
       })
     })
   },
 }
 
-/** Registers another topology (the cluster support does). */
+/** Registers another topology. */
 export function addTopology(name: string, setup: TopologySetup): void {
   setups[name] = setup
 }
+
+addTopology('cluster', (fn) => {
+  describe('on a 3-master cluster', () => {
+    const cluster = useCluster()
+    fn({
+      name: 'cluster',
+      redis: () => cluster.template(),
+      get client() {
+        return cluster.client
+      },
+      get nodes() {
+        return cluster.cluster.masters
+      },
+      env: () => ({ REDIS_TOPOLOGY: 'cluster', REDIS_NODES: cluster.nodes }),
+    })
+  })
+})
 
 export function eachTopology(fn: (t: TopologyHandle) => void): void {
   for (const setup of Object.values(setups)) setup(fn)
@@ -55,5 +78,10 @@ export async function redisFromEnv(): Promise<string | Cluster> {
   const nodes = process.env.REDIS_NODES ?? ''
   if (process.env.REDIS_TOPOLOGY !== 'cluster') return nodes
   const { Cluster } = await import('ioredis')
-  return new Cluster(nodes.split(',').map((url) => { const u = new URL(url); return { host: u.hostname, port: Number(u.port) } }))
+  const startup = nodes.split(',').map((url) => {
+    const u = new URL(url)
+    return { host: u.hostname, port: Number(u.port) }
+  })
+  // A template: memoredis opens its own connections from it.
+  return new Cluster(startup, { lazyConnect: true })
 }
