@@ -297,7 +297,7 @@ class Core {
    * True when `entry` was created after the stamps of all its tags. Known stamps cost
    * nothing; unknown ones are read from Redis together, in one round trip.
    */
-  async tagsValid(entry: Entry): Promise<boolean> {
+  tagsValid(entry: Entry): boolean | Promise<boolean> {
     let unknown: string[] | undefined
     for (const id of entry.tags) {
       const known = this.stamps.get(id)
@@ -305,9 +305,9 @@ class Core {
       if (known === undefined || (this.coherence?.mode === 'off' && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
       else if (known.stamp >= entry.created) return false
     }
+    // All known: answered now, without a promise (the common L2 hit).
     if (unknown === undefined) return true
-    const stamps = await Promise.all(unknown.map((id) => this.stamp(id)))
-    return stamps.every((stamp) => stamp < entry.created)
+    return Promise.all(unknown.map((id) => this.stamp(id))).then((stamps) => stamps.every((stamp) => stamp < entry.created))
   }
 
   private async stamp(id: string): Promise<number> {
@@ -576,7 +576,9 @@ export class Cache {
     const core = this.core
     const l2 = core.l2
     if (l2 !== undefined) {
-      await l2.whenStarted()
+      // Only a cache created a moment ago waits; afterwards this costs no tick.
+      const starting = l2.whenStarted()
+      if (starting !== undefined) await starting
       const found = await this.readL2(key, newerThan, false)
       if (found !== undefined) {
         if (found.freshUntil > core.now()) return result(found, 'hit') as CacheResult<T>
@@ -685,7 +687,9 @@ export class Cache {
     }
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
     const epoch = core.epoch
-    if (entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan || !(await core.tagsValid(entry))) {
+    let valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tagsValid(entry)
+    if (typeof valid !== 'boolean') valid = await valid
+    if (entry === undefined || !valid) {
       core.unwatch(key, watch)
       if (again) return undefined
       core.stats.l2Misses++

@@ -326,8 +326,17 @@ function checkTimes(created: unknown, freshUntil: unknown, staleUntil: unknown, 
   }
 }
 
+// Most entries of a function carry the same tags (its scope tags at least): parse each
+// distinct tag text once. Bounded; the arrays are frozen, so sharing them is safe.
+const parsedTags = new Map<string, readonly string[]>()
+
 function parseTags(text: string): readonly string[] {
+  const seen = parsedTags.get(text)
+  if (seen !== undefined) return seen
   const tags: unknown = JSON.parse(text)
   if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new DecodeError('envelope tags must be an array of strings')
-  return Object.freeze(tags as string[])
+  const frozen = Object.freeze(tags as string[])
+  if (parsedTags.size >= 1000) parsedTags.clear()
+  parsedTags.set(text, frozen)
+  return frozen
 }
