@@ -1,17 +1,7 @@
-import { LRUCache } from 'lru-cache'
-import pLimit from 'p-limit'
-import { Envelope, superjsonCodec, type Entry } from './codec.ts'
-import { Coherence } from './coherence.ts'
-import {
-  BackgroundError,
-  CacheClosedError,
-  EncodeError,
-  FactoryTimeoutError,
-  MemoredisError,
-  RedisError,
-  UnregisteredClassError,
-} from './errors.ts'
-import { Emitter, type CacheEventName, type CacheEvents, type Tier } from './events.ts'
+import type { Entry } from './codec.ts'
+import { Core, type CacheResult } from './core.ts'
+import { CacheClosedError, EncodeError, FactoryTimeoutError, MemoredisError } from './errors.ts'
+import type { CacheEventName, CacheEvents, Tier } from './events.ts'
 import { keySegment } from './key.ts'
 import { memoize, type Memoized } from './memoize.ts'
 import {
@@ -20,12 +10,12 @@ import {
   type CacheOptions,
   type EntryOptions,
   type MemoizeOptions,
-  type ResolvedCacheOptions,
   type ResolvedEntryOptions,
 } from './options.ts'
-import { RememberedErrors, SingleFlight, Waiters, holdLock, lockToken } from './stampede.ts'
-import { MemoryTier } from './tiers/memory.ts'
-import { RedisTier } from './tiers/redis.ts'
+import { holdLock, lockToken } from './stampede.ts'
+import type { RedisTier } from './tiers/redis.ts'
+
+export type { CacheResult } from './core.ts'
 
 /**
  * The tiered read-through engine. A call goes, top to bottom:
@@ -35,21 +25,11 @@ import { RedisTier } from './tiers/redis.ts'
  *                          └► lock (SET NX PX) ─won─► function ─► encode ─► L2 SET ─► L1
  *                                              └lost─► wait for the winner's write
  *
- * Tags, and `clear()`, work by invalidation stamps: invalidating a tag stores the
- * Redis server time under it, and an entry is valid only if it was created after the
- * stamps of all its tags (its own, plus internal scope tags for the cache, namespace
- * and function). Stamps are cached here and dropped when another process changes one;
- * every such change bumps `epoch`, so that an L1 hit needs one integer compare to know
- * that none of its tags changed.
+ * What the calls share (tiers, coherence, tag stamps, clock, counters) is a `Core`
+ * (`core.ts`); tags and `clear()` are invalidation stamps (`tags.ts`), and an L1 record
+ * remembers the stamps' `epoch` at which its tags were found valid, so a hit costs one
+ * integer compare while no tag changed.
  */
-
-/** What a read-through call found: the value, and whether it came fresh from a tier, fresh from the function, or stale. */
-export interface CacheResult<T> {
-  value: T
-  status: 'hit' | 'miss' | 'stale'
-  /** When the value was computed, epoch ms (server clock). */
-  created: number
-}
 
 /** Counters since the cache was created. */
 export interface CacheStats {
@@ -64,308 +44,8 @@ export interface CacheStats {
   lockTimeouts: number
 }
 
-let anchor = performance.timeOrigin
-
-/**
- * This machine's clock in epoch ms with a sub-millisecond part: tags compare an entry's
- * `created` with stamps kept to the microsecond, and a value computed just after an
- * invalidation, in the same millisecond, must still count as after it. The fine clock
- * (monotonic, anchored at start) is held within the millisecond Date.now() reports,
- * re-anchoring when it drifts out; far from it (fake timers, a clock step), Date.now() alone.
- */
-function localNow(): number {
-  const coarse = Date.now()
-  const ahead = anchor + performance.now() - coarse
-  if (ahead >= 0 && ahead < 1) return coarse + ahead
-  if (ahead > 1000 || ahead < -1000) return coarse
-  anchor -= ahead < 0 ? ahead : ahead - 0.999
-  return coarse
-}
-
-/** An L2 read or write under way (see `Core.watch`). */
-interface Watch {
-  dirty: boolean
-}
-
 /** Internal scope-tag ids; user tags are `t:` + tag. */
 const ALL = '*'
-
-/** State shared by a cache and its namespaces. */
-class Core {
-  readonly options: ResolvedCacheOptions
-  readonly events = new Emitter()
-  readonly l1: MemoryTier | undefined
-  readonly l2: RedisTier | undefined
-  readonly coherence: Coherence | undefined
-  readonly envelope: Envelope
-  readonly flights = new SingleFlight<CacheResult<unknown>>()
-  readonly waiters = new Waiters()
-  readonly refreshing = new Set<string>()
-  /** Errors kept in place of values (`errorTtl`, opt-in), this process only. */
-  readonly remembered = new RememberedErrors()
-  readonly limit: ReturnType<typeof pLimit>
-  readonly names = new Map<string, WeakRef<object>>()
-  /** Tag stamps seen (bounded; see `stampFloor`), and L2 reads and writes under way (see `watch`). */
-  readonly stamps = new LRUCache<string, { stamp: number; at: number }>({
-    max: 50_000,
-    dispose: (known, _id, reason) => {
-      if (reason === 'evict') this.stampFloor = Math.max(this.stampFloor, known.stamp)
-    },
-  })
-  readonly watches = new Map<string, Set<Watch>>()
-  /** Without Redis to ask, a forgotten stamp is taken to be the newest one forgotten (conservative). */
-  stampFloor = 0
-  readonly stats = {
-    l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
-    computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
-  }
-  epoch = 0
-  offset = 0
-  /** The latest server time seen in a stamp (see `now`). */
-  seen = 0
-  closed = false
-  private readonly stampPrefix: string
-  private readonly lockPrefix: string
-
-  constructor(options: ResolvedCacheOptions) {
-    this.options = options
-    this.stampPrefix = `${options.prefix}:!tag:`
-    this.lockPrefix = `${options.prefix}:!lock:`
-    this.limit = pLimit(options.refreshConcurrency)
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize)
-    this.envelope = new Envelope({
-      codec: options.codec ?? superjsonCodec,
-      signingKeys: options.signingKeys,
-      maxValueSize: options.maxValueSize,
-      compressThreshold: options.compressThreshold,
-      maxDecompressedSize: options.maxDecompressedSize,
-      strictClasses: options.strictClasses,
-      onUnregisteredClass: (className) =>
-        this.events.emit('warning', { error: new UnregisteredClassError(className) }),
-    })
-    if (options.redis === undefined) return
-    this.l2 = new RedisTier(options.redis, {
-      timeoutMs: options.redisTimeout,
-      connectWaitMs: options.connectWait,
-      circuitFailures: options.circuitFailures,
-      circuitResetAfterMs: options.circuitResetAfter,
-      events: {
-        error: (error) => this.error(error, undefined, 'l2'),
-        circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
-        ready: () => this.syncClock(),
-        // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
-        close: () => {},
-      },
-    })
-    this.coherence = new Coherence(options.redis, this.l2, options.prefix, options.coherence ?? 'tracking', {
-      onKeys: (keys) => this.onForeignWrite(keys),
-      onFlush: (reason) => this.flush(reason),
-      onUnsettled: () => this.dirtyAll(),
-      onError: (error) => this.error(error, undefined, 'l2'),
-      onWarning: (error) => this.events.emit('warning', { error }),
-    })
-  }
-
-  /**
-   * Milliseconds on the Redis server's clock (the local clock until first connected),
-   * sub-ms where known; never before a server time already seen (a stamp), which is in
-   * the past for sure. So a value computed after this process learned of an
-   * invalidation counts as after it, whatever the error of the offset.
-   */
-  now(): number {
-    const estimate = localNow() + this.offset
-    return estimate > this.seen ? estimate : this.seen + 0.001
-  }
-
-  /**
-   * When a computation starting now started, on the server's clock, never later than
-   * the truth: the estimate less its error bound ({@link clockSlack}), but after any
-   * stamp this process has already seen. Used when no lock script told us exactly.
-   */
-  startedAt(): number {
-    const estimate = localNow() + this.offset - this.clockSlack
-    return estimate > this.seen ? estimate : this.seen + 0.001
-  }
-
-  /** Records a server time (a tag stamp) this process has learned; far-future ones (planted, or skew) are ignored. */
-  private saw(stamp: number): void {
-    if (stamp > this.seen && stamp < localNow() + this.offset + 1000) this.seen = stamp
-  }
-
-  /** How far the clock estimate may be off the server's, ms: half the best round trip of the samples. */
-  clockSlack = 0
-
-  private syncClock(): void {
-    const l2 = this.l2 as RedisTier
-    // Entries are judged against tag stamps by this clock, so take the sample with the
-    // shortest round trip of a few: one slow reply at start-up (module loading, a busy
-    // loop) skewed every `created` by milliseconds and refused entries made after a stamp.
-    void (async () => {
-      let best = Number.POSITIVE_INFINITY
-      for (let sample = 0; sample < 5; sample++) {
-        const sent = localNow()
-        const server = await l2.time()
-        const received = localNow()
-        if (received - sent < best) {
-          best = received - sent
-          this.offset = server - (sent + received) / 2
-          this.clockSlack = best / 2
-        }
-      }
-    })().catch((error: unknown) => this.error(error, undefined, 'l2'))
-  }
-
-  /** Reports trouble as an `error` event; a non-memoredis error is the user's function failing in the background. */
-  error(error: unknown, key?: string, tier?: Tier): void {
-    if (tier === 'l2') this.stats.l2Errors++
-    const wrapped = error instanceof MemoredisError ? error : new BackgroundError(key, error)
-    this.events.emit('error', { error: wrapped, key, tier })
-  }
-
-  // ── Coherence ────────────────────────────────────────────────────────────
-
-  private onForeignWrite(keys: string[]): void {
-    const keepL1 = this.coherence?.mode === 'off'
-    for (const key of keys) {
-      if (key.startsWith(this.stampPrefix)) {
-        if (keepL1) continue
-        // Always a new epoch, known stamp or not: an L1 entry may have been checked
-        // against a stamp that was not kept (evicted, or read while this one changed).
-        this.stamps.delete(key.slice(this.stampPrefix.length))
-        this.touch(key)
-        this.epoch++
-      } else if (key.startsWith(this.lockPrefix)) {
-        this.waiters.wake(`${this.options.prefix}:${key.slice(this.lockPrefix.length)}`)
-      } else {
-        if (!keepL1) this.touch(key)
-        this.waiters.wake(key)
-      }
-    }
-  }
-
-  flush(reason: string): void {
-    if (this.coherence?.mode !== 'off') {
-      this.l1?.clear()
-      this.stamps.clear()
-      this.epoch++
-      this.dirtyAll()
-    }
-    this.waiters.wakeAll()
-    this.events.emit('flush', { reason })
-  }
-
-  /** Drops `key` from L1, and from what reads and writes under way may put there. */
-  touch(key: string): void {
-    this.l1?.delete(key)
-    const set = this.watches.get(key)
-    if (set !== undefined) for (const watch of set) watch.dirty = true
-  }
-
-  /**
-   * Watches `key` while an L2 read or write is under way: a write by another client
-   * (or a flush) reported before the reply is handled marks it dirty, and a dirty
-   * result must not go into L1 — the notice that would evict it has already come.
-   */
-  watch(key: string): Watch {
-    // While coherence is not settled a change could go unheard: nothing fills L1.
-    const watch = { dirty: this.coherence !== undefined && !this.coherence.settled }
-    let set = this.watches.get(key)
-    if (set === undefined) this.watches.set(key, (set = new Set()))
-    set.add(watch)
-    return watch
-  }
-
-  /** Marks every read and write under way dirty. */
-  private dirtyAll(): void {
-    for (const set of this.watches.values()) for (const watch of set) watch.dirty = true
-  }
-
-  unwatch(key: string, watch: Watch): void {
-    const set = this.watches.get(key)
-    if (set === undefined) return
-    set.delete(watch)
-    if (set.size === 0) this.watches.delete(key)
-  }
-
-  lockKey(key: string): string {
-    return this.lockPrefix + key.slice(this.options.prefix.length + 1)
-  }
-
-  // ── Tags ─────────────────────────────────────────────────────────────────
-
-  /**
-   * True when `entry` was created after the stamps of all its tags. Known stamps cost
-   * nothing; unknown ones are read from Redis together, in one round trip.
-   */
-  tagsValid(entry: Entry): boolean | Promise<boolean> {
-    let unknown: string[] | undefined
-    for (const id of entry.tags) {
-      const known = this.stamps.get(id)
-      // With coherence off nobody tells us of a new stamp: trust a cached one for 1s only.
-      if (known === undefined || (this.coherence?.mode === 'off' && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
-      else if (known.stamp >= entry.created) return false
-    }
-    // All known: answered now, without a promise (the common L2 hit).
-    if (unknown === undefined) return true
-    return Promise.all(unknown.map((id) => this.stamp(id))).then((stamps) => stamps.every((stamp) => stamp < entry.created))
-  }
-
-  private async stamp(id: string): Promise<number> {
-    const known = this.stamps.get(id)
-    if (this.l2 === undefined || !this.l2.available) return known?.stamp ?? this.stampFloor
-    const epoch = this.epoch
-    const key = this.stampPrefix + id
-    const watch = this.watch(key)
-    try {
-      const stamp = await this.l2.getStamp(key)
-      this.saw(stamp)
-      // Only remember it if no invalidation arrived while we asked, and one would have.
-      if (epoch === this.epoch && !watch.dirty) this.stamps.set(id, { stamp, at: Date.now() })
-      return stamp
-    } catch (error) {
-      this.error(error, key, 'l2')
-      return known?.stamp ?? this.stampFloor
-    } finally {
-      this.unwatch(key, watch)
-    }
-  }
-
-  async invalidate(ids: string[], tags: string[]): Promise<void> {
-    const ttl = this.options.tagTtl
-    // A cache created a moment ago waits (bounded) for its first connection, as reads do.
-    await this.l2?.whenStarted()
-    const failures: unknown[] = []
-    await Promise.all(
-      ids.map(async (id) => {
-        let stamp = Math.max(this.now(), this.stamps.get(id)?.stamp ?? 0)
-        if (this.l2 !== undefined) {
-          try {
-            stamp = await this.l2.stampTag(this.stampPrefix + id, ttl)
-            this.saw(stamp)
-          } catch (error) {
-            failures.push(error)
-          }
-        }
-        this.stamps.set(id, { stamp, at: Date.now() })
-      }),
-    )
-    this.epoch++
-    await this.announce(ids.map((id) => this.stampPrefix + id))
-    this.events.emit('invalidate', { tags })
-    if (failures.length > 0) {
-      // The other processes were not told: say so to the caller who asked for it.
-      throw new RedisError(`redis: invalidating ${tags.join(', ')} reached this process only`, { cause: failures[0] })
-    }
-  }
-
-  async announce(keys: string[]): Promise<void> {
-    try {
-      await this.coherence?.announce(keys)
-    } catch (error) {
-      this.error(error, keys[0], 'l2')
-    }
-  }
-}
 
 /**
  * A memoredis cache: L1 in this process, L2 in Redis when configured. Create one with
@@ -524,7 +204,7 @@ export class Cache {
     if (core.l1 === undefined) return undefined
     const now = core.now()
     const record = core.l1.get(key, now)
-    if (record === undefined || record.epoch !== core.epoch) return undefined
+    if (record === undefined || record.epoch !== core.tags.epoch) return undefined
     const entry = record.entry
     if (entry.freshUntil - now <= o.earlyRefresh * o.ttl) return undefined
     core.stats.l1Hits++
@@ -540,8 +220,8 @@ export class Cache {
     let stale: Entry | undefined
     const record = core.l1?.get(key, now)
     if (record !== undefined) {
-      const epoch = core.epoch
-      if (record.epoch === epoch || (await core.tagsValid(record.entry))) {
+      const epoch = core.tags.epoch
+      if (record.epoch === epoch || (await core.tags.valid(record.entry))) {
         record.epoch = epoch
         const entry = record.entry
         if (entry.freshUntil > now) {
@@ -686,8 +366,8 @@ export class Cache {
       }
     }
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
-    const epoch = core.epoch
-    let valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tagsValid(entry)
+    const epoch = core.tags.epoch
+    let valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
     if (typeof valid !== 'boolean') valid = await valid
     if (entry === undefined || !valid) {
       core.unwatch(key, watch)
@@ -721,7 +401,7 @@ export class Cache {
     // script told us; else our estimate less its error bound, so that a value computed
     // across an invalidation is never taken as made after it (at worst, one more miss).
     // Freshness runs on this process's clock, from the same moment.
-    const created = serverNow ?? core.startedAt()
+    const created = serverNow ?? core.clock.startedAt()
     const started = core.now()
     const startedAt = performance.now()
     const work = (async () => {
@@ -833,8 +513,8 @@ export class Cache {
       }
     }
     // Not if a tag was invalidated while we computed: the value is already out of date.
-    const epoch = core.epoch
-    const valid = await core.tagsValid(entry)
+    const epoch = core.tags.epoch
+    const valid = await core.tags.valid(entry)
     core.unwatch(key, watch)
     // Not if another client wrote the key meanwhile; and reads of the older value still
     // under way in this process must not put it back over ours.
@@ -891,7 +571,7 @@ export class Cache {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
     const record = core.l1?.get(key, core.now())
-    if (record !== undefined && record.entry.freshUntil > core.now() && (await core.tagsValid(record.entry))) {
+    if (record !== undefined && record.entry.freshUntil > core.now() && (await core.tags.valid(record.entry))) {
       return result(record.entry, 'hit') as CacheResult<T>
     }
     if (core.l2 === undefined) return undefined

@@ -6,8 +6,8 @@ import { InvalidOptionError } from './errors.ts'
  */
 
 /** A class whose instances memoredis may store and restore. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a constructor type must accept any argument list
-export type Class<T = object> = abstract new (...args: any[]) => T
+// `never[]` parameters: every constructor, whatever its arguments, is assignable.
+export type Class<T = object> = abstract new (...args: never[]) => T
 
 /** Options of {@link registerClass}. */
 export interface RegisterClassOptions {

@@ -1,0 +1,78 @@
+/**
+ * The Redis server's clock, as seen from this process. Tag validity compares an entry's
+ * `created` with stamps that Redis `TIME` wrote (to the microsecond), so `created` must
+ * be on the server's clock too: an offset measured on each connection, never before a
+ * server time this process has already seen, and for `created` moved back by the
+ * measurement's error so that a value computed across an invalidation is never taken
+ * as made after it (the error can only cost one extra miss).
+ */
+
+let anchor = performance.timeOrigin
+
+/**
+ * This machine's clock in epoch ms with a sub-millisecond part: a value computed just
+ * after an invalidation, in the same millisecond, must still count as after it. The
+ * fine clock (monotonic, anchored at start) is held within the millisecond Date.now()
+ * reports, re-anchoring when it drifts out; far from it (fake timers, a clock step),
+ * Date.now() alone.
+ */
+export function localNow(): number {
+  const coarse = Date.now()
+  const ahead = anchor + performance.now() - coarse
+  if (ahead >= 0 && ahead < 1) return coarse + ahead
+  if (ahead > 1000 || ahead < -1000) return coarse
+  anchor -= ahead < 0 ? ahead : ahead - 0.999
+  return coarse
+}
+
+export class ServerClock {
+  /** Server time minus local time, ms (0 until measured: an L1-only cache keeps local time). */
+  private offset = 0
+  /** How far the estimate may be off the server's clock, ms: half the best round trip. */
+  private slack = 0
+  /** The latest server time seen in a stamp. */
+  private seen = 0
+
+  /**
+   * Milliseconds on the server's clock, sub-ms where known; never before a server time
+   * already seen (a stamp), which is in the past for sure.
+   */
+  now(): number {
+    const estimate = localNow() + this.offset
+    return estimate > this.seen ? estimate : this.seen + 0.001
+  }
+
+  /**
+   * When a computation starting now started, on the server's clock, never later than
+   * the truth: the estimate less its error bound, but after any stamp already seen.
+   * Used when no lock script told the server's time exactly.
+   */
+  startedAt(): number {
+    const estimate = localNow() + this.offset - this.slack
+    return estimate > this.seen ? estimate : this.seen + 0.001
+  }
+
+  /** Records a server time (a tag stamp) this process has learned; far-future ones (planted, or skew) are ignored. */
+  saw(stamp: number): void {
+    if (stamp > this.seen && stamp < localNow() + this.offset + 1000) this.seen = stamp
+  }
+
+  /**
+   * Measures the offset with `time()` (the server's clock, ms): the sample with the
+   * shortest round trip of five, since one slow reply at start-up (module loading, a
+   * busy loop) would skew every `created` by milliseconds.
+   */
+  async sync(time: () => Promise<number>): Promise<void> {
+    let best = Number.POSITIVE_INFINITY
+    for (let sample = 0; sample < 5; sample++) {
+      const sent = localNow()
+      const server = await time()
+      const received = localNow()
+      if (received - sent < best) {
+        best = received - sent
+        this.offset = server - (sent + received) / 2
+        this.slack = best / 2
+      }
+    }
+  }
+}
