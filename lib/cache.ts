@@ -1,6 +1,6 @@
 import type { Entry } from './codec.ts'
 import { Core, type CacheResult } from './core.ts'
-import { CacheClosedError, EncodeError, FactoryTimeoutError, MemoredisError } from './errors.ts'
+import { CacheClosedError, EncodeError, FactoryTimeoutError, InvalidOptionError, MemoredisError } from './errors.ts'
 import type { CacheEventName, CacheEvents, Tier } from './events.ts'
 import { keySegment } from './key.ts'
 import { memoize, type Memoized } from './memoize.ts'
@@ -87,8 +87,11 @@ export class Cache {
     return (await this.getOrSetEntry(key, factory, options)).value
   }
 
-  /** {@link getOrSet}, also saying whether the value was a hit, a miss or stale, and when it was computed. */
-  getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
+  /**
+   * {@link getOrSet}, also saying whether the value was a hit, a miss or stale, and when
+   * it was computed. A bad key or option rejects with `InvalidOptionError`.
+   */
+  async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     const o = options === undefined ? (this.defaults as ResolvedEntryOptions<T>) : resolveEntryOptions(this.defaults, options, 'getOrSet')
     return this.read(this.keyOf(key), this.scope, factory, o)
   }
@@ -117,7 +120,7 @@ export class Cache {
    */
   invalidateTags(tags: readonly string[]): Promise<void> {
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
-      return Promise.reject(new TypeError('invalidateTags expects an array of strings'))
+      return Promise.reject(new InvalidOptionError(`invalidateTags expects an array of strings, got ${JSON.stringify(tags)}`))
     }
     return this.core.invalidate(tags.map((t) => `t:${t}`), [...tags])
   }
@@ -472,8 +475,10 @@ export class Cache {
     })
   }
 
-  /** Encodes and stores a computed value (unless `shouldCache` says no); returns it. */
-  /** `created` is for tags (server clock); `started` starts the ttl (this process's clock). */
+  /**
+   * Encodes and stores a computed value (unless `shouldCache` says no); returns it.
+   * `created` is for tags (server clock); `started` starts the ttl (this process's clock).
+   */
   private async write<T>(
     key: string,
     created: number,

@@ -26,7 +26,7 @@ export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<
 }
 
 /** What a memoized function does, given the `this` of the call (used by a `key` function). */
-interface Core<A extends unknown[], R> {
+interface Handle<A extends unknown[], R> {
   readonly cache: Cache
   keyFor(self: unknown, args: A): string
   call(self: unknown, args: A): Promise<R>
@@ -36,10 +36,10 @@ interface Core<A extends unknown[], R> {
   refresh(self: unknown, args: A): Promise<R>
 }
 
-type AnyCore = Core<never[], unknown>
+type AnyHandle = Handle<never[], unknown>
 
-/** Every memoized function and decorated method → how to reach its core for a given `this`. */
-const cores = new WeakMap<object, (self: unknown) => AnyCore>()
+/** Every memoized function and decorated method → how to reach its handle for a given `this`. */
+const handles = new WeakMap<object, (self: unknown) => AnyHandle>()
 
 let shared: Cache | undefined
 
@@ -55,7 +55,7 @@ const valueOf = <T>(result: CacheResult<T>): T => result.value
 const INTERN_MAX_LENGTH = 128
 const INTERN_MAX_KEYS = 256
 
-function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOptions<A, Awaited<R>>, where: string): Core<A, Awaited<R>> {
+function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOptions<A, Awaited<R>>, where: string): Handle<A, Awaited<R>> {
   type V = Awaited<R>
   const cache = options.cache ?? defaultCache()
   if (!(cache instanceof Cache)) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
@@ -110,28 +110,28 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   }
 }
 
-/** A {@link Memoized} over `core`; calls pass `this` on (or `self`, when given) to `key` and the function. */
-function expose<A extends unknown[], R>(core: Core<A, R>, fn: { name: string; length: number }, self?: { value: unknown }): Memoized<A, R> {
+/** A {@link Memoized} over `handle`; calls pass `this` on (or `self`, when given) to `key` and the function. */
+function expose<A extends unknown[], R>(handle: Handle<A, R>, fn: { name: string; length: number }, self?: { value: unknown }): Memoized<A, R> {
   const memoized = function (this: unknown, ...args: A): Promise<R> {
-    return core.call(self === undefined ? this : self.value, args)
+    return handle.call(self === undefined ? this : self.value, args)
   } as Memoized<A, R>
   const own = (that: unknown): unknown => (self === undefined ? that : self.value)
   Object.defineProperty(memoized, 'name', { value: fn.name })
   Object.defineProperty(memoized, 'length', { value: fn.length })
-  Object.defineProperty(memoized, 'cache', { value: core.cache, enumerable: true })
+  Object.defineProperty(memoized, 'cache', { value: handle.cache, enumerable: true })
   Object.assign(memoized, {
     invalidate(this: unknown, ...args: A) {
-      return core.invalidate(own(this), args)
+      return handle.invalidate(own(this), args)
     },
-    clear: () => core.clear(),
+    clear: () => handle.clear(),
     peek(this: unknown, ...args: A) {
-      return core.peek(own(this), args)
+      return handle.peek(own(this), args)
     },
     refresh(this: unknown, ...args: A) {
-      return core.refresh(own(this), args)
+      return handle.refresh(own(this), args)
     },
     keyFor(this: unknown, ...args: A) {
-      return core.keyFor(own(this), args)
+      return handle.keyFor(own(this), args)
     },
   })
   return memoized
@@ -160,15 +160,15 @@ export function memoize<A extends unknown[], R>(
   if (typeof fn !== 'function') throw new InvalidOptionError(`memoize expects a function, got ${typeof fn}`)
   const where = `memoize(${fn.name === '' ? 'anonymous function' : fn.name})`
   checkMemoizeOptions(options, where)
-  const core = build(fn, options, where)
-  const memoized = expose(core, fn)
-  claim(core, options.name ?? fn.name, memoized, where)
-  cores.set(memoized, () => core as unknown as AnyCore)
+  const handle = build(fn, options, where)
+  const memoized = expose(handle, fn)
+  claim(handle, options.name ?? fn.name, memoized, where)
+  handles.set(memoized, () => handle as unknown as AnyHandle)
   return memoized
 }
 
-function claim(core: { cache: Cache }, name: string, owner: object, where: string): void {
-  if (!core.cache.claimName(name, owner)) {
+function claim(handle: { cache: Cache }, name: string, owner: object, where: string): void {
+  if (!handle.cache.claimName(name, owner)) {
     throw new DuplicateNameError(
       `${where}: another live memoized function is named ${JSON.stringify(name)} in this cache; give one a different name`,
     )
@@ -220,20 +220,20 @@ export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unk
 ): MethodDecorator {
   checkMemoizeOptions(options, 'Memoize')
   const opts = options as MemoizeOptions<never[], unknown>
-  const setUp = (method: Method, name: string): AnyCore => {
+  const setUp = (method: Method, name: string): AnyHandle => {
     const where = `Memoize(${name})`
-    const core = build(method as (...args: never[]) => unknown, { ...opts, name }, where)
-    claim(core, name, core, where)
-    return core
+    const handle = build(method as (...args: never[]) => unknown, { ...opts, name }, where)
+    claim(handle, name, handle, where)
+    return handle
   }
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
     if (descriptor !== undefined) {
       // Legacy: (prototype, or the class for a static method; name; descriptor).
       if (typeof descriptor.value !== 'function') throw new InvalidOptionError('Memoize decorates methods only')
       const owner = typeof target === 'function' ? target : (target as object).constructor
-      const core = setUp(descriptor.value as Method, options.name ?? `${owner.name}.${String(context)}`)
-      const replacement = expose(core, descriptor.value as Method)
-      cores.set(replacement, () => core)
+      const handle = setUp(descriptor.value as Method, options.name ?? `${owner.name}.${String(context)}`)
+      const replacement = expose(handle, descriptor.value as Method)
+      handles.set(replacement, () => handle)
       return { ...descriptor, value: replacement }
     }
     const ctx = context as ClassMethodDecoratorContext
@@ -244,12 +244,12 @@ export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unk
       throw new InvalidOptionError(`Memoize: the private method ${String(ctx.name)} needs { name } (its class cannot be found)`)
     }
     const method = target as Method
-    let core = options.name === undefined ? undefined : setUp(method, options.name)
+    let handle = options.name === undefined ? undefined : setUp(method, options.name)
     // TC39 decorators do not see the class: find it on first use, as the object on
     // `this`'s prototype chain that holds this very function.
-    const resolve = (self: unknown): AnyCore => (core ??= setUp(method, `${ownerName(self, replacement)}.${String(ctx.name)}`))
+    const resolve = (self: unknown): AnyHandle => (handle ??= setUp(method, `${ownerName(self, replacement)}.${String(ctx.name)}`))
     const replacement = function (this: unknown, ...args: never[]): Promise<unknown> {
-      if (core !== undefined) return core.call(this, args)
+      if (handle !== undefined) return handle.call(this, args)
       try {
         return resolve(this).call(this, args)
       } catch (error) {
@@ -258,7 +258,7 @@ export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unk
     }
     Object.defineProperty(replacement, 'name', { value: method.name })
     Object.defineProperty(replacement, 'length', { value: method.length })
-    cores.set(replacement, resolve)
+    handles.set(replacement, resolve)
     return replacement
   }
   return decorate as MethodDecorator
@@ -295,9 +295,9 @@ export type MemoizedMethod<M> = M extends (...args: infer A) => infer R ? Memoiz
  */
 export function memoized<T extends object, K extends MethodKeys<T>>(target: T, method: K): MemoizedMethod<T[K]> {
   const fn = (target as Record<PropertyKey, unknown>)[method as PropertyKey]
-  const core = typeof fn === 'function' ? cores.get(fn) : undefined
-  if (core === undefined) {
+  const handle = typeof fn === 'function' ? handles.get(fn) : undefined
+  if (handle === undefined) {
     throw new InvalidOptionError(`memoized: ${String(method)} is not a memoized function or a method decorated with @Memoize`)
   }
-  return expose(core(target), fn as Method, { value: target }) as unknown as MemoizedMethod<T[K]>
+  return expose(handle(target), fn as Method, { value: target }) as unknown as MemoizedMethod<T[K]>
 }

@@ -154,6 +154,21 @@ describe('Cache on L1 only', () => {
     expect(await cache.getOrSet('k', () => 'ok')).to.equal('ok')
   })
 
+  it('rejects, never throws, on a bad key, bad per-call options or bad tags', async () => {
+    const outcomes = [
+      () => cache.getOrSetEntry('', () => 1),
+      () => cache.getOrSet('k', () => 1, { ttl: -5 }),
+      () => cache.invalidateTags('t' as unknown as string[]),
+    ].map((call) => {
+      let promise: Promise<unknown> | undefined
+      expect(() => (promise = call())).to.not.throw()
+      return (promise as Promise<unknown>).then(() => undefined, (e: unknown) => e)
+    })
+    const errors = (await Promise.all(outcomes)) as InvalidOptionError[]
+    expect(errors.map((e) => e.code)).to.deep.equal(['ERR_INVALID_OPTION', 'ERR_INVALID_OPTION', 'ERR_INVALID_OPTION'])
+    expect(errors[1]?.message).to.match(/getOrSet: ttl must be a positive duration/)
+  })
+
   it('rejects calls after close with ERR_CLOSED', async () => {
     await cache.close()
     const error = await cache.getOrSet('k', () => 1).catch((e: unknown) => e)
