@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { mulberry32 } from './support/random.ts'
 import { expect } from 'chai'
 import { InvalidOptionError, MemoredisError, UnkeyableArgumentError } from '../lib/errors.ts'
 import { digest, encodeArgs, keySegment } from '../lib/key.ts'
@@ -501,17 +502,7 @@ const DATES = [0, -1, 1, 1e12, NaN, 8.64e15]
 
 type Random = () => number
 
-/** mulberry32: a small, good-enough seeded PRNG. */
-function prng(seed: number): Random {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+const prng: (seed: number) => Random = mulberry32
 
 function seedFromEnv(): number {
   const fromEnv = process.env.KEY_SPEC_SEED

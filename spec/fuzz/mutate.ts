@@ -17,17 +17,9 @@ import { registerClass } from '../../lib/registry.ts'
  * SignatureError or ValueTooLargeError; and no built-in prototype ever changes.
  */
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 } from '../support/random.ts'
+
+export { mulberry32 }
 
 /** A registered class with a method, for the corpus. */
 export class FuzzPoint {
