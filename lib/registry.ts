@@ -61,11 +61,6 @@ export function registeredName(value: object): string | undefined {
   return typeof ctor === 'function' ? byClass.get(ctor as Class) : undefined
 }
 
-/** The class registered under a name. */
-export function classByName(name: string): Class | undefined {
-  return byName.get(name)
-}
-
 type Listener = (cls: Class, name: string) => void
 const listeners: Listener[] = []
 

@@ -29,10 +29,6 @@ export class SingleFlight<V> {
     flight.then(land, land)
     return flight
   }
-
-  has(key: string): boolean {
-    return this.flights.has(key)
-  }
 }
 
 /** A wake-up armed before the lock is tried, so that no notification can slip past. */
@@ -95,10 +91,6 @@ export class Waiters {
   /** Wakes everyone (the channel was lost: they must look again). */
   wakeAll(): void {
     for (const key of [...this.waiting.keys()]) this.wake(key)
-  }
-
-  get size(): number {
-    return this.waiting.size
   }
 }
 
@@ -176,9 +168,5 @@ export class RememberedErrors {
 
   delete(key: string): void {
     this.errors.delete(key)
-  }
-
-  clear(): void {
-    this.errors.clear()
   }
 }

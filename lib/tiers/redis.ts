@@ -80,7 +80,6 @@ const SHAS = new Map([LOCK_ACQUIRE, LOCK_RELEASE, LOCK_EXTEND, TAG_STAMP].map((s
 
 export class RedisTier {
   readonly client: Client
-  readonly isCluster: boolean
   private readonly options: RedisTierOptions
   private failures = 0
   private openedAt = 0
@@ -91,7 +90,6 @@ export class RedisTier {
   constructor(source: string | RedisOptions | Redis | Cluster, options: RedisTierOptions) {
     this.options = options
     this.client = connect(source)
-    this.isCluster = this.client instanceof Cluster
     this.client.on('error', (error: Error) => {
       if (!this.closed) options.events.error(new RedisError(`redis: ${error.message}`, { cause: error }))
     })
