@@ -72,7 +72,7 @@ export class Core {
         this.events.emit('warning', { error: new UnregisteredClassError(className) }),
     })
     if (options.redis === undefined) return
-    const l2 = new RedisTier(options.redis, {
+    const l2: RedisTier = new RedisTier(options.redis, {
       timeoutMs: options.redisTimeout,
       connectWaitMs: options.connectWait,
       circuitFailures: options.circuitFailures,
@@ -80,9 +80,8 @@ export class Core {
       events: {
         error: (error) => this.error(error, undefined, 'l2'),
         circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
-        ready: () => {
-          this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
-        },
+        ready: (): Promise<void> =>
+          this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2')),
         // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
         close: () => {},
       },

@@ -14,7 +14,8 @@ import { RedisError } from '../errors.ts'
 export interface RedisTierEvents {
   error(error: RedisError): void
   circuit(state: 'open' | 'close'): void
-  ready(): void
+  /** The connection is up; a returned promise is part of a new cache's start (see `whenStarted`). */
+  ready(): Promise<void> | void
   close(): void
 }
 
@@ -93,22 +94,30 @@ export class RedisTier {
     this.client.on('error', (error: Error) => {
       if (!this.closed) options.events.error(new RedisError(`redis: ${error.message}`, { cause: error }))
     })
+    let started: ((settingUp: Promise<void> | void) => void) | undefined
     this.client.on('ready', () => {
       // A fresh connection is the best probe there is.
       if (this.state !== 'closed') this.closeCircuit()
       this.failures = 0
-      options.events.ready()
+      const settingUp = options.events.ready()
+      started?.(settingUp)
+      started = undefined
     })
     this.client.on('close', () => {
       if (!this.closed) options.events.close()
     })
+    // Started: the first connection is up and its set-up (the clock) done, or connectWait passed.
     this.firstReady = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.connectWaitMs)
       timer.unref()
-      this.client.once('ready', () => {
-        clearTimeout(timer)
-        resolve()
-      })
+      started = (settingUp) => {
+        const done = (): void => {
+          clearTimeout(timer)
+          resolve()
+        }
+        if (settingUp === undefined) done()
+        else settingUp.then(done, done)
+      }
     }).then(() => {
       this.firstReady = undefined
     })
@@ -131,8 +140,9 @@ export class RedisTier {
   }
 
   /**
-   * Resolves once the first connection is up, or `connectWait` has passed: a cache
-   * created a moment ago shares its first values instead of skipping Redis.
+   * Resolves once the first connection is up and set up (the owner's `ready` work, e.g.
+   * measuring the server's clock), or `connectWait` has passed: a cache created a moment
+   * ago shares its first values instead of skipping Redis, and stamps them on a measured clock.
    */
   whenStarted(): Promise<void> | undefined {
     return this.firstReady
