@@ -8,21 +8,31 @@
  */
 
 let anchor = performance.timeOrigin
+let last = 0
 
 /**
  * This machine's clock in epoch ms with a sub-millisecond part: a value computed just
  * after an invalidation, in the same millisecond, must still count as after it. The
  * fine clock (monotonic, anchored at start) is held within the millisecond Date.now()
  * reports, re-anchoring when it drifts out; far from it (fake timers, a clock step),
- * Date.now() alone.
+ * Date.now() alone. It never goes back by less than a second: re-anchoring would
+ * otherwise step back a fraction of a millisecond, and a stamp taken after an entry
+ * could read as older than it. (A step back of a second or more is a clock change, or
+ * fake timers, and is followed.)
  */
 export function localNow(): number {
   const coarse = Date.now()
   const ahead = anchor + performance.now() - coarse
-  if (ahead >= 0 && ahead < 1) return coarse + ahead
-  if (ahead > 1000 || ahead < -1000) return coarse
-  anchor -= ahead < 0 ? ahead : ahead - 0.999
-  return coarse
+  let now: number
+  if (ahead >= 0 && ahead < 1) now = coarse + ahead
+  else if (ahead > 1000 || ahead < -1000) now = coarse
+  else {
+    anchor -= ahead < 0 ? ahead : ahead - 0.999
+    now = coarse
+  }
+  if (now < last && last - now < 1000) return last
+  last = now
+  return now
 }
 
 export class ServerClock {

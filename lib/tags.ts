@@ -116,11 +116,12 @@ export class TagStamps {
         if (l2 !== undefined) {
           try {
             stamp = await l2.stampTag(this.prefix + id, this.ttl)
-            clock.saw(stamp)
           } catch (error) {
             failures.push(error)
           }
         }
+        // What this process computes from now on counts as after the stamp.
+        clock.saw(stamp)
         this.known.set(id, { stamp, at: Date.now() })
       }),
     )
