@@ -20,7 +20,12 @@ describe('resilience of one key', () => {
     caches.push(cache)
     return cache
   }
-  /** Fakes `Date` from now on; `clock.tick(ms)` moves freshness along. */
+  /**
+   * Fakes `Date` from now on; `clock.tick(ms)` moves freshness along. The Redis server's
+   * clock keeps real time, so each cache's measured offset absorbs the real time since
+   * `Date` froze: two caches may disagree by a few ms, and ticks leave 500 ms of margin
+   * past a boundary rather than 1.
+   */
   const fakeDate = (): sinon.SinonFakeTimers => (clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] }))
   afterEach(async () => {
     clock?.restore()
@@ -37,7 +42,7 @@ describe('resilience of one key', () => {
       const a = make({ grace: '1m' })
       const b = make({ grace: '1m' })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const stale = record(a, 'stale')
       const errors = record(a, 'error')
       expect(await a.getOrSetEntry('k', failing)).to.deep.include({ value: 'v1', status: 'stale' })
@@ -51,7 +56,7 @@ describe('resilience of one key', () => {
       const clock = fakeDate()
       const a = make({ grace: '1m' })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_000 + 60_000 + 1)
+      clock.tick(10_000 + 60_000 + 500)
       expect(await a.getOrSet('k', failing).catch((e: unknown) => e)).to.equal(boom)
     })
 
@@ -74,7 +79,7 @@ describe('resilience of one key', () => {
       const clock = fakeDate()
       const a = make({ grace: '1m', staleWhileRevalidate: true })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const running = deferred<void>()
       const gate = deferred<string>()
       let runs = 0
@@ -100,7 +105,7 @@ describe('resilience of one key', () => {
       const a = make({ grace: '1m', staleWhileRevalidate: true })
       const b = make({ grace: '1m', staleWhileRevalidate: true })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       let runs = 0
       const refresh = async (): Promise<string> => {
         runs++
@@ -121,7 +126,7 @@ describe('resilience of one key', () => {
       const a = make({ grace: '1m', staleWhileRevalidate: true })
       const b = make({ grace: '1m', staleWhileRevalidate: true })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       let runs = 0
       const refresh = async (): Promise<string> => `v${++runs + 1}`
       const refreshed = next(b, 'refresh')
@@ -139,7 +144,7 @@ describe('resilience of one key', () => {
       const a = make({ grace: '1m', staleWhileRevalidate: true, refreshConcurrency: 2 })
       const keys = Array.from({ length: 8 }, (_, i) => `k${i}`)
       for (const key of keys) await a.getOrSet(key, () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       let running = 0
       let most = 0
       const refresh = async (): Promise<string> => {
@@ -160,7 +165,7 @@ describe('resilience of one key', () => {
       const clock = fakeDate()
       const a = make({ grace: '1m', staleWhileRevalidate: true })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const boom = new Error('refresh failed')
       const failed = next(a, 'error')
       expect(await a.getOrSet('k', () => Promise.reject(boom))).to.equal('v1')
@@ -211,7 +216,7 @@ describe('resilience of one key', () => {
       const clock = fakeDate()
       const a = make({ grace: '1m', timeout: { soft: '100ms' } })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const slow = async (): Promise<string> => {
         await sleep(600)
         return 'v2'
@@ -233,7 +238,7 @@ describe('resilience of one key', () => {
       const a = make({ grace: '1m' })
       const b = make({ grace: '1m', timeout: { soft: '100ms' } })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const gate = deferred<string>()
       const running = deferred<void>()
       const computing = a.getOrSet('k', () => {
@@ -276,7 +281,7 @@ describe('resilience of one key', () => {
       const clock = fakeDate()
       const a = make({ grace: '1m', timeout: { hard: '100ms' } })
       await a.getOrSet('k', () => 'v1')
-      clock.tick(10_001)
+      clock.tick(10_500)
       const stale = record(a, 'stale')
       const errors = record(a, 'error')
       const late = async (): Promise<string> => {
