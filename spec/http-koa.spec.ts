@@ -1,55 +1,12 @@
 import { expect } from 'chai'
 import Koa, { type Context } from 'koa'
 import { once } from 'node:events'
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { koaCache, type KoaCacheOptions } from '../lib/http/koa.ts'
+import { call, firstChunk, gate } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
-
-interface Reply {
-  status: number
-  headers: IncomingHttpHeaders
-  body: string
-  bytes: Buffer
-}
-
-/** A real request over loopback. */
-function call(base: string, path: string, options: { method?: string; headers?: OutgoingHttpHeaders } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(base + path, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.on('end', () => {
-        const bytes = Buffer.concat(chunks)
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString(), bytes })
-      })
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-/** The headers and first chunk of a response that does not end (server-sent events); then hangs up. */
-function firstChunk(base: string, path: string): Promise<{ headers: IncomingHttpHeaders; chunk: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(base + path, (res) => {
-      res.once('data', (chunk: Buffer) => {
-        resolve({ headers: res.headers, chunk: chunk.toString() })
-        req.destroy()
-      })
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
-
-function gate(): { opened: Promise<void>; open: () => void } {
-  let open = (): void => undefined
-  const opened = new Promise<void>((resolve) => (open = resolve))
-  return { opened, open }
-}
 
 type Handler = (ctx: Context) => void | Promise<void>
 /** Routes by exact path (GET and HEAD), enough for these specs. */

@@ -1,0 +1,50 @@
+import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
+
+/**
+ * Real HTTP requests over loopback for the middleware specs (Express and Koa alike).
+ */
+
+export interface Reply {
+  status: number
+  headers: IncomingHttpHeaders
+  body: string
+  bytes: Buffer
+}
+
+/** A real request over loopback. */
+export function call(base: string, path: string, options: { method?: string; headers?: OutgoingHttpHeaders } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + path, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.on('end', () => {
+        const bytes = Buffer.concat(chunks)
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: bytes.toString(), bytes })
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** The headers and first chunk of a response that does not end (server-sent events); then hangs up. */
+export function firstChunk(base: string, path: string): Promise<{ headers: IncomingHttpHeaders; chunk: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + path, (res) => {
+      res.once('data', (chunk: Buffer) => {
+        resolve({ headers: res.headers, chunk: chunk.toString() })
+        req.destroy()
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** A promise and the function that resolves it. */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open = (): void => undefined
+  const opened = new Promise<void>((resolve) => (open = resolve))
+  return { opened, open }
+}
