@@ -4,9 +4,8 @@ import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import sinon from 'sinon'
 import { createCache, FactoryTimeoutError, InvalidOptionError, memoize, type Cache, type CacheOptions } from '../lib/index.ts'
-import { next, record } from './fixtures/stampede-helpers.ts'
+import { next, record, useCaches } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
-import { useRedis } from './support/redis.ts'
 import { RedisServer } from './support/redis-server.ts'
 
 /**
@@ -221,19 +220,7 @@ describe('the Redis circuit breaker', () => {
 })
 
 describe('negative caching of a failing function (errorTtl)', () => {
-  const redis = useRedis()
-  const caches: Cache[] = []
-  let clock: sinon.SinonFakeTimers | undefined
-  const make = (options: CacheOptions = {}): Cache => {
-    const cache = createCache({ redis: redis.url, prefix: 'spec', ttl: '10s', ...options })
-    caches.push(cache)
-    return cache
-  }
-  afterEach(async () => {
-    clock?.restore()
-    clock = undefined
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
+  const { redis, make, fakeDate } = useCaches()
 
   it('is off by default: the function runs again on the next call', async () => {
     const a = make()
@@ -250,7 +237,7 @@ describe('negative caching of a failing function (errorTtl)', () => {
   })
 
   it('rethrows the same error object for errorTtl without running the function, then runs it again', async () => {
-    const fake = (clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] }))
+    const fake = fakeDate()
     const a = make()
     let runs = 0
     const fail = async (): Promise<string> => {

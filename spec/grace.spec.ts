@@ -1,8 +1,6 @@
 import { expect } from 'chai'
-import sinon from 'sinon'
-import { createCache, FactoryTimeoutError, memoize, type Cache, type CacheOptions } from '../lib/index.ts'
-import { deferred, next, record, sleep } from './fixtures/stampede-helpers.ts'
-import { useRedis } from './support/redis.ts'
+import { FactoryTimeoutError, memoize } from '../lib/index.ts'
+import { deferred, next, record, sleep, useCaches } from './fixtures/stampede-helpers.ts'
 
 /**
  * Grace, stale-while-revalidate, early refresh, fail-safe and timeouts. Each test has
@@ -12,26 +10,7 @@ import { useRedis } from './support/redis.ts'
  */
 
 describe('resilience of one key', () => {
-  const redis = useRedis()
-  const caches: Cache[] = []
-  let clock: sinon.SinonFakeTimers | undefined
-  const make = (options: CacheOptions = {}): Cache => {
-    const cache = createCache({ redis: redis.url, prefix: 'spec', ttl: '10s', ...options })
-    caches.push(cache)
-    return cache
-  }
-  /**
-   * Fakes `Date` from now on; `clock.tick(ms)` moves freshness along. The Redis server's
-   * clock keeps real time, so each cache's measured offset absorbs the real time since
-   * `Date` froze: two caches may disagree by a few ms, and ticks leave 500 ms of margin
-   * past a boundary rather than 1.
-   */
-  const fakeDate = (): sinon.SinonFakeTimers => (clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] }))
-  afterEach(async () => {
-    clock?.restore()
-    clock = undefined
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
+  const { make, fakeDate } = useCaches()
 
   describe('grace: a stale value as a fallback when the function fails', () => {
     const boom = new Error('the database is down')

@@ -1,11 +1,10 @@
 import { expect } from 'chai'
 import express, { type Express } from 'express'
-import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { expressCache, type ExpressCacheOptions } from '../lib/http/express.ts'
-import { call, firstChunk, gate } from './support/http.ts'
+import { call, closeServers, firstChunk, gate, listen } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 describe('expressCache (Express 5, real HTTP)', () => {
@@ -26,17 +25,11 @@ describe('expressCache (Express 5, real HTTP)', () => {
     routes(app)
     const server = createServer(app)
     servers.push(server)
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const address = server.address()
-    return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+    return listen(server)
   }
 
   afterEach(async () => {
-    for (const server of servers.splice(0)) {
-      server.closeAllConnections()
-      server.close()
-    }
+    closeServers(servers)
     await Promise.all(caches.splice(0).map((cache) => cache.close()))
   })
 
@@ -498,10 +491,7 @@ describe('expressCache (Express 5, real HTTP)', () => {
       app.use('/api', api)
       const server = createServer(app)
       servers.push(server)
-      server.listen(0, '127.0.0.1')
-      await once(server, 'listening')
-      const address = server.address()
-      const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+      const url = await listen(server)
 
       await call(url, '/api/items/7?x=1')
       await new Promise((resolve) => setTimeout(resolve, 150)) // past the ttl; nothing to wait on

@@ -1,11 +1,10 @@
 import { expect } from 'chai'
 import Koa, { type Context } from 'koa'
-import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { koaCache, type KoaCacheOptions } from '../lib/http/koa.ts'
-import { call, firstChunk, gate } from './support/http.ts'
+import { call, closeServers, firstChunk, gate, listen } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 type Handler = (ctx: Context) => void | Promise<void>
@@ -33,17 +32,11 @@ describe('koaCache (Koa 3, real HTTP)', () => {
     })
     const server = createServer(app.callback())
     servers.push(server)
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const address = server.address()
-    return `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
+    return listen(server)
   }
 
   afterEach(async () => {
-    for (const server of servers.splice(0)) {
-      server.closeAllConnections()
-      server.close()
-    }
+    closeServers(servers)
     await Promise.all(caches.splice(0).map((cache) => cache.close()))
   })
 
