@@ -92,8 +92,7 @@ export class Cache {
    * it was computed. A bad key or option rejects with `InvalidOptionError`.
    */
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
-    const o = options === undefined ? (this.defaults as ResolvedEntryOptions<T>) : resolveEntryOptions(this.defaults, options, 'getOrSet')
-    return this.read(this.keyOf(key), this.scope, factory, o)
+    return this.getOrSetResolved(key, factory, this.resolveOptions(options, 'getOrSet'))
   }
 
   /** The value under `key`, or undefined (never computes). */
@@ -176,6 +175,16 @@ export class Cache {
   }
 
   // ── Internal API for memoize() and the middleware ───────────────────────
+
+  /** @internal Validates entry options against this cache's defaults, once, for a caller that reuses them. */
+  resolveOptions<T>(options: EntryOptions<T> | undefined, where: string): ResolvedEntryOptions<T> {
+    return options === undefined ? (this.defaults as ResolvedEntryOptions<T>) : resolveEntryOptions(this.defaults, options, where)
+  }
+
+  /** @internal {@link getOrSetEntry} with options from {@link resolveOptions}. */
+  getOrSetResolved<T>(key: string, factory: () => T | Promise<T>, o: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
+    return this.read(this.keyOf(key), this.scope, factory, o)
+  }
 
   /** @internal Full Redis key for a user key. */
   keyOf(key: string): string {

@@ -8,6 +8,7 @@ import {
   variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
+import type { ResolvedEntryOptions } from '../options.ts'
 
 /** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
 interface Variants { k: 'v'; n: readonly string[]; t: readonly string[] }
@@ -21,9 +22,12 @@ const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
 /** The cache logic of both middlewares; options are validated here, once. */
 export class HttpCache<Req, Res> {
   private readonly o: Resolved<Req, Res>
+  /** The engine's options for every lookup, validated once (not per request). */
+  private readonly entry: ResolvedEntryOptions<Value>
 
   constructor(options: HttpCacheOptions<Req, Res>, where: string) {
     this.o = resolve(options, where)
+    this.entry = this.o.cache.resolveOptions<Value>(this.o.entry, where)
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
@@ -76,7 +80,7 @@ export class HttpCache<Req, Res> {
     let value: Value
     let status: 'hit' | 'miss' | 'stale'
     try {
-      ;({ value, status } = await o.cache.getOrSetEntry<Value>(key, factory, o.entry))
+      ;({ value, status } = await o.cache.getOrSetResolved<Value>(key, factory, this.entry))
     } catch (error) {
       o.onError(error)
       value = UNSHARED
