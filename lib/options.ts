@@ -93,7 +93,7 @@ export interface CacheOptions {
   l1?: { max?: number; maxSize?: number } | false
   /** Longest wait for one Redis command before it counts as failed. Default '500ms'. */
   redisTimeout?: Duration
-  /** How long calls on a new cache wait for the first Redis connection before going on without it. Default '1s'. */
+  /** How long calls on a new cache wait for the first Redis connection (and the measurement of the server's clock) before going on without it. Default '1s'. */
   connectWait?: Duration
   /** The cross-process lock. Default `{ ttl: '10s', wait: '5s' }`. */
   lock?: LockOptions
