@@ -1,6 +1,6 @@
 import { SuperJSON } from 'superjson'
 import type { SuperJSONResult } from 'superjson'
-import type { Codec } from './codec.ts'
+import type { Codec } from './codec-types.ts'
 import { DecodeError, UnregisteredClassError } from './errors.ts'
 import { onRegister, registeredName } from './registry.ts'
 

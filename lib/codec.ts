@@ -2,9 +2,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { constants as bufferConstants } from 'node:buffer'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { prepareValue, superjsonCodec } from './codec-superjson.ts'
+import type { Codec } from './codec-types.ts'
 import { DecodeError, InvalidOptionError, SignatureError, ValueTooLargeError } from './errors.ts'
 
 export { superjsonCodec } from './codec-superjson.ts'
+export type { Codec } from './codec-types.ts'
 
 /*
  * Envelope format, version 1: the bytes stored under a value's key.
@@ -51,20 +53,6 @@ export interface Entry<T = unknown> {
   staleUntil: number
   /** Tags the entry was stored with (invalidating one invalidates the entry). */
   tags: readonly string[]
-}
-
-/**
- * A payload codec: turns a value into bytes and back. `decode` receives bytes that may
- * have been written by an attacker (unless values are signed) and must never run code or
- * touch a prototype for them. Default: {@link superjsonCodec}.
- */
-export interface Codec {
-  /** Written into every envelope; a value written by a codec of another name is refused. Printable ASCII, no spaces, at most 64 characters. */
-  readonly name: string
-  /** The value's bytes (a string is stored as UTF-8). */
-  encode(value: unknown): string | Buffer
-  /** The value back from its bytes. */
-  decode(bytes: Buffer): unknown
 }
 
 /** Options of {@link Envelope}; `options.ts` resolves the user's options into these. */

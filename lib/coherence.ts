@@ -73,6 +73,8 @@ export class Coherence {
   /** By node address ('' for a single node). */
   private readonly listeners = new Map<string, Listener>()
   private readonly followed = new Map<Redis, Followed>()
+  /** Undoes every listener put on command connections (see `attach`). */
+  private readonly attached: (() => void)[] = []
   private closed = false
 
   constructor(source: string | RedisOptions | Redis | Cluster, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
@@ -88,8 +90,15 @@ export class Coherence {
       return
     }
     this.cluster = tier.client
-    this.cluster.on('+node', (node: Redis) => this.follow(node))
-    this.cluster.on('refresh', () => this.syncNodes())
+    this.attach(this.cluster, '+node', (node: Redis) => this.follow(node))
+    this.attach(this.cluster, 'refresh', () => this.syncNodes())
+  }
+
+  /** Listens on a connection memoredis does not close with the subscribers; `close()` detaches it. */
+  private attach<A extends unknown[]>(emitter: Redis | Cluster, event: string, listener: (...args: A) => void): void {
+    const on = emitter as unknown as NodeJS.EventEmitter
+    on.on(event, listener as (...args: unknown[]) => void)
+    this.attached.push(() => on.off(event, listener as (...args: unknown[]) => void))
   }
 
   /** `'tracking'`, `'bus'` (also after falling back from tracking) or `'off'`. */
@@ -121,6 +130,7 @@ export class Coherence {
 
   close(): void {
     this.closed = true
+    for (const detach of this.attached.splice(0)) detach()
     for (const listener of this.listeners.values()) listener.redis.disconnect()
     this.listeners.clear()
     this.followed.clear()
@@ -133,13 +143,13 @@ export class Coherence {
     if (this.followed.has(node)) return
     const state: Followed = { tracked: false, connects: 0 }
     this.followed.set(node, state)
-    node.on('connect', () => {
+    this.attach(node, 'connect', () => {
       state.connects++
       state.tracked = false
       this.handlers.onUnsettled()
     })
-    node.on('ready', () => this.trackNode(node))
-    node.on('close', () => {
+    this.attach(node, 'ready', () => this.trackNode(node))
+    this.attach(node, 'close', () => {
       const was = state.tracked
       state.tracked = false
       if (this.closed) return

@@ -4,33 +4,26 @@ import { Envelope, superjsonCodec } from './codec.ts'
 import { Coherence } from './coherence.ts'
 import { BackgroundError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
 import { Emitter, type Tier } from './events.ts'
+import { KeyLayout } from './key-layout.ts'
+import { LostReleases } from './lock.ts'
 import type { ResolvedCacheOptions } from './options.ts'
-import { RememberedErrors, SingleFlight, Waiters } from './stampede.ts'
+import { RememberedErrors } from './remembered-errors.ts'
+import type { CacheResult } from './result.ts'
+import { SingleFlight } from './single-flight.ts'
 import { TagStamps } from './tags.ts'
 import { MemoryTier } from './tiers/memory.ts'
 import { RedisTier } from './tiers/redis.ts'
+import { Waiters } from './waiters.ts'
+import { Watches, type Watch } from './watches.ts'
 
 /**
  * What a cache and all its namespaces share: the tiers, the coherence connection and
- * what it keeps true (L1, tag stamps, lock waiters), the clock, the counters. The
- * read-through flow itself is `Cache`'s (`cache.ts`).
+ * what it keeps true (L1, tag stamps, lock waiters, reads under way), the clock, the
+ * counters. The read path that uses them is `read-through.ts`.
  */
-
-/** What a read-through call found: the value, and whether it came fresh from a tier, fresh from the function, or stale. */
-export interface CacheResult<T> {
-  value: T
-  status: 'hit' | 'miss' | 'stale'
-  /** When the value was computed, epoch ms (server clock). */
-  created: number
-}
-
-/** An L2 read or write under way (see {@link Core.watch}). */
-export interface Watch {
-  dirty: boolean
-}
-
 export class Core {
   readonly options: ResolvedCacheOptions
+  readonly layout: KeyLayout
   readonly events = new Emitter()
   readonly clock = new ServerClock()
   readonly l1: MemoryTier | undefined
@@ -40,26 +33,26 @@ export class Core {
   readonly envelope: Envelope
   readonly flights = new SingleFlight<CacheResult<unknown>>()
   readonly waiters = new Waiters()
+  readonly watches = new Watches()
   readonly refreshing = new Set<string>()
   /** Errors kept in place of values (`errorTtl`, opt-in), this process only. */
   readonly remembered = new RememberedErrors()
+  /** Lock releases Redis did not get, retried on the next connection. */
+  readonly lostReleases = new LostReleases()
   readonly limit: ReturnType<typeof pLimit>
   /** Live memoized functions by `${ns}:${name}`. */
   readonly names = new Map<string, WeakRef<object>>()
-  /** L2 reads and writes under way, by key. */
-  private readonly watches = new Map<string, Set<Watch>>()
   readonly stats = {
     l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
     computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
   }
   closed = false
-  private readonly lockPrefix: string
 
   constructor(options: ResolvedCacheOptions) {
     this.options = options
-    this.lockPrefix = `${options.prefix}:!lock:`
+    this.layout = new KeyLayout(options.prefix)
     this.limit = pLimit(options.refreshConcurrency)
-    this.tags = new TagStamps(this, options.prefix, options.tagTtl)
+    this.tags = new TagStamps(this, this.layout.stampPrefix)
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize)
     this.envelope = new Envelope({
       codec: options.codec ?? superjsonCodec,
@@ -80,8 +73,7 @@ export class Core {
       events: {
         error: (error) => this.error(error, undefined, 'l2'),
         circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
-        ready: (): Promise<void> =>
-          this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2')),
+        ready: (): Promise<void> => this.onConnected(l2),
         // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
         close: () => {},
       },
@@ -90,10 +82,18 @@ export class Core {
     this.coherence = new Coherence(options.redis, l2, options.prefix, options.coherence ?? 'tracking', {
       onKeys: (keys) => this.onForeignWrite(keys),
       onFlush: (reason) => this.flush(reason),
-      onUnsettled: () => this.dirtyAll(),
+      onUnsettled: () => this.watches.dirtyAll(),
       onError: (error) => this.error(error, undefined, 'l2'),
       onWarning: (error) => this.events.emit('warning', { error }),
     })
+  }
+
+  /** A (re)connection: measure the clock, retry lost lock releases, and have every waiter look again. */
+  private async onConnected(l2: RedisTier): Promise<void> {
+    // A wake-up notice may have been lost while the connection was down.
+    this.waiters.wakeAll()
+    await this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
+    void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
   }
 
   /** Milliseconds on the Redis server's clock (see {@link ServerClock.now}). */
@@ -117,18 +117,21 @@ export class Core {
 
   private onForeignWrite(keys: string[]): void {
     const keepL1 = this.untold
-    const stampPrefix = this.tags.prefix
+    const { stampPrefix } = this.layout
     for (const key of keys) {
       if (key.startsWith(stampPrefix)) {
         if (keepL1) continue
         this.tags.changed(key.slice(stampPrefix.length))
         this.touch(key)
-      } else if (key.startsWith(this.lockPrefix)) {
-        this.waiters.wake(`${this.options.prefix}:${key.slice(this.lockPrefix.length)}`)
-      } else {
-        if (!keepL1) this.touch(key)
-        this.waiters.wake(key)
+        continue
       }
+      const guarded = this.layout.valueKeyOfLock(key)
+      if (guarded !== undefined) {
+        this.waiters.wake(guarded)
+        continue
+      }
+      if (!keepL1) this.touch(key)
+      this.waiters.wake(key)
     }
   }
 
@@ -137,47 +140,26 @@ export class Core {
     if (!this.untold) {
       this.l1?.clear()
       this.tags.forgetAll()
-      this.dirtyAll()
+      this.watches.dirtyAll()
     }
     this.waiters.wakeAll()
     this.events.emit('flush', { reason })
   }
 
-  /** Drops `key` from L1, and from what reads and writes under way may put there. */
+  /** Drops `key` from L1, and from what reads, writes and computations under way may put there. */
   touch(key: string): void {
     this.l1?.delete(key)
-    const set = this.watches.get(key)
-    if (set !== undefined) for (const watch of set) watch.dirty = true
+    this.watches.touch(key)
   }
 
-  /**
-   * Watches `key` while an L2 read or write is under way: a write by another client
-   * (or a flush) reported before the reply is handled marks it dirty, and a dirty
-   * result must not go into L1 — the notice that would evict it has already come.
-   */
+  /** Watches `key` while an L2 read, a write or a computation is under way (see `watches.ts`). */
   watch(key: string): Watch {
     // While coherence is not settled a change could go unheard: nothing fills L1.
-    const watch = { dirty: this.coherence !== undefined && !this.coherence.settled }
-    let set = this.watches.get(key)
-    if (set === undefined) this.watches.set(key, (set = new Set()))
-    set.add(watch)
-    return watch
+    return this.watches.watch(key, this.coherence !== undefined && !this.coherence.settled)
   }
 
   unwatch(key: string, watch: Watch): void {
-    const set = this.watches.get(key)
-    if (set === undefined) return
-    set.delete(watch)
-    if (set.size === 0) this.watches.delete(key)
-  }
-
-  /** Marks every read and write under way dirty. */
-  private dirtyAll(): void {
-    for (const set of this.watches.values()) for (const watch of set) watch.dirty = true
-  }
-
-  lockKey(key: string): string {
-    return this.lockPrefix + key.slice(this.options.prefix.length + 1)
+    this.watches.unwatch(key, watch)
   }
 
   // ── Invalidation ─────────────────────────────────────────────────────────
@@ -190,7 +172,7 @@ export class Core {
     // A cache created a moment ago waits (bounded) for its first connection, as reads do.
     await this.l2?.whenStarted()
     const failures = await this.tags.stamp(ids)
-    await this.announce(ids.map((id) => this.tags.prefix + id))
+    await this.announce(ids.map((id) => this.layout.stampKey(id)))
     this.events.emit('invalidate', { tags })
     if (failures.length > 0) {
       // The other processes were not told: say so to the caller who asked for it.
@@ -205,5 +187,16 @@ export class Core {
     } catch (error) {
       this.error(error, keys[0], 'l2')
     }
+  }
+
+  /** Closes the connections and drops every listener; calls under way find `closed` and stop. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.waiters.wakeAll()
+    this.coherence?.close()
+    await this.l2?.close()
+    this.l1?.clear()
+    this.events.removeAll()
   }
 }

@@ -2,13 +2,13 @@
  * memoredis: memoize expensive async work across a fleet of Node.js processes.
  * This file is the whole public surface; every other module is internal.
  */
-export { createCache, Cache, type CacheResult, type CacheStats } from './cache.ts'
+export { createCache } from './cache.ts'
+export type { Cache, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 export {
   memoize,
   Memoize,
   memoized,
   defaultCache,
-  type Memoized,
   type MemoizedMethod,
   type MemoizeMethodOptions,
   type MethodDecorator,
@@ -22,7 +22,6 @@ export type {
   Duration,
   EntryOptions,
   LockOptions,
-  MemoizeOptions,
   TimeoutOptions,
 } from './options.ts'
 export {

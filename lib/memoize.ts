@@ -1,7 +1,11 @@
-import { Cache, createCache, type CacheResult } from './cache.ts'
+import type { Cache, Memoized, MemoizeOptions } from './cache-types.ts'
+import type { Call } from './compute.ts'
+import { defaultCache } from './default-cache.ts'
 import { DuplicateNameError, InvalidOptionError } from './errors.ts'
 import { digest, encodeArgs } from './key.ts'
-import { checkMemoizeOptions, resolveEntryOptions, type MemoizeOptions, type ResolvedEntryOptions } from './options.ts'
+import { namespaceOf, type Namespace } from './namespace.ts'
+import { checkMemoizeOptions, resolveEntryOptions, type ResolvedEntryOptions } from './options.ts'
+import type { CacheResult } from './result.ts'
 
 /**
  * `memoize(fn)` and the `@Memoize()` decorator: a function with `fn`'s signature whose
@@ -9,25 +13,13 @@ import { checkMemoizeOptions, resolveEntryOptions, type MemoizeOptions, type Res
  * encoding of its arguments (or of what `key` returns).
  */
 
-/** A memoized function: `fn`'s signature (always async), plus ways to manage its entries. */
-export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
-  /** Drops the entry for these arguments, in every process. */
-  invalidate(...args: A): Promise<void>
-  /** Drops every entry of this function (this name and version), in every process, in O(1). */
-  clear(): Promise<void>
-  /** The fresh cached value for these arguments (L1, then L2), or undefined; never runs the function. */
-  peek(...args: A): Promise<Awaited<R> | undefined>
-  /** Runs the function now and stores the result, whatever is cached; concurrent callers share the run. */
-  refresh(...args: A): Promise<Awaited<R>>
-  /** The Redis key these arguments map to: `${prefix}:${namespace}:${name}:v${version}:${digest}`. */
-  keyFor(...args: A): string
-  /** The cache the entries live in. */
-  readonly cache: Cache
-}
+export type { Memoized } from './cache-types.ts'
+export { defaultCache } from './default-cache.ts'
 
 /** What a memoized function does, given the `this` of the call (used by a `key` function). */
 interface Handle<A extends unknown[], R> {
   readonly cache: Cache
+  readonly ns: Namespace
   keyFor(self: unknown, args: A): string
   call(self: unknown, args: A): Promise<R>
   invalidate(self: unknown, args: A): Promise<void>
@@ -41,14 +33,6 @@ type AnyHandle = Handle<never[], unknown>
 /** Every memoized function and decorated method → how to reach its handle for a given `this`. */
 const handles = new WeakMap<object, (self: unknown) => AnyHandle>()
 
-let shared: Cache | undefined
-
-/** The cache `memoize` uses when none is given: L1 only, created on first use. */
-export function defaultCache(): Cache {
-  shared ??= createCache()
-  return shared
-}
-
 const valueOf = <T>(result: CacheResult<T>): T => result.value
 
 /** Encodings up to this many characters have their full key remembered, up to this many per function. */
@@ -58,14 +42,15 @@ const INTERN_MAX_KEYS = 256
 function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOptions<A, Awaited<R>>, where: string): Handle<A, Awaited<R>> {
   type V = Awaited<R>
   const cache = options.cache ?? defaultCache()
-  if (!(cache instanceof Cache)) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
+  const ns = namespaceOf(cache)
+  if (ns === undefined) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
   const name = options.name ?? fn.name
   if (name === '') throw new InvalidOptionError(`${where}: name is required when the function has no name`)
-  const { base, scope, id } = cache.scopeFor(name, options.version ?? 1)
+  const { base, scope, id } = ns.functionScope(name, options.version ?? 1)
   const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
   const tagsOf = typeof tags === 'function' ? tags : undefined
   const o = resolveEntryOptions(
-    cache.core.options.entry,
+    ns.core.options.entry,
     { ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined },
     where,
   ) as ResolvedEntryOptions<V>
@@ -87,8 +72,11 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
     return key
   }
 
+  const engine = ns.engine
+  const callOf = (self: unknown, args: A, key: string): Call<V> => ({ key, scope, factory: () => fn.apply(self, args) as V, options: optionsFor(args) })
   return {
     cache,
+    ns,
     keyFor,
     call(self, args) {
       let key: string
@@ -99,14 +87,14 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
         return Promise.reject(error)
       }
       // The hot path: an L1 hit is one lookup, no closure, no await.
-      const hit = cache.fresh(key, o)
+      const hit = engine.hot(key, o)
       if (hit !== undefined) return Promise.resolve(hit.value as V)
-      return cache.read(key, scope, () => fn.apply(self, args) as V, optionsFor(args)).then(valueOf)
+      return engine.read(callOf(self, args, key)).then(valueOf)
     },
-    invalidate: async (self, args) => cache.deleteKey(keyFor(self, args)),
-    clear: () => cache.clearScope(id),
-    peek: async (self, args): Promise<V | undefined> => (await cache.peekKey<V>(keyFor(self, args)))?.value,
-    refresh: async (self, args): Promise<V> => cache.recompute(keyFor(self, args), scope, () => fn.apply(self, args) as V, optionsFor(args)),
+    invalidate: async (self, args) => engine.delete(keyFor(self, args)),
+    clear: () => ns.clearScope(id),
+    peek: async (self, args): Promise<V | undefined> => (await engine.peek<V>(keyFor(self, args)))?.value,
+    refresh: async (self, args): Promise<V> => engine.recompute(callOf(self, args, keyFor(self, args))),
   }
 }
 
@@ -167,8 +155,8 @@ export function memoize<A extends unknown[], R>(
   return memoized
 }
 
-function claim(handle: { cache: Cache }, name: string, owner: object, where: string): void {
-  if (!handle.cache.claimName(name, owner)) {
+function claim(handle: { ns: Namespace }, name: string, owner: object, where: string): void {
+  if (!handle.ns.claimName(name, owner)) {
     throw new DuplicateNameError(
       `${where}: another live memoized function is named ${JSON.stringify(name)} in this cache; give one a different name`,
     )
@@ -291,7 +279,7 @@ export type MemoizedMethod<M> = M extends (...args: infer A) => infer R ? Memoiz
  * @throws InvalidOptionError when `target[method]` is not memoized.
  * @example
  * await memoized(users, 'find').invalidate('42')
- * memoized(Users.prototype, 'find').keyFor('42') // 'app:default:Users.find:v1:s2:42'
+ * memoized(Users.prototype, 'find').keyFor('42') // 'app:default!Users.find:v1:s2:42'
  */
 export function memoized<T extends object, K extends MethodKeys<T>>(target: T, method: K): MemoizedMethod<T[K]> {
   const fn = (target as Record<PropertyKey, unknown>)[method as PropertyKey]

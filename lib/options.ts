@@ -1,5 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
-import type { Codec } from './codec.ts'
+import type { Codec } from './codec-types.ts'
 import { InvalidOptionError } from './errors.ts'
 
 /**
@@ -64,6 +64,20 @@ export interface LockOptions {
   ttl?: Duration
   /** How long a process waits for another's value before computing itself. Default '5s'. */
   wait?: Duration
+  /**
+   * The longest a computation holds the lock when it has no hard timeout (with one, the
+   * hard timeout is the lease). Past it the lock is released and not renewed, so another
+   * process can take over a function that hangs, and new callers in this process start
+   * afresh; a value it still returns is handed to its callers but not stored. Milliseconds
+   * or a {@link Duration}. Default '30s'.
+   */
+  lease?: Duration
+  /**
+   * With a stale value to fall back on and no soft timeout, the longest wait for another
+   * process's computation before serving the stale value. Milliseconds or a
+   * {@link Duration}. Default '250ms'.
+   */
+  staleWait?: Duration
 }
 
 /** Options of `createCache`. */
@@ -95,7 +109,7 @@ export interface CacheOptions {
   redisTimeout?: Duration
   /** How long calls on a new cache wait for the first Redis connection (and the measurement of the server's clock) before going on without it. Default '1s'. */
   connectWait?: Duration
-  /** The cross-process lock. Default `{ ttl: '10s', wait: '5s' }`. */
+  /** The cross-process lock. Default `{ ttl: '10s', wait: '5s', lease: '30s', staleWait: '250ms' }`. */
   lock?: LockOptions
   /** Time limits for the function. Default: none. */
   timeout?: TimeoutOptions
@@ -132,11 +146,6 @@ export interface CacheOptions {
   maxDecompressedSize?: number
   /** Refuse to store values holding instances of unregistered classes (instead of warning once). Default false. */
   strictClasses?: boolean
-  /**
-   * Longest time any tagged value may live (ttl + grace); tag invalidation stamps are
-   * kept this long. Default '7d'.
-   */
-  tagTtl?: Duration
 }
 
 /** {@link EntryOptions} with every default applied; times in milliseconds. */
@@ -151,9 +160,9 @@ export interface ResolvedEntryOptions<T = unknown> {
   hardTimeout: number
   lockTtl: number
   lockWait: number
+  lockLease: number
+  staleWait: number
   errorTtl: number
-  /** The cache's `tagTtl`: ttl + grace may not exceed it (tag stamps would expire first). */
-  maxLife?: number
 }
 
 /** {@link CacheOptions} with every default applied; times in milliseconds, sizes in bytes. */
@@ -175,7 +184,6 @@ export interface ResolvedCacheOptions {
   compressThreshold: number
   maxDecompressedSize: number
   strictClasses: boolean
-  tagTtl: number
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -288,23 +296,20 @@ export function resolveEntryOptions<T>(
   }
   if (o.lock !== undefined) {
     const l = plainObject(o.lock, `${where}: lock`)
-    known(l, ['ttl', 'wait'], `${where}: lock`)
+    known(l, ['ttl', 'wait', 'lease', 'staleWait'], `${where}: lock`)
     if (l.ttl !== undefined) resolved.lockTtl = parseDuration(l.ttl, `${where}: lock.ttl`)
     if (l.wait !== undefined) resolved.lockWait = parseDuration(l.wait, `${where}: lock.wait`, true)
+    if (l.lease !== undefined) resolved.lockLease = parseDuration(l.lease, `${where}: lock.lease`)
+    if (l.staleWait !== undefined) resolved.staleWait = parseDuration(l.staleWait, `${where}: lock.staleWait`, true)
   }
   if (o.errorTtl !== undefined) resolved.errorTtl = parseDuration(o.errorTtl, `${where}: errorTtl`, true)
-  if (resolved.maxLife !== undefined && resolved.ttl + resolved.grace > resolved.maxLife) {
-    throw new InvalidOptionError(
-      `${where}: ttl + grace (${resolved.ttl + resolved.grace}ms) must not exceed the cache's tagTtl (${resolved.maxLife}ms)`,
-    )
-  }
   return resolved
 }
 
 const CACHE_OPTIONS = [
   'redis', 'prefix', 'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'jitter', 'l1', 'redisTimeout',
   'connectWait', 'lock', 'timeout', 'errorTtl', 'refreshConcurrency', 'circuit', 'coherence', 'codec', 'signingKey',
-  'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses', 'tagTtl',
+  'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses',
 ] as const
 
 const MiB = 1024 * 1024
@@ -326,6 +331,8 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
       hardTimeout: 0,
       lockTtl: 10_000,
       lockWait: 5_000,
+      lockLease: 30_000,
+      staleWait: 250,
       errorTtl: 0,
     },
     {
@@ -389,12 +396,6 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   }
 
   const maxValueSize = o.maxValueSize === undefined ? 8 * MiB : integer(o.maxValueSize, `${where}: maxValueSize`, 1)
-  const tagTtl = o.tagTtl === undefined ? 7 * 86_400_000 : parseDuration(o.tagTtl, `${where}: tagTtl`)
-  if (entry.ttl + entry.grace > tagTtl) {
-    throw new InvalidOptionError(`${where}: ttl + grace (${entry.ttl + entry.grace}ms) must not exceed tagTtl (${tagTtl}ms)`)
-  }
-  // Per-call and per-function options are held to it too (see resolveEntryOptions).
-  entry.maxLife = tagTtl
 
   return {
     redis: redis as CacheOptions['redis'],
@@ -422,7 +423,6 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
         ? 4 * maxValueSize
         : integer(o.maxDecompressedSize, `${where}: maxDecompressedSize`, 1),
     strictClasses: o.strictClasses === undefined ? false : bool(o.strictClasses, `${where}: strictClasses`),
-    tagTtl,
   }
 }
 
@@ -439,20 +439,6 @@ function signingKeys(value: unknown, where: string): Buffer[] {
     }
     return buf
   })
-}
-
-/** Options of `memoize()` and `Memoize()`, on top of {@link EntryOptions}. */
-export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> extends Omit<EntryOptions<T>, 'tags'> {
-  /** The cache to use. Default: a shared L1-only cache. */
-  cache?: import('./cache.ts').Cache
-  /** The function's name in keys. Default `fn.name`; required when that is empty. */
-  name?: string
-  /** Builds the key from the arguments (any keyable value). Default: all the arguments. */
-  key?: (...args: A) => unknown
-  /** Tags: a list, or a function of the arguments and the result. Default: none. */
-  tags?: readonly string[] | ((...argsAndResult: [...A, T]) => readonly string[])
-  /** Bump to drop every entry written by older code. A whole number. Default 1. */
-  version?: number
 }
 
 /** Checks the memoize-only options; returns the entry options part. */

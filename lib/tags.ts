@@ -1,9 +1,9 @@
 import { LRUCache } from 'lru-cache'
 import type { ServerClock } from './clock.ts'
 import type { Entry } from './codec.ts'
-import type { Watch } from './core.ts'
 import type { Tier } from './events.ts'
 import type { RedisTier } from './tiers/redis.ts'
+import type { Watch } from './watches.ts'
 
 /**
  * Tags and `clear()` by invalidation stamps. Invalidating a tag stores the Redis
@@ -33,7 +33,6 @@ export class TagStamps {
   /** The stamp keys' common prefix, `${prefix}:!tag:`. */
   readonly prefix: string
   private readonly host: TagHost
-  private readonly ttl: number
   /** Stamps seen, bounded. */
   private readonly known = new LRUCache<string, { stamp: number; at: number }>({
     max: 50_000,
@@ -44,11 +43,10 @@ export class TagStamps {
   /** Without Redis to ask, a forgotten stamp is taken to be the newest one forgotten (conservative). */
   private floor = 0
 
-  /** `ttlMs`: how long a stamp is kept in Redis (`tagTtl`). */
-  constructor(host: TagHost, prefix: string, ttlMs: number) {
+  /** `prefix`: the stamp keys' common prefix, `${prefix}:!tag:`. */
+  constructor(host: TagHost, prefix: string) {
     this.host = host
-    this.prefix = `${prefix}:!tag:`
-    this.ttl = ttlMs
+    this.prefix = prefix
   }
 
   /**
@@ -115,7 +113,7 @@ export class TagStamps {
         let stamp = Math.max(clock.now(), this.known.get(id)?.stamp ?? 0)
         if (l2 !== undefined) {
           try {
-            stamp = await l2.stampTag(this.prefix + id, this.ttl)
+            stamp = await l2.stampTag(this.prefix + id)
           } catch (error) {
             failures.push(error)
           }

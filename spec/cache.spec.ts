@@ -1,6 +1,5 @@
 import { expect } from 'chai'
 import sinon from 'sinon'
-import { once } from 'node:events'
 import {
   createCache,
   InvalidOptionError,
@@ -10,6 +9,7 @@ import {
 } from '../lib/index.ts'
 import { useRedis } from './support/redis.ts'
 import { RedisServer } from './support/redis-server.ts'
+import { nextReady } from './support/internals.ts'
 
 class Point {
   constructor(
@@ -61,7 +61,7 @@ describe('createCache options', () => {
   }
 
   it('accepts every duration unit', async () => {
-    const cache = createCache({ ttl: '250ms', grace: '1s', lock: { ttl: '2m', wait: '1h' }, tagTtl: '1d' })
+    const cache = createCache({ ttl: '250ms', grace: '1s', lock: { ttl: '2m', wait: '1h', lease: '1d', staleWait: '100ms' } })
     await cache.close()
   })
 })
@@ -289,7 +289,7 @@ describe('Cache when its Redis dies and comes back', () => {
     expect(results).to.deep.equal(Array.from({ length: 200 }, (_, i) => i * i))
     expect(errors.length).to.be.greaterThan(0)
 
-    const ready = once(cache.core.l2!.client, 'ready')
+    const ready = nextReady(cache)
     await server.restart()
     await ready
     const computed = cache.stats().computations

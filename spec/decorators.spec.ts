@@ -96,7 +96,7 @@ describe('@Memoize, compiled by TypeScript', () => {
         expect(await b.find('1')).to.deep.equal({ id: '1', by: 'acme' })
         expect(await b.find('2')).to.deep.equal({ id: '2', by: 'globex' })
         expect(d.runs).to.deep.equal(['find acme 1', 'find globex 2'])
-        expect(lib.memoized(a, 'find').keyFor('1')).to.equal('deco:default:Users.find:v1:s1:1')
+        expect(lib.memoized(a, 'find').keyFor('1')).to.equal('deco:default!Users.find:v1:s1:1')
       })
 
       it('runs the method with the instance as this and keeps its name and length', async () => {
@@ -114,14 +114,14 @@ describe('@Memoize, compiled by TypeScript', () => {
         await a2.byTenant('1')
         expect(await b.byTenant('1')).to.deep.equal({ id: '1', by: 'globex' })
         expect(d.runs).to.deep.equal(['byTenant acme 1', 'byTenant globex 1'])
-        expect(lib.memoized(b, 'byTenant').keyFor('1')).to.equal('deco:default:Users.byTenant:v1:(s6:globexs1:1)')
+        expect(lib.memoized(b, 'byTenant').keyFor('1')).to.equal('deco:default!Users.byTenant:v1:(s6:globexs1:1)')
       })
 
       it('keys a static method by its class, and calls it with the class as this', async () => {
         expect(await d.Users.count(2)).to.equal(4)
         expect(await d.Users.count(2)).to.equal(4)
         expect(d.runs).to.deep.equal(['count 2'])
-        expect(lib.memoized(d.Users, 'count').keyFor(2)).to.equal('deco:default:Users.count:v1:d2;')
+        expect(lib.memoized(d.Users, 'count').keyFor(2)).to.equal('deco:default!Users.count:v1:d2;')
         await cache.invalidateTags(['count:2'])
         expect(await d.Users.count(2)).to.equal(4)
         expect(d.runs).to.deep.equal(['count 2', 'count 2'])
@@ -131,11 +131,11 @@ describe('@Memoize, compiled by TypeScript', () => {
         await new d.Users('acme').find('1')
         expect(await new d.Admins('root').find('1')).to.deep.equal({ id: '1', by: 'acme' })
         expect(d.runs).to.deep.equal(['find acme 1'])
-        expect(lib.memoized(new d.Admins('root'), 'find').keyFor('1')).to.equal('deco:default:Users.find:v1:s1:1')
+        expect(lib.memoized(new d.Admins('root'), 'find').keyFor('1')).to.equal('deco:default!Users.find:v1:s1:1')
       })
 
       it('uses an explicit name and version in keys', () => {
-        expect(lib.memoized(d.Users.prototype, 'list').keyFor()).to.equal('deco:default:users-list:v3:')
+        expect(lib.memoized(d.Users.prototype, 'list').keyFor()).to.equal('deco:default!users-list:v3:')
       })
 
       it('invalidates, peeks, refreshes and clears a method through memoized(instance, name)', async () => {
@@ -203,7 +203,7 @@ describe('@Memoize, compiled by TypeScript', () => {
           expect(await new tc39.Users('acme').find('9')).to.deep.equal({ id: '9', by: 'acme' })
           expect(await new legacy.Users('globex').find('9')).to.deep.equal({ id: '9', by: 'acme' })
           expect(legacy.runs).to.deep.equal([])
-          expect(await redis.client.exists('both:default:Users.find:v1:s1:9')).to.equal(1)
+          expect(await redis.client.exists('both:default!Users.find:v1:s1:9')).to.equal(1)
         } finally {
           await Promise.all([one.close(), two.close()])
         }
@@ -244,7 +244,7 @@ describe('Memoize used wrongly', () => {
   const error: unknown = await second.find('1').then(() => undefined, (e: unknown) => e)
   expect(error).to.be.instanceOf(DuplicateNameError)
   expect((error as DuplicateNameError).code).to.equal('ERR_DUPLICATE_NAME')
-  expect(memoized(first, 'find').keyFor('1')).to.equal('memoredis:default:Users.find:v1:s1:1')
+  expect(memoized(first, 'find').keyFor('1')).to.equal('memoredis:default!Users.find:v1:s1:1')
   await cache.close()
 })
 

@@ -1,12 +1,12 @@
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
-import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import sinon from 'sinon'
 import { createCache, FactoryTimeoutError, InvalidOptionError, memoize, type Cache, type CacheOptions } from '../lib/index.ts'
 import { next, record, useCaches } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
 import { RedisServer } from './support/redis-server.ts'
+import { coreOf, nextReady } from './support/internals.ts'
 
 /**
  * Redis as an accelerator, never a dependency: the server is killed by PID mid-load,
@@ -69,7 +69,7 @@ describe('when the Redis process is killed mid-load', () => {
     for (const outcome of await Promise.all(remote)) expect(outcome).to.deep.equal({ failed: 0, wrong: 0 })
     expect(errors.length).to.be.greaterThan(0)
 
-    const ready = once(cache.core.l2!.client, 'ready')
+    const ready = nextReady(cache)
     await server.restart()
     await ready
     await Promise.all(fleet.map((child) => child.call('reconnected')))
@@ -129,7 +129,7 @@ describe('when the Redis process is paused (SIGSTOP)', () => {
     }
 
     // The server answers the commands it was sent while paused: the circuit closes again.
-    if (c.core.l2?.circuit !== 'closed') await next(c, 'circuit-close')
+    if (coreOf(c).l2?.circuit !== 'closed') await next(c, 'circuit-close')
     const { hits } = c.stats().l2
     const computations = c.stats().computations
     for (const key of warm) expect(await c.getOrSet(key, () => 'recomputed')).to.equal(valueOf(key))
@@ -175,7 +175,7 @@ describe('the Redis circuit breaker', () => {
     expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from the function')
     expect(opened).to.deep.equal([{ tier: 'l2' }])
     expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-    expect(c.core.l2?.circuit).to.equal('open')
+    expect(coreOf(c).l2?.circuit).to.equal('open')
 
     // Still open just before resetAfter: nothing sent.
     clock.tick(999)
@@ -188,7 +188,7 @@ describe('the Redis circuit breaker', () => {
     clock.tick(1)
     expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from Redis')
     expect(closed).to.deep.equal([{ tier: 'l2' }])
-    expect(c.core.l2?.circuit).to.equal('closed')
+    expect(coreOf(c).l2?.circuit).to.equal('closed')
     expect(c.stats().l2.hits).to.equal(hitsBefore + 1)
   })
 
@@ -212,7 +212,7 @@ describe('the Redis circuit breaker', () => {
     // The probe: one GET, refused again; the circuit stays open for another resetAfter.
     expect(await c.getOrSet('k0', () => 0)).to.equal(0)
     expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-    expect(c.core.l2?.circuit).to.equal('open')
+    expect(coreOf(c).l2?.circuit).to.equal('open')
     expect(await c.getOrSet('k1', () => 1)).to.equal(1)
     expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
     expect(opened).to.have.length(1)

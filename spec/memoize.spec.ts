@@ -93,7 +93,7 @@ describe('memoize', () => {
       }
       expect(await service.find('1')).to.equal('eu/1')
       const bound = memoized(service, 'find')
-      expect(bound.keyFor('1')).to.equal('m:default:find:v1:(s2:eus1:1)')
+      expect(bound.keyFor('1')).to.equal('m:default!find:v1:(s2:eus1:1)')
       expect(await bound.peek('1')).to.equal('eu/1')
       await bound.invalidate('1')
       expect(await bound.peek('1')).to.equal(undefined)
@@ -103,7 +103,7 @@ describe('memoize', () => {
       const memo = memoize(async (n: number) => n * 2, { name: 'memoize.spec default' })
       expect(memo.cache).to.equal(defaultCache())
       expect(await memo(21)).to.equal(42)
-      expect(memo.keyFor(21)).to.equal('memoredis:default:memoize.spec%20default:v1:d21;')
+      expect(memo.keyFor(21)).to.equal('memoredis:default!memoize.spec%20default:v1:d21;')
     })
   })
 
@@ -170,9 +170,9 @@ describe('memoize', () => {
 
     it('gives keys of the form prefix:namespace:name:vVersion:digest', () => {
       const memo = memoize(async (id: string, n: number) => id + n, { cache: cache.namespace('users'), name: 'get user', version: 4 })
-      expect(memo.keyFor('42', 1)).to.equal('m:users:get%20user:v4:s2:42d1;')
+      expect(memo.keyFor('42', 1)).to.equal('m:users!get%20user:v4:s2:42d1;')
       const long = memo.keyFor('x'.repeat(100), 1)
-      expect(long).to.match(/^m:users:get%20user:v4:#[\w-]{43}$/)
+      expect(long).to.match(/^m:users!get%20user:v4:#[\w-]{43}$/)
     })
 
     it('keys by what `key` returns, called with the arguments', async () => {
@@ -181,7 +181,7 @@ describe('memoize', () => {
       expect(await memo({ id: '1', name: 'Ann' })).to.equal('Ann')
       expect(await memo({ id: '1', name: 'Bob' })).to.equal('Ann')
       expect(fn.runs).to.equal(1)
-      expect(memo.keyFor({ id: '1', name: 'x' })).to.equal('m:default:byId:v1:s1:1')
+      expect(memo.keyFor({ id: '1', name: 'x' })).to.equal('m:default!byId:v1:s1:1')
     })
   })
 
@@ -384,12 +384,12 @@ describe('memoize with Redis', () => {
       expect(await sameVersion('a')).to.equal('v1:a')
       expect(v1.runs).to.equal(1)
       const bumped = memoize(v2, { cache: open(), name: 'shape', version: 2 })
-      expect(bumped.keyFor('a')).to.equal('mr:default:shape:v2:s1:a')
-      expect(old.keyFor('a')).to.equal('mr:default:shape:v1:s1:a')
+      expect(bumped.keyFor('a')).to.equal('mr:default!shape:v2:s1:a')
+      expect(old.keyFor('a')).to.equal('mr:default!shape:v1:s1:a')
       expect(await bumped('a')).to.equal('v2:a')
       expect(v2.runs).to.equal(1)
-      expect(await t.client.exists('mr:default:shape:v1:s1:a')).to.equal(1)
-      expect(await t.client.exists('mr:default:shape:v2:s1:a')).to.equal(1)
+      expect(await t.client.exists('mr:default!shape:v1:s1:a')).to.equal(1)
+      expect(await t.client.exists('mr:default!shape:v2:s1:a')).to.equal(1)
     })
   })
 })

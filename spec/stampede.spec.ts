@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import { createCache, type Cache } from '../lib/index.ts'
 import { Child } from './support/child.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'
+import { coreOf } from './support/internals.ts'
 
 /**
  * Stampede protection across real processes: four child processes share one Redis
@@ -145,30 +146,34 @@ eachTopology((t) => {
       await cache.close()
     })
 
-    it('is taken with SET NX PX, renewed and released only by the token that holds it', async () => {
+    it('is taken with the read (SET NX PX), renewed and released only by the token that holds it', async () => {
       await cache.getOrSet('warm', () => 1)
-      const tier = cache.core.l2
+      const core = coreOf(cache)
+      const tier = core.l2
       if (tier === undefined) throw new Error('no L2')
-      const key = 'spec:!lock:default:k'
-      const won = await tier.acquireLock(key, 'mine', 5_000)
-      expect(won.holderMs).to.equal(-1)
+      const valueKey = 'spec:default:k'
+      const lockKey = core.layout.lockKey(valueKey)
+      const attempt = { key: valueKey, lockKey, lockTtlMs: 5_000, newerThan: 0, skipValue: false, now: Date.now() }
+      const won = await tier.readOrLock({ ...attempt, token: 'mine' })
+      if (won.kind !== 'won') throw new Error(`expected the lock, got ${won.kind}`)
       // The server's clock comes back with the answer (the winner's `created`).
       const [seconds] = await t.client.time()
       expect(won.serverNow).to.be.closeTo(Number(seconds) * 1000, 2_000)
-      const lost = await tier.acquireLock(key, 'theirs', 5_000)
+      const lost = await tier.readOrLock({ ...attempt, token: 'theirs' })
+      if (lost.kind !== 'held') throw new Error(`expected the lock held, got ${lost.kind}`)
       expect(lost.holderMs).to.be.within(1, 5_000)
-      expect(await tier.extendLock(key, 'theirs', 60_000)).to.equal(false)
-      await tier.releaseLock(key, 'theirs')
-      expect(await t.client.get(key)).to.equal('mine')
-      expect(await tier.extendLock(key, 'mine', 60_000)).to.equal(true)
-      expect(await t.client.pttl(key)).to.be.above(5_000)
-      await tier.releaseLock(key, 'mine')
-      expect(await t.client.exists(key)).to.equal(0)
+      expect(await tier.extendLock(lockKey, 'theirs', 60_000)).to.equal(false)
+      await tier.releaseLock(lockKey, 'theirs')
+      expect(await t.client.get(lockKey)).to.equal('mine')
+      expect(await tier.extendLock(lockKey, 'mine', 60_000)).to.equal(true)
+      expect(await t.client.pttl(lockKey)).to.be.above(5_000)
+      await tier.releaseLock(lockKey, 'mine')
+      expect(await t.client.exists(lockKey)).to.equal(0)
     })
 
     it('is gone once the value is written, and the value outlives it', async () => {
       expect(await cache.getOrSet('k', () => 'v')).to.equal('v')
-      expect(await t.client.exists('spec:!lock:default:k')).to.equal(0)
+      expect(await t.client.exists(coreOf(cache).layout.lockKey('spec:default:k'))).to.equal(0)
       expect(await t.client.exists('spec:default:k')).to.equal(1)
     })
 

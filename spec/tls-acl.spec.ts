@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { createCache, memoize, RedisError, type Cache, type CacheEvents } from '../lib/index.ts'
 import { RedisServer, freePort } from './support/redis-server.ts'
 import { makeCertificates, type Certificates } from './support/tls.ts'
+import { coreOf } from './support/internals.ts'
 
 /*
  * memoredis on a TLS-only Redis (mutual TLS: clients need a certificate) as ACL users
@@ -61,7 +62,7 @@ describe('TLS and ACL', function () {
     // Internal state, as the stampede worker reads it: connected, and tracking on or the bus subscribed.
     const listening = (): Promise<void> =>
       until(
-        async () => cache.core.l2?.client.status === 'ready' && cache.core.coherence?.settled === true,
+        async () => coreOf(cache).l2?.client.status === 'ready' && coreOf(cache).coherence?.settled === true,
         `${user}'s cache to listen for other processes' writes`,
       )
     return { cache, errors, warnings, listening }
@@ -139,7 +140,7 @@ describe('TLS and ACL', function () {
         const lockWait = new Promise<void>((resolve) => b.cache.on('lock-wait', () => resolve()))
         const pb = fb('42')
         await lockWait
-        const lockKey = `app:!lock:${fa.keyFor('42').slice('app:'.length)}`
+        const lockKey = coreOf(a.cache).layout.lockKey(fa.keyFor('42'))
         let last = await admin.pttl(lockKey)
         expect(last).to.be.above(0)
         await until(async () => {
@@ -178,7 +179,7 @@ describe('TLS and ACL', function () {
         await a.cache.delete('greeting')
         await until(async () => (await b.cache.get('greeting')) === undefined, "b's L1 to drop the deleted greeting")
 
-        expect([a.cache.core.coherence?.mode, b.cache.core.coherence?.mode]).to.deep.equal([coherence, coherence])
+        expect([coreOf(a.cache).coherence?.mode, coreOf(b.cache).coherence?.mode]).to.deep.equal([coherence, coherence])
         expect([...a.errors, ...b.errors].map((e) => messages(e.error))).to.deep.equal([])
         expect([...a.warnings, ...b.warnings].map((w) => w.error.message)).to.deep.equal([])
         expect(await denials()).to.deep.equal([])

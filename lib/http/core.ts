@@ -8,6 +8,7 @@ import {
   variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
+import { namespaceOf, type Namespace } from '../namespace.ts'
 import type { ResolvedEntryOptions } from '../options.ts'
 
 /** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
@@ -24,10 +25,13 @@ export class HttpCache<Req, Res> {
   private readonly o: Resolved<Req, Res>
   /** The engine's options for every lookup, validated once (not per request). */
   private readonly entry: ResolvedEntryOptions<Value>
+  /** The engine behind `o.cache`. */
+  private readonly ns: Namespace
 
   constructor(options: HttpCacheOptions<Req, Res>, where: string) {
     this.o = resolve(options, where)
-    this.entry = this.o.cache.resolveOptions<Value>(this.o.entry, where)
+    this.ns = namespaceOf(this.o.cache) as Namespace
+    this.entry = this.ns.resolveOptions<Value>(this.o.entry, where)
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
@@ -80,7 +84,7 @@ export class HttpCache<Req, Res> {
     let value: Value
     let status: 'hit' | 'miss' | 'stale'
     try {
-      ;({ value, status } = await o.cache.getOrSetResolved<Value>(key, factory, this.entry))
+      ;({ value, status } = await this.ns.getOrSet<Value>(key, factory, this.entry))
     } catch (error) {
       o.onError(error)
       value = UNSHARED

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
-import type { Cache } from '../cache.ts'
+import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { parseDuration, type Duration } from '../options.ts'
 

@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { RedisError } from '../errors.ts'
+import { Deadlines, type Pending } from './deadlines.ts'
+import { EXTEND, FILL, READ_OR_LOCK, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2 over ioredis. Every command goes through {@link RedisTier.run}: it is refused at once
@@ -54,34 +55,39 @@ export function connect(source: string | RedisOptions | Redis | Cluster, overrid
   return new Redis({ ...source, ...OWN, lazyConnect: false, ...overrides })
 }
 
-// Answers {-1 (won) or the holder's PTTL, the server's clock in ms}: the winner stamps its
-// value's \`created\` with the server's own time, taken before the function starts.
-const LOCK_ACQUIRE = `local t = redis.call('time')
-local now = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {-1, now} end
-return {redis.call('pttl', KEYS[1]), now}`
-const LOCK_RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0`
-const LOCK_EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0`
-// Stamps a tag with the server's clock (one clock for every process), never moving it back.
-// In ms with the microseconds kept (a string: Lua numbers reach the client as integers),
-// so that an entry computed later in the same millisecond is still after the stamp. Never
-// ahead of the clock either: a +1 per stamp made busy tags run ahead and refuse new entries.
-const TAG_STAMP = `local t = redis.call('time')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
-if old > now then now = old end
-local stamp = string.format('%.3f', now)
-redis.call('set', KEYS[1], stamp, 'PX', ARGV[1])
-return stamp`
+/** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */
+export type LockRead =
+  | { kind: 'fresh'; bytes: Buffer }
+  | { kind: 'won'; bytes: Buffer | null; serverNow: number }
+  | { kind: 'held'; bytes: Buffer | null; serverNow: number; holderMs: number }
 
-const sha = (script: string): string => createHash('sha1').update(script).digest('hex')
-const SHAS = new Map([LOCK_ACQUIRE, LOCK_RELEASE, LOCK_EXTEND, TAG_STAMP].map((s) => [s, sha(s)]))
+/** A read that may take the lock. */
+export interface ReadOrLock {
+  key: string
+  lockKey: string
+  token: string
+  lockTtlMs: number
+  /** A value created at or before this (server ms) does not count (a refresh). 0: any. */
+  newerThan: number
+  /** The value was already found unusable (tags, signature): take the lock whatever is stored. */
+  skipValue: boolean
+  /** The cache's clock (ms), against which the value's freshness is judged. */
+  now: number
+}
+
+/** A computed value to write under the lock that `token` holds. */
+export interface Fill {
+  key: string
+  lockKey: string
+  token: string
+  bytes: Buffer
+  ttlMs: number
+}
 
 export class RedisTier {
   readonly client: Client
   private readonly options: RedisTierOptions
+  private readonly deadlines = new Deadlines()
   private failures = 0
   private openedAt = 0
   private state: 'closed' | 'open' | 'probing' = 'closed'
@@ -148,41 +154,47 @@ export class RedisTier {
     return this.firstReady
   }
 
-  /** Runs one command with the timeout and the circuit breaker. */
+  /** Runs one command under the shared deadline sweep and the circuit breaker. */
   run<T>(name: string, command: (client: Client) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new RedisError('redis: the cache is closed'))
-    if (this.state !== 'closed') {
-      if (this.state === 'probing' || Date.now() - this.openedAt < this.options.circuitResetAfterMs) {
-        return Promise.reject(new RedisError(`redis: circuit open, ${name} not sent`, { code: 'ERR_CIRCUIT_OPEN' }))
-      }
-      this.state = 'probing'
-    }
-    if (this.client.status !== 'ready') {
-      return Promise.reject(this.failed(new RedisError(`redis: not connected (${this.client.status}), ${name} not sent`)))
-    }
+    const refused = this.refusal(name)
+    if (refused !== undefined) return Promise.reject(refused)
     return new Promise<T>((resolve, reject) => {
-      let timedOut = false
-      const timer = setTimeout(() => {
-        timedOut = true
-        reject(
-          this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })),
-        )
-      }, this.options.timeoutMs)
+      const pending: Pending = {
+        done: false,
+        deadline: performance.now() + this.options.timeoutMs,
+        expire: () =>
+          reject(this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' }))),
+      }
+      this.deadlines.add(pending)
       command(this.client).then(
         (value) => {
-          clearTimeout(timer)
           // A late answer (after the timeout) still says that Redis answers again.
           this.succeeded()
+          if (pending.done) return
+          pending.done = true
           resolve(value)
         },
         (error: unknown) => {
-          clearTimeout(timer)
-          if (timedOut) return // counted once, as the timeout
+          if (pending.done) return // counted once, as the timeout
+          pending.done = true
           const message = error instanceof Error ? error.message : String(error)
           reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
         },
       )
     })
+  }
+
+  /** Why a command may not be sent now (closed, circuit open, not connected), or undefined. */
+  private refusal(name: string): RedisError | undefined {
+    if (this.closed) return new RedisError('redis: the cache is closed')
+    if (this.state !== 'closed') {
+      if (this.state === 'probing' || Date.now() - this.openedAt < this.options.circuitResetAfterMs) {
+        return new RedisError(`redis: circuit open, ${name} not sent`, { code: 'ERR_CIRCUIT_OPEN' })
+      }
+      this.state = 'probing'
+    }
+    if (this.client.status !== 'ready') return this.failed(new RedisError(`redis: not connected (${this.client.status}), ${name} not sent`))
+    return undefined
   }
 
   private succeeded(): void {
@@ -207,53 +219,71 @@ export class RedisTier {
     this.options.events.circuit('close')
   }
 
+  /** A plain read: one GET (peek, and a waiter looking for the winner's value). */
   get(key: string): Promise<Buffer | null> {
     return this.run('GET', (c) => c.getBuffer(key))
   }
 
+  /** The read of a miss: the fresh value, or the lock taken, or who holds it (one script). */
+  async readOrLock(read: ReadOrLock): Promise<LockRead> {
+    const args = [read.token, String(read.lockTtlMs), String(read.newerThan), read.skipValue ? '1' : '0', String(read.now)]
+    let reply: unknown[]
+    try {
+      reply = (await this.script(READ_OR_LOCK, [read.key, read.lockKey], args)) as unknown[]
+    } catch (error) {
+      if (error instanceof RedisError && error.code === 'ERR_REDIS_TIMEOUT') {
+        // The SET NX may still run when a slow (paused) server gets to it, leaving a lock
+        // nobody holds: queue a compare-and-delete right behind it, on the same
+        // connection, outside the breaker (best effort, nobody waits for it).
+        this.client.eval(UNLOCK.source, 1, read.lockKey, read.token).catch(() => undefined)
+      }
+      throw error
+    }
+    const bytes = (reply[1] ?? null) as Buffer | null
+    if (reply[0] === 0) return { kind: 'fresh', bytes: bytes as Buffer }
+    const serverNow = Number(String(reply[2]))
+    if (reply[0] === 1) return { kind: 'won', bytes, serverNow }
+    return { kind: 'held', bytes, serverNow, holderMs: Number(reply[3]) }
+  }
+
+  /** Writes a computed value and releases the lock, only while `token` holds it; false when it did not. */
+  async fill(fill: Fill): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(fill.ttlMs)))
+    return Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
+  }
+
+  /** Writes a value computed without the lock, only while nobody holds it; false when someone did. */
+  async setUnlessLocked(key: string, lockKey: string, value: Buffer, ttlMs: number): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(ttlMs)))
+    return Number(await this.script(SET_UNLESS_LOCKED, [key, lockKey], [value, px])) === 1
+  }
+
+  /** A plain write (`cache.set`). */
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     await this.run('SET', (c) => c.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))))
   }
 
-  async del(key: string): Promise<void> {
-    await this.run('DEL', (c) => c.del(key))
-  }
-
-  /**
-   * Takes the lock. `holderMs` is -1 when won, else the holder's remaining ms (-2/-1 from
-   * PTTL when it just went); `serverNow` is the server's clock (ms) when it was tried.
-   */
-  async acquireLock(key: string, token: string, ttlMs: number): Promise<{ holderMs: number; serverNow: number }> {
-    try {
-      const [holderMs, serverNow] = (await this.script('LOCK', LOCK_ACQUIRE, key, token, String(ttlMs))) as [number, number]
-      return { holderMs: Number(holderMs), serverNow: Number(serverNow) }
-    } catch (error) {
-      if (error instanceof RedisError && error.code === 'ERR_REDIS_TIMEOUT') {
-        // The SET NX may still run when a slow server gets to it, leaving a lock nobody
-        // holds: queue a compare-and-delete behind it, on the same connection, outside
-        // the breaker (best effort, nobody waits for it).
-        this.client.eval(LOCK_RELEASE, 1, key, token).catch(() => undefined)
-      }
-      throw error
-    }
+  /** Deletes keys of one hash slot (a value and its lock). */
+  async del(...keys: string[]): Promise<void> {
+    await this.run('DEL', (c) => c.del(...keys))
   }
 
   /** Releases the lock only if `token` still holds it (compare-and-delete). */
   async releaseLock(key: string, token: string): Promise<void> {
-    await this.script('UNLOCK', LOCK_RELEASE, key, token)
+    await this.script(UNLOCK, [key], [token])
   }
 
   /** Extends the lock only if `token` still holds it; false when it was lost. */
   async extendLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return Number(await this.script('LOCK EXTEND', LOCK_EXTEND, key, token, String(ttlMs))) === 1
+    return Number(await this.script(EXTEND, [key], [token, String(ttlMs)])) === 1
   }
 
-  /** Sets a tag's stamp to the server's time in ms (kept `ttlMs`); returns it. */
-  async stampTag(key: string, ttlMs: number): Promise<number> {
-    return Number(await this.script('TAG STAMP', TAG_STAMP, key, String(ttlMs)))
+  /** Sets a tag's stamp to the server's time in ms; returns it. */
+  async stampTag(key: string): Promise<number> {
+    return Number(String(await this.script(STAMP, [key], [])))
   }
 
-  /** Reads a tag's stamp (0 when the tag was never invalidated, or long ago). */
+  /** Reads a tag's stamp (0 when the tag was never invalidated). */
   async getStamp(key: string): Promise<number> {
     const value = await this.run('GET', (c) => c.get(key))
     const stamp = value === null ? 0 : Number(value)
@@ -272,14 +302,14 @@ export class RedisTier {
     await this.run('PUBLISH', (c) => c.publish(channel, message))
   }
 
-  private script(name: string, script: string, key: string, ...args: string[]): Promise<unknown> {
-    const digest = SHAS.get(script) as string
-    return this.run(name, async (c) => {
+  /** EVALSHA, falling back to EVAL once when the server does not know the script yet. */
+  private script(script: Script, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+    return this.run(script.name, async (c) => {
       try {
-        return await c.evalsha(digest, 1, key, ...args)
+        return await c.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args)
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return await c.eval(script, 1, key, ...args)
+        return await c.callBuffer('EVAL', script.source, keys.length, ...keys, ...args)
       }
     })
   }
@@ -293,6 +323,7 @@ export class RedisTier {
       new Promise((resolve) => (timer = setTimeout(resolve, this.options.timeoutMs))),
     ])
     clearTimeout(timer)
+    this.deadlines.expireAll()
     this.client.disconnect()
   }
 }

@@ -1,0 +1,108 @@
+import type { CacheEventName, CacheEvents } from './events.ts'
+import type { EntryOptions } from './options.ts'
+import type { CacheResult } from './result.ts'
+
+/**
+ * The public shapes of a cache and of a memoized function. They refer to each other
+ * (`cache.memoize()` returns a `Memoized`, whose `cache` is a `Cache`), so they live
+ * together here, apart from the code that implements them.
+ */
+
+export type { CacheResult } from './result.ts'
+
+/** Counters since the cache was created. */
+export interface CacheStats {
+  l1: { hits: number; misses: number; size: number }
+  l2: { hits: number; misses: number; errors: number }
+  /** Times the function ran. */
+  computations: number
+  /** Stale values served (revalidating or as fallbacks). */
+  stale: number
+  /** Waits for another process's value, and those that ran out. */
+  lockWaits: number
+  lockTimeouts: number
+}
+
+/**
+ * A memoredis cache: L1 in this process, L2 in Redis when configured. Create one with
+ * `createCache`; `namespace(name)` gives a view whose keys live apart.
+ */
+export interface Cache {
+  /** A view of this cache whose keys, `clear()` and memoized names are its own. Closing any view closes the cache. */
+  namespace(name: string): Cache
+  /**
+   * Returns the value under `key`, computing it with `factory` on a miss (once per key,
+   * in this process and across processes). `key` is stored raw: `user:42` is
+   * `${prefix}:${namespace}:user:42` in Redis. A bad key or option rejects with `InvalidOptionError`.
+   *
+   * @example
+   * const user = await cache.getOrSet(`user:${id}`, () => db.users.find(id), { ttl: '10m', tags: [`user:${id}`] })
+   */
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T>
+  /** {@link getOrSet}, also saying whether the value was a hit, a miss or stale, and when it was computed. */
+  getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>>
+  /** The fresh value under `key`, or undefined (never computes). */
+  get<T>(key: string): Promise<T | undefined>
+  /** Stores `value` under `key` in every tier. */
+  set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void>
+  /**
+   * Deletes `key` from every tier of every process, with its lock: a computation of it
+   * already running, here or elsewhere, does not store its value. Rejects with `RedisError` if Redis could not be told.
+   */
+  delete(key: string): Promise<void>
+  /**
+   * Invalidates every entry carrying any of `tags`, in every process: O(1) per tag,
+   * whatever the number of entries. Rejects with `RedisError` if Redis could not be told
+   * (this process's L1 is invalidated all the same).
+   */
+  invalidateTags(tags: readonly string[]): Promise<void>
+  /** Drops every entry of this cache (the root: every namespace) in O(1). */
+  clear(): Promise<void>
+  /**
+   * Memoizes `fn` in this cache (same as `memoize(fn, { ...options, cache: this })`).
+   * @example
+   * const getUser = cache.memoize(fetchUser, { ttl: '10m' })
+   */
+  memoize<A extends unknown[], R>(fn: (...args: A) => R, options?: Omit<MemoizeOptions<A, Awaited<R>>, 'cache'>): Memoized<A, R>
+  /** Counters since the cache was created. */
+  stats(): CacheStats
+  /** Listens to an event (see the events reference for each payload). */
+  on<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this
+  /** Stops listening. */
+  off<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this
+  /**
+   * Closes the Redis connections and drops every listener; later calls reject with
+   * `CacheClosedError`. The namespaces of a cache share it: closing any view closes them all.
+   */
+  close(): Promise<void>
+}
+
+/** Options of `memoize()` and `Memoize()`, on top of {@link EntryOptions}. */
+export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> extends Omit<EntryOptions<T>, 'tags'> {
+  /** The cache to use. Default: a shared L1-only cache. */
+  cache?: Cache
+  /** The function's name in keys. Default `fn.name`; required when that is empty. */
+  name?: string
+  /** Builds the key from the arguments (any keyable value). Default: all the arguments. */
+  key?: (...args: A) => unknown
+  /** Tags: a list, or a function of the arguments and the result. Default: none. */
+  tags?: readonly string[] | ((...argsAndResult: [...A, T]) => readonly string[])
+  /** Bump to drop every entry written by older code. A whole number. Default 1. */
+  version?: number
+}
+
+/** A memoized function: `fn`'s signature (always async), plus ways to manage its entries. */
+export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
+  /** Drops the entry for these arguments, in every process (a computation of it under way stores nothing). */
+  invalidate(...args: A): Promise<void>
+  /** Drops every entry of this function (this name and version), in every process, in O(1). */
+  clear(): Promise<void>
+  /** The fresh cached value for these arguments (L1, then L2), or undefined; never runs the function. */
+  peek(...args: A): Promise<Awaited<R> | undefined>
+  /** Runs the function now and stores the result, whatever is cached; concurrent callers share the run. */
+  refresh(...args: A): Promise<Awaited<R>>
+  /** The Redis key these arguments map to: `${prefix}:${namespace}!${name}:v${version}:${digest}`. */
+  keyFor(...args: A): string
+  /** The cache the entries live in. */
+  readonly cache: Cache
+}

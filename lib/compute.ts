@@ -1,0 +1,214 @@
+import type { Entry } from './codec.ts'
+import type { Core } from './core.ts'
+import { EncodeError, MemoredisError } from './errors.ts'
+import type { CacheEvents, Tier } from './events.ts'
+import { delay, runFactory, type Settled } from './factory-runner.ts'
+import type { HeldLock } from './lock.ts'
+import type { ResolvedEntryOptions } from './options.ts'
+import { resultOf, type CacheResult } from './result.ts'
+import type { Watch } from './watches.ts'
+
+/**
+ * A computation, from the function's start to the value's write: run the function
+ * under its timeouts (`factory-runner.ts`), write the value with the lock it holds (one
+ * script), put it in L1 unless something changed the key meanwhile, and decide what the
+ * caller gets (the value, a stale one, or the function's own error).
+ */
+
+/** One read-through call: the key, its scope tags, the function and its options. */
+export interface Call<T> {
+  key: string
+  /** Scope tag ids (`*`, `n:<ns>`, `f:<ns>:<name>`) the entry carries besides its own tags. */
+  scope: readonly string[]
+  factory: () => T | Promise<T>
+  options: ResolvedEntryOptions<T>
+}
+
+/** What a computation starts from. */
+export interface ComputeFrom {
+  /** A stale value within grace to fall back on. */
+  stale: Entry | undefined
+  /** The lock, when this process won it; without, the value is written plainly (or not at all). */
+  lock?: HeldLock
+  /** The server's clock when the lock was taken: the entry's `created`. */
+  serverNow?: number
+  /** Lets later callers start afresh when the lease runs out (see `SingleFlight.run`). */
+  detach?: () => void
+}
+
+type Outcome = { kind: 'stored'; entry: Entry } | Exclude<Settled<unknown>, { kind: 'value' }>
+
+const SOFT = Symbol('soft timeout')
+
+/** Runs the function, stores its value, and answers the caller. */
+export async function compute<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<CacheResult<T>> {
+  const { key, options: o } = call
+  core.stats.computations++
+  const stored = run(core, call, from)
+  let outcome: Outcome
+  if (o.softTimeout > 0 && from.stale !== undefined) {
+    const soft = delay(o.softTimeout)
+    const first = await Promise.race([stored, soft.done.then((): typeof SOFT => SOFT)])
+    soft.cancel()
+    if (first === SOFT) {
+      // Serve stale now; the computation goes on, under its hard timeout, and fills the cache.
+      void stored.then((late) => {
+        if (late.kind !== 'stored') core.error(late.error, key)
+      })
+      return serveStale(core, key, from.stale, 'soft-timeout')
+    }
+    outcome = first
+  } else {
+    outcome = await stored
+  }
+  if (outcome.kind === 'stored') return resultOf(outcome.entry, 'miss')
+  // Fail-safe: a stale value within grace rather than the error.
+  if (from.stale !== undefined) return serveStale(core, key, from.stale, outcome.kind, outcome.error)
+  if (o.errorTtl > 0) core.remembered.set(key, outcome.error, o.errorTtl, core.tags.epoch)
+  throw outcome.error
+}
+
+/** The function under its hard timeout and lease, then the write. Never rejects. */
+async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Outcome> {
+  const { key, options: o } = call
+  // When the computation started, on the server's clock, for tags: exact when the lock
+  // script told us; else our estimate less its error bound, so that a value computed
+  // across an invalidation is never taken as made after it (at worst, one more miss).
+  // Freshness runs from the same moment.
+  const created = from.serverNow ?? core.clock.startedAt()
+  const started = core.now()
+  const startedAt = performance.now()
+  // A delete (or another writer) while the function runs keeps its value out of L1.
+  const changed = core.watches.watch(key, false)
+  // With no hard timeout, the lease bounds how long the lock and the flight are held.
+  const lease = o.hardTimeout > 0 ? undefined : delay(o.lockLease)
+  void lease?.done.then(() => {
+    void from.lock?.release()
+    from.detach?.()
+  })
+  const settled = await runFactory(call.factory, key, o.hardTimeout)
+  lease?.cancel()
+  const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
+  if (settled.kind === 'hard-timeout') {
+    // The lock goes now, so that another process may take over; a value the function
+    // still returns is stored if nobody holds the lock by then.
+    await from.lock?.release()
+    void settled.late.then((late) => (late.kind === 'value' ? store(core, call, { ...s, value: late.value, lock: undefined }) : undefined))
+      .catch((error: unknown) => core.error(error, key))
+      .finally(() => core.watches.unwatch(key, changed))
+    return settled
+  }
+  try {
+    if (settled.kind === 'error') {
+      await from.lock?.release()
+      return settled
+    }
+    core.events.emit('compute', { key, durationMs: Math.round(performance.now() - startedAt) })
+    return { kind: 'stored', entry: await store(core, call, { ...s, value: settled.value }) }
+  } catch (error) {
+    // `tags` or `shouldCache` threw: the call fails like the function would have.
+    await from.lock?.release()
+    return { kind: 'error', error }
+  } finally {
+    core.watches.unwatch(key, changed)
+  }
+}
+
+interface Store<T> {
+  value: T
+  /** For tags: server clock ms. */
+  created: number
+  /** Where the ttl starts: this process's clock (`Core.now()`). */
+  started: number
+  lock: HeldLock | undefined
+  /** A value given (`cache.set`), not computed: written whatever lock there is. */
+  given?: boolean
+  /** Marked when the key changed while the function ran. */
+  changed?: Watch
+}
+
+/** Encodes and stores a computed value (unless `shouldCache` says no); returns its entry. */
+async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T>> {
+  const { key, options: o } = call
+  const jitter = core.options.jitter
+  const ttl = jitter > 0 ? Math.round(o.ttl * (1 - Math.random() * jitter)) : o.ttl
+  const own = o.tags === undefined ? undefined : typeof o.tags === 'function' ? o.tags(s.value) : o.tags
+  const tags = own === undefined ? call.scope : [...call.scope, ...own.map((t) => `t:${t}`)]
+  const fresh = Math.max(s.created, s.started + ttl)
+  const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + o.grace, tags }
+  if (o.shouldCache !== undefined && !o.shouldCache(s.value)) {
+    await s.lock?.release()
+    return entry
+  }
+  let bytes: Buffer
+  try {
+    bytes = core.envelope.encode(entry, key)
+  } catch (error) {
+    core.error(error instanceof MemoredisError ? error : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error }), key)
+    await s.lock?.release()
+    return entry
+  }
+  const writing = core.watch(key)
+  const tier = await writeL2(core, { key, entry, bytes, lock: s.lock, given: s.given === true })
+  // Not if a tag was invalidated while we computed: the value is already out of date.
+  const epoch = core.tags.epoch
+  const valid = await core.tags.valid(entry)
+  core.unwatch(key, writing)
+  // Not if the key was deleted or written by another client meanwhile; and reads of an
+  // older value still under way in this process must not put it back over ours.
+  if (tier !== 'lost' && valid && !writing.dirty && s.changed?.dirty !== true && !core.closed) {
+    core.touch(key)
+    core.l1?.set(key, entry, bytes.length, epoch)
+  }
+  core.waiters.wake(key)
+  if (tier !== 'lost') core.events.emit('set', { key, tier })
+  return entry
+}
+
+/**
+ * Writes to L2: with the lock, one script that writes only while our token holds it
+ * (`'lost'` when a delete or the end of the lease took it); without, one that writes only
+ * while nobody holds it (`'lost'` when someone computes a newer value). `'l1'` when
+ * Redis is not there or failed.
+ */
+async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer; lock: HeldLock | undefined; given: boolean }): Promise<Tier | 'lost'> {
+  const { key, entry, bytes, lock } = w
+  const l2 = core.l2
+  if (l2 === undefined) return 'l1'
+  await l2.whenStarted()
+  if (!l2.available) {
+    await lock?.release()
+    return 'l1'
+  }
+  const ttlMs = entry.staleUntil - core.now()
+  try {
+    if (w.given) await l2.set(key, bytes, ttlMs)
+    else if (lock === undefined) {
+      if (!(await l2.setUnlessLocked(key, core.layout.lockKey(key), bytes, ttlMs))) return 'lost'
+    } else {
+      const written = await l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
+      await lock.gone()
+      if (!written) return 'lost'
+    }
+  } catch (error) {
+    core.error(error, key, 'l2')
+    await lock?.release()
+    return 'l1'
+  }
+  await core.announce([key])
+  return 'l2'
+}
+
+/** Stores a value given, not computed (`cache.set`): no lock, created now. */
+export async function storeValue<T>(core: Core, call: Call<T>, value: T): Promise<void> {
+  const now = core.now()
+  await store(core, call, { value, created: now, started: now, lock: undefined, given: true })
+}
+
+/** Serves a stale value. `error` is the function's, which no caller sees: it becomes an `error` event. */
+export function serveStale<T>(core: Core, key: string, entry: Entry, reason: CacheEvents['stale']['reason'], error?: unknown): CacheResult<T> {
+  core.stats.stale++
+  core.events.emit('stale', { key, reason })
+  if (error !== undefined) core.error(error, key)
+  return resultOf(entry, 'stale')
+}

@@ -1,0 +1,93 @@
+import type { Call } from './compute.ts'
+import type { Core } from './core.ts'
+import { InvalidOptionError } from './errors.ts'
+import { keySegment } from './key.ts'
+import { resolveEntryOptions, type EntryOptions, type ResolvedEntryOptions } from './options.ts'
+import { ReadThrough } from './read-through.ts'
+import type { CacheResult } from './result.ts'
+
+/**
+ * A namespace of a cache, as the internal modules see it (memoize, the HTTP middleware,
+ * the public facade): its key base, its scope tags, and the read path. Each public
+ * `Cache` object is bound to one; {@link namespaceOf} finds it.
+ */
+
+/** The internal scope-tag id of the whole cache; user tags are `t:` + tag. */
+const ALL = '*'
+
+export class Namespace {
+  readonly core: Core
+  readonly engine: ReadThrough
+  /** Escaped once, here. */
+  readonly ns: string
+  /** Whether this is the cache itself (its `clear()` clears every namespace). */
+  readonly root: boolean
+  private readonly base: string
+  readonly scope: readonly string[]
+
+  constructor(core: Core, name: string, root: boolean) {
+    this.core = core
+    this.engine = new ReadThrough(core)
+    this.root = root
+    this.ns = keySegment(name)
+    this.base = core.layout.valueBase(this.ns)
+    this.scope = [ALL, `n:${this.ns}`]
+  }
+
+  /** The full Redis key of a user key: the key itself, raw, after the namespace. */
+  keyOf(key: string): string {
+    if (typeof key !== 'string' || key.length === 0) {
+      throw new InvalidOptionError(`a cache key must be a non-empty string, got ${typeof key === 'string' ? '""' : typeof key}`)
+    }
+    return this.base + key
+  }
+
+  /** Validates entry options against the cache's defaults, once, for a caller that reuses them. */
+  resolveOptions<T>(options: EntryOptions<T> | undefined, where: string): ResolvedEntryOptions<T> {
+    const defaults = this.core.options.entry as ResolvedEntryOptions<T>
+    return options === undefined ? defaults : resolveEntryOptions(defaults as ResolvedEntryOptions, options, where)
+  }
+
+  /** The read-through call for a user key, with resolved options. */
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
+    const call: Call<T> = { key: this.keyOf(key), scope: this.scope, factory, options }
+    return this.engine.read(call)
+  }
+
+  /** Key base and scope tags of a memoized function. */
+  functionScope(name: string, version: number): { base: string; scope: readonly string[]; id: string } {
+    const id = `f:${this.ns}:${keySegment(name)}`
+    return { base: this.core.layout.functionBase(this.ns, name, version), scope: [...this.scope, id], id }
+  }
+
+  /** Claims `name` for a live memoized function in this namespace; false when another live one has it. */
+  claimName(name: string, owner: object): boolean {
+    const id = `${this.ns}:${name}`
+    const holder = this.core.names.get(id)?.deref()
+    if (holder !== undefined && holder !== owner) return false
+    this.core.names.set(id, new WeakRef(owner))
+    return true
+  }
+
+  /** Invalidates scope ids (`clear()` of a cache, namespace or memoized function). */
+  clearScope(id: string): Promise<void> {
+    return this.core.invalidate([id], [])
+  }
+
+  /** The scope id `clear()` invalidates: the whole cache, or this namespace. */
+  get clearId(): string {
+    return this.root ? ALL : `n:${this.ns}`
+  }
+}
+
+const bound = new WeakMap<object, Namespace>()
+
+/** Binds a public cache object to its namespace. */
+export function bind(cache: object, namespace: Namespace): void {
+  bound.set(cache, namespace)
+}
+
+/** The namespace behind a cache made by `createCache` (or one of its views), or undefined. */
+export function namespaceOf(cache: unknown): Namespace | undefined {
+  return typeof cache === 'object' && cache !== null ? bound.get(cache) : undefined
+}

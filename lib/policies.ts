@@ -1,0 +1,41 @@
+import type { Entry } from './codec.ts'
+import type { ResolvedEntryOptions } from './options.ts'
+
+/**
+ * The read path's decisions, named. Times are ms on the cache's clock (`Core.now()`).
+ */
+
+/** Fresh: may be served as a hit. */
+export function isFresh(entry: Entry, now: number): boolean {
+  return entry.freshUntil > now
+}
+
+/** A hit that should also start a background refresh: less than `earlyRefresh` of the ttl is left. */
+export function shouldRefreshEarly(entry: Entry, now: number, o: ResolvedEntryOptions<never>): boolean {
+  return o.earlyRefresh > 0 && entry.freshUntil - now <= o.earlyRefresh * o.ttl
+}
+
+/** Stale within grace, and stale-while-revalidate: serve it now and refresh in the background. */
+export function shouldServeStaleWhileRevalidating(stale: Entry | undefined, o: ResolvedEntryOptions<never>): stale is Entry {
+  return stale !== undefined && o.staleWhileRevalidate
+}
+
+/**
+ * How long a caller waits for another process's computation. With a stale value to fall
+ * back on, waiting is a slow computation: the soft timeout bounds it, or `lock.staleWait`
+ * without one. Without, `lock.wait`.
+ */
+export function lockWaitLimit(hasStale: boolean, o: ResolvedEntryOptions<never>): number {
+  if (!hasStale) return o.lockWait
+  return Math.min(o.lockWait, o.softTimeout > 0 ? o.softTimeout : o.staleWait)
+}
+
+/**
+ * How long one wait for a lock's holder may sleep before looking again: until the
+ * holder's lock would expire (it may have died), but no longer than `remainingMs`. A
+ * lock that just went (`holderMs` < 0) is looked at again at once.
+ */
+export function waitSlice(holderMs: number, remainingMs: number): number {
+  if (holderMs < 0) return 0
+  return Math.min(remainingMs, holderMs + 10)
+}

@@ -1,0 +1,388 @@
+import type { Entry } from './codec.ts'
+import { compute, serveStale, storeValue, type Call } from './compute.ts'
+import type { Core } from './core.ts'
+import { CacheClosedError } from './errors.ts'
+import { HeldLock, lockToken } from './lock.ts'
+import type { ResolvedEntryOptions } from './options.ts'
+import { isFresh, lockWaitLimit, shouldRefreshEarly, shouldServeStaleWhileRevalidating, waitSlice } from './policies.ts'
+import { resultOf, type CacheResult } from './result.ts'
+import type { L1Record } from './tiers/memory.ts'
+import type { Watch } from './watches.ts'
+
+/**
+ * The read-through pipeline, one call from its key to its value:
+ *
+ *   L1 (fresh, tags unchanged) ─► value                                  no round trip
+ *   single-flight(key) ─► read-or-lock script ─► fresh value ─► L1 ─► value   1 round trip
+ *                                            ├► lock won ─► compute (compute.ts) ─► fill script
+ *                                            └► lock held ─► wait for the winner's write ─► GET
+ *
+ * What the calls share is the `Core`; the computation and its write are `compute.ts`;
+ * the lock's renewal and release are `lock.ts`; the decisions are named in `policies.ts`.
+ */
+
+/** Where a fill starts from. */
+interface FillFrom {
+  stale: Entry | undefined
+  /** L2 values created at or before this (server ms) do not count: a refresh. 0 for any. */
+  newerThan: number
+  detach?: () => void
+}
+
+/** What one read-or-lock found, decoded. */
+type Found =
+  | { kind: 'hit'; entry: Entry }
+  | { kind: 'won'; stale: Entry | undefined; serverNow: number }
+  | { kind: 'held'; stale: Entry | undefined; holderMs: number }
+  /** Fresh by its header, but refused (tags, signature, corrupt): take the lock regardless. */
+  | { kind: 'unusable' }
+  | { kind: 'down' }
+
+export class ReadThrough {
+  private readonly core: Core
+
+  constructor(core: Core) {
+    this.core = core
+  }
+
+  /** The hot path: a fresh L1 entry whose tags are unchanged, not due for an early refresh; else undefined. */
+  hot(key: string, o: ResolvedEntryOptions<never>): Entry | undefined {
+    const core = this.core
+    if (core.l1 === undefined) return undefined
+    const now = core.now()
+    const record = core.l1.get(key, now)
+    if (record === undefined || record.epoch !== core.tags.epoch) return undefined
+    const entry = record.entry
+    if (!isFresh(entry, now) || shouldRefreshEarly(entry, now, o)) return undefined
+    core.stats.l1Hits++
+    if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+    return entry
+  }
+
+  /** The read-through call. */
+  async read<T>(call: Call<T>): Promise<CacheResult<T>> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    const { key, options: o } = call
+    const now = core.now()
+    let stale: Entry | undefined
+    const record = core.l1?.get(key, now)
+    const entry = record === undefined ? undefined : await this.checked(key, record)
+    if (entry !== undefined) {
+      if (isFresh(entry, now)) {
+        core.stats.l1Hits++
+        if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+        if (shouldRefreshEarly(entry, now, o)) this.refreshInBackground(call, entry)
+        return resultOf(entry, 'hit')
+      }
+      stale = entry
+    }
+    core.stats.l1Misses++
+    if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l1' })
+    if (shouldServeStaleWhileRevalidating(stale, o)) {
+      this.refreshInBackground(call, stale)
+      return serveStale(core, key, stale, 'revalidate')
+    }
+    return core.flights.run(key, (detach) => this.fill(call, { stale, newerThan: 0, detach })) as Promise<CacheResult<T>>
+  }
+
+  /** A value without computing: L1, then one GET. */
+  async peek<T>(key: string): Promise<CacheResult<T> | undefined> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    const record = core.l1?.get(key, core.now())
+    const entry = record === undefined ? undefined : await this.checked(key, record)
+    if (entry !== undefined && isFresh(entry, core.now())) return resultOf(entry, 'hit')
+    if (core.l2 === undefined) return undefined
+    await core.l2.whenStarted()
+    const found = await this.readValue(key, 0, false)
+    return found !== undefined && isFresh(found, core.now()) ? resultOf(found, 'hit') : undefined
+  }
+
+  /** Refreshes `key` in the background, once per key, at most `refreshConcurrency` at a time. */
+  refreshInBackground<T>(call: Call<T>, current: Entry): void {
+    const core = this.core
+    if (core.refreshing.has(call.key) || core.closed) return
+    core.refreshing.add(call.key)
+    const started = performance.now()
+    // Not through `flights`: started from inside a flight, it would join that very flight
+    // and refresh nothing; a foreground flight of the same key meets it at the lock
+    // instead. No stale fallback: a failure is an `error` event, not a value.
+    const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
+    this.background(call.key, started, core.limit(() => this.fill(plain, { stale: undefined, newerThan: current.created })))
+  }
+
+  /** Recomputes now, whatever is cached (memoized `refresh`); concurrent callers share the run. */
+  async recompute<T>(call: Call<T>): Promise<T> {
+    if (this.core.closed) throw new CacheClosedError()
+    // Any value computed from now on will do, ours or another process's; never the value
+    // we were asked to replace (clock offsets are estimates: its `created` may look later than our now).
+    const since = Math.max(this.core.now() - 1, (await this.peek(call.key))?.created ?? 0)
+    return (await this.fill(call, { stale: undefined, newerThan: since })).value
+  }
+
+  /** Stores the value `call.factory` returns under `call.key` (`cache.set`). */
+  async write<T>(call: Call<T>): Promise<void> {
+    if (this.core.closed) throw new CacheClosedError()
+    await storeValue(this.core, call, await call.factory())
+  }
+
+  /** Deletes a full key everywhere, with its lock: a computation in flight, here or elsewhere, stores nothing. */
+  async delete(key: string): Promise<void> {
+    const core = this.core
+    if (core.closed) throw new CacheClosedError()
+    core.touch(key)
+    core.remembered.delete(key)
+    // Callers from now on start afresh rather than join a computation the delete made stale.
+    core.flights.forget(key)
+    core.events.emit('delete', { key })
+    if (core.l2 === undefined) return
+    await core.l2.whenStarted()
+    await core.l2.del(key, core.layout.lockKey(key))
+    // A read of this process that sent its GET before the DEL must not keep the old value.
+    core.touch(key)
+    await core.announce([key])
+  }
+
+  /** The L1 record's entry if its tags are still valid (checked once per stamp epoch); else dropped. */
+  private checked(key: string, record: L1Record): Entry | undefined | Promise<Entry | undefined> {
+    const tags = this.core.tags
+    const epoch = tags.epoch
+    if (record.epoch === epoch) return record.entry
+    const keep = (valid: boolean): Entry | undefined => {
+      if (valid) {
+        record.epoch = epoch
+        return record.entry
+      }
+      this.core.l1?.delete(key)
+      return undefined
+    }
+    const valid = tags.valid(record.entry)
+    return typeof valid === 'boolean' ? keep(valid) : valid.then(keep)
+  }
+
+  private background(key: string, started: number, work: Promise<unknown>): void {
+    const core = this.core
+    work
+      .then(
+        () => core.events.emit('refresh', { key, durationMs: Math.round(performance.now() - started) }),
+        (error: unknown) => {
+          if (!core.closed) core.error(error, key)
+        },
+      )
+      .finally(() => core.refreshing.delete(key))
+  }
+
+  /** L2, then the lock, then the function. */
+  private async fill<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    const core = this.core
+    const { key } = call
+    const l2 = core.l2
+    // Only a cache created a moment ago waits; afterwards this costs no tick.
+    const starting = l2?.whenStarted()
+    if (starting !== undefined) await starting
+    // Negative caching (opt-in): the same error again, unless another process stored a value meanwhile.
+    const remembered = from.newerThan === 0 ? core.remembered.get(key, core.tags.epoch) : undefined
+    if (remembered !== undefined) {
+      const found = l2 === undefined ? undefined : await this.readValue(key, 0, false)
+      if (found !== undefined && isFresh(found, core.now())) return resultOf(found, 'hit')
+      throw remembered.error
+    }
+    if (l2 === undefined) return compute(core, call, { stale: from.stale, detach: from.detach })
+    return this.lockOrWait(call, from)
+  }
+
+  /** One computation across processes: take the lock with the read, or wait for whoever has it. */
+  private async lockOrWait<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    const core = this.core
+    const { key, options: o } = call
+    const lockKey = core.layout.lockKey(key)
+    const token = lockToken()
+    // Durations on the monotonic clock: the wall clock may jump.
+    const started = performance.now()
+    let stale = from.stale
+    let skipValue = false
+    let waited = false
+    for (;;) {
+      // Armed before the read, so that the winner's write cannot slip between the two.
+      const armed = core.waiters.arm(key)
+      const found = await this.readOrLock(call, { lockKey, token, newerThan: from.newerThan, skipValue, again: waited })
+      if (found.kind !== 'held') armed.cancel()
+      switch (found.kind) {
+        case 'hit':
+          return resultOf(found.entry, 'hit')
+        case 'unusable':
+          skipValue = true
+          continue
+        case 'down':
+          // No Redis, or it just failed: straight to the function, not through more timeouts.
+          return compute(core, call, { stale, detach: from.detach })
+        case 'won':
+          return this.won(call, { stale: newer(stale, found.stale), lock: this.hold(key, lockKey, token, o.lockTtl), serverNow: found.serverNow, from })
+      }
+      stale = newer(stale, found.stale)
+      // Someone refreshes it: within grace, serve the stale value at once; the background
+      // refresh waits for that holder's value.
+      if (from.newerThan === 0 && shouldServeStaleWhileRevalidating(stale, o)) {
+        armed.cancel()
+        this.refreshInBackground(call, stale)
+        return serveStale(core, key, stale, 'revalidate')
+      }
+      if (!waited) {
+        waited = true
+        core.stats.lockWaits++
+        core.events.emit('lock-wait', { key })
+      }
+      const limit = lockWaitLimit(stale !== undefined, o)
+      const remaining = started + limit - performance.now()
+      if (remaining <= 0) {
+        armed.cancel()
+        return this.gaveUp(call, stale, started)
+      }
+      // Lost the lock: wait for the winner's write (or its lock's end) instead of polling.
+      // Until this process's channel listens (it just started), look again soon.
+      const settled = core.coherence === undefined || core.coherence.settled
+      await armed.wait(settled ? waitSlice(found.holderMs, remaining) : Math.min(50, remaining))
+      if (core.closed) throw new CacheClosedError()
+      const written = await this.readValue(key, from.newerThan, true)
+      if (written !== undefined && isFresh(written, core.now())) return resultOf(written, 'hit')
+    }
+  }
+
+  /** Won the lock: compute (with stale-while-revalidate, in the background, serving stale now). */
+  private won<T>(call: Call<T>, w: { stale: Entry | undefined; lock: HeldLock; serverNow: number; from: FillFrom }): Promise<CacheResult<T>> {
+    const core = this.core
+    if (w.from.newerThan === 0 && shouldServeStaleWhileRevalidating(w.stale, call.options) && !core.refreshing.has(call.key)) {
+      core.refreshing.add(call.key)
+      const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
+      this.background(call.key, performance.now(), core.limit(() => compute(core, plain, { stale: undefined, lock: w.lock, serverNow: w.serverNow })))
+      return Promise.resolve(serveStale(core, call.key, w.stale, 'revalidate'))
+    }
+    return compute(core, call, { stale: w.stale, lock: w.lock, serverNow: w.serverNow, detach: w.from.detach })
+  }
+
+  /** The wait ran out: the stale value if there is one, else compute without the lock. */
+  private gaveUp<T>(call: Call<T>, stale: Entry | undefined, started: number): Promise<CacheResult<T>> | CacheResult<T> {
+    const core = this.core
+    const { key, options: o } = call
+    // The holder goes on and fills the cache; this caller takes the stale value now.
+    if (stale !== undefined && o.softTimeout > 0) return serveStale(core, key, stale, 'soft-timeout')
+    core.stats.lockTimeouts++
+    core.events.emit('lock-timeout', { key, durationMs: Math.round(performance.now() - started) })
+    if (stale !== undefined) return serveStale(core, key, stale, 'lock-timeout')
+    return compute(core, call, { stale })
+  }
+
+  /** The read of a miss, decoded: a fresh value, the lock, or who holds it. */
+  private async readOrLock<T>(call: Call<T>, a: Attempt): Promise<Found> {
+    const core = this.core
+    const l2 = core.l2 as NonNullable<Core['l2']>
+    const { key, options: o } = call
+    // Watched until the value is in L1: a write reported before then keeps it out.
+    const watch = core.watch(key)
+    let reply
+    try {
+      reply = await l2.readOrLock({ key, lockKey: a.lockKey, token: a.token, lockTtlMs: o.lockTtl, newerThan: a.newerThan, skipValue: a.skipValue, now: core.now() })
+    } catch (error) {
+      core.unwatch(key, watch)
+      core.error(error, key, 'l2')
+      return { kind: 'down' }
+    }
+    if (reply.kind === 'fresh') {
+      const entry = await this.accept(key, reply.bytes, a.newerThan, watch)
+      if (entry !== undefined && isFresh(entry, core.now())) return { kind: 'hit', entry }
+      return { kind: 'unusable' }
+    }
+    const stale = reply.bytes === null ? undefined : await this.accept(key, reply.bytes, a.newerThan, watch)
+    if (!a.again) this.countMiss(key)
+    if (reply.kind === 'won') return { kind: 'won', stale, serverNow: reply.serverNow }
+    return { kind: 'held', stale, holderMs: reply.holderMs }
+  }
+
+  /** One GET: the value if usable (see {@link accept}). `again`: a second look in one call, not counted as a miss again. */
+  private async readValue(key: string, newerThan: number, again: boolean): Promise<Entry | undefined> {
+    const core = this.core
+    const l2 = core.l2 as NonNullable<Core['l2']>
+    const watch = core.watch(key)
+    let bytes: Buffer | null
+    try {
+      bytes = await l2.get(key)
+    } catch (error) {
+      core.unwatch(key, watch)
+      core.error(error, key, 'l2')
+      return undefined
+    }
+    const entry = bytes === null ? undefined : await this.accept(key, bytes, newerThan, watch)
+    if (bytes === null) core.unwatch(key, watch)
+    if (entry === undefined || !isFresh(entry, core.now())) {
+      if (!again) this.countMiss(key)
+    }
+    return entry
+  }
+
+  /**
+   * Decodes and checks an L2 value; ends `watch`. Undefined when it is corrupt or
+   * tampered (deleted, an `error` event), past grace, not newer than `newerThan`, or
+   * invalidated by a tag. A fresh one is counted as a hit and kept in L1.
+   */
+  private async accept(key: string, bytes: Buffer, newerThan: number, watch: Watch): Promise<Entry | undefined> {
+    const core = this.core
+    let entry: Entry | undefined
+    try {
+      entry = core.envelope.decode(bytes, key)
+    } catch (error) {
+      // Corrupt or tampered: never served, deleted so the next writer starts clean.
+      core.error(error, key, 'l2')
+      core.l2?.del(key).catch((e: unknown) => core.error(e, key, 'l2'))
+    }
+    // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
+    const epoch = core.tags.epoch
+    let valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
+    if (typeof valid !== 'boolean') valid = await valid
+    core.unwatch(key, watch)
+    if (entry === undefined || !valid) return undefined
+    if (isFresh(entry, core.now())) {
+      core.stats.l2Hits++
+      if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
+      if (!watch.dirty) core.l1?.set(key, entry, bytes.length, epoch)
+    }
+    return entry
+  }
+
+  private countMiss(key: string): void {
+    this.core.stats.l2Misses++
+    if (this.core.events.hot.miss) this.core.events.emit('miss', { key, tier: 'l2' })
+  }
+
+  private hold(key: string, lockKey: string, token: string, ttlMs: number): HeldLock {
+    const core = this.core
+    return new HeldLock({
+      tier: core.l2 as NonNullable<Core['l2']>,
+      lockKey,
+      token,
+      ttlMs,
+      lost: core.lostReleases,
+      onError: (error, at) => core.error(error, at, 'l2'),
+      afterRelease: async (announce) => {
+        // Waiters elsewhere hear of a release on the channel (the bus needs it announced);
+        // after a write they hear of the value itself. Waiters here are woken now.
+        if (announce) await core.announce([lockKey])
+        core.waiters.wake(key)
+      },
+    })
+  }
+}
+
+interface Attempt {
+  lockKey: string
+  token: string
+  newerThan: number
+  skipValue: boolean
+  /** A second look in one call: its miss is not counted again. */
+  again: boolean
+}
+
+function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
+  if (a === undefined) return b
+  return b !== undefined && b.created > a.created ? b : a
+}

@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * The Lua scripts of the Redis path. Each names at most two keys, a value and its lock,
+ * which share a hash slot (see `KeyLayout.lockKey`), so each runs whole on a Cluster.
+ * Times are the server's clock in ms with the microseconds kept, sent as text (Lua
+ * numbers reach the client as integers).
+ */
+
+export interface Script {
+  readonly name: string
+  readonly source: string
+  readonly sha: string
+}
+
+function script(name: string, source: string): Script {
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/**
+ * The read of a miss, in one round trip. KEYS: value, lock. ARGV: token, lock ttl (ms),
+ * `newerThan` (a value created at or before it does not count: a refresh), `skip` ('1':
+ * the value was already found unusable; take the lock whatever it holds), the caller's
+ * clock (ms: freshness runs on the cache's clock, as everywhere else).
+ *
+ * Answers `{0, value}` when the value is fresh by its envelope header (`MR1 <flags>
+ * <codec> <created> <freshUntil> ...`); else `{1, value or nil, now}` when the lock was
+ * taken, `now` being the server's clock (the computation's `created`); else `{2, value
+ * or nil, now, holder's PTTL}`. The value that comes with a lock
+ * is the stale one, kept as a fallback. The header is only a hint: the client verifies
+ * and decodes the value before it believes it.
+ */
+export const READ_OR_LOCK = script(
+  'READ OR LOCK',
+  `local v = redis.call('get', KEYS[1])
+if v and ARGV[4] ~= '1' then
+  local created, fresh = string.match(v, '^MR1 %d+ %S+ (%S+) (%S+) ')
+  if fresh and tonumber(fresh) > tonumber(ARGV[5]) and tonumber(created) > tonumber(ARGV[3]) then return {0, v} end
+end
+local t = redis.call('time')
+local stamp = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, v, stamp} end
+return {2, v, stamp, redis.call('pttl', KEYS[2])}`,
+)
+
+/**
+ * The write of a computed value, in one round trip. KEYS: value, lock. ARGV: token,
+ * value, PX (ms). Writes only while `token` still holds the lock (a delete, or a lease
+ * that ran out, took it away: the value is out of date or someone else computes), then
+ * releases it. Waiters hear of both changes (tracking) or of the bus message the caller
+ * publishes. Answers 1 when written, 0 when not.
+ */
+export const FILL = script(
+  'FILL',
+  `if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('del', KEYS[2])
+return 1`,
+)
+
+/**
+ * The write of a value computed without the lock (Redis was down when it started, the
+ * wait for the holder ran out, or it landed after its hard timeout). KEYS: value, lock.
+ * ARGV: value, PX (ms). Writes only while nobody holds the lock: a holder computes a
+ * newer value and will write it. Answers 1 when written, 0 when not.
+ */
+export const SET_UNLESS_LOCKED = script(
+  'SET UNLESS LOCKED',
+  `if redis.call('get', KEYS[2]) then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`,
+)
+
+/** Releases a lock only if `token` (ARGV[1]) still holds it: compare-and-delete. */
+export const UNLOCK = script(
+  'UNLOCK',
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0`,
+)
+
+/** Extends a lock by ARGV[2] ms only if `token` (ARGV[1]) still holds it. */
+export const EXTEND = script(
+  'LOCK EXTEND',
+  `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0`,
+)
+
+/**
+ * Stamps a tag with the server's clock, never moving it back and never ahead of the
+ * clock. No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
+ */
+export const STAMP = script(
+  'TAG STAMP',
+  `local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
+if old > now then now = old end
+local stamp = string.format('%.3f', now)
+redis.call('set', KEYS[1], stamp)
+return stamp`,
+)
