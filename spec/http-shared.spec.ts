@@ -1,6 +1,8 @@
 import { expect } from 'chai'
 import { createCache, InvalidOptionError } from '../lib/index.ts'
-import { directive, normalizeUrl, notModified, resolve, strongEtag, variantKey, type Stored } from '../lib/http/shared.ts'
+import {
+  FORWARDING, REWRITING, directive, normalizeUrl, notModified, presentLines, resolve, strongEtag, variantKey, type Stored,
+} from '../lib/http/shared.ts'
 
 function stored(headers: Record<string, string>, status = 200): Stored {
   return { k: 'r', s: status, h: headers, b: Buffer.from('body'), c: Date.now(), t: [] }
@@ -40,6 +42,21 @@ describe('http keying and policy', () => {
       ]
       expect(new Set(keys).size).to.equal(4)
       expect(keys.every((key) => key.startsWith('GET /x\n\n'))).to.equal(true)
+    })
+  })
+
+  describe('presentLines', () => {
+    it('adds nothing for a request without the headers, and tells values apart', () => {
+      expect(presentLines(FORWARDING, { host: 'a.example', 'accept-language': 'fr' })).to.equal('')
+      const keys = [
+        presentLines(FORWARDING, { 'x-forwarded-host': 'a.example' }),
+        presentLines(FORWARDING, { 'x-forwarded-host': 'b.example' }),
+        presentLines(FORWARDING, { 'x-forwarded-host': '' }),
+        presentLines(FORWARDING, { 'x-forwarded-proto': 'a.example' }),
+        presentLines(FORWARDING, { 'x-forwarded-host': 'a.example', 'x-forwarded-proto': 'https' }),
+      ]
+      expect(new Set(keys).size).to.equal(5)
+      expect(keys[0]).to.equal('\nx-forwarded-host: a.example')
     })
   })
 
@@ -92,6 +109,16 @@ describe('http keying and policy', () => {
       expect([o.maxBodySize, o.etag, o.honorNoCache, o.entry.staleWhileRevalidate]).to.deep.equal([1024 * 1024, true, false, true])
       expect(o.kept).to.deep.equal(['content-type', 'content-encoding', 'content-language', 'etag', 'last-modified', 'cache-control', 'vary'])
       expect(o.vary).to.deep.equal([])
+      expect([o.present, o.bypassing]).to.deep.equal([FORWARDING, REWRITING])
+    })
+
+    it("keys the rewrite headers with rewriteHeaders: 'key', and leaves the headers named in vary to vary", () => {
+      const cache = createCache()
+      const keyed = resolve({ cache, rewriteHeaders: 'key' }, 'spec')
+      expect([keyed.present, keyed.bypassing]).to.deep.equal([[...FORWARDING, ...REWRITING].sort(), []])
+      const named = resolve({ cache, vary: ['X-Forwarded-Host', 'X-Original-URL'] }, 'spec')
+      expect(named.present).to.deep.equal(FORWARDING.filter((name) => name !== 'x-forwarded-host'))
+      expect(named.bypassing).to.deep.equal(REWRITING.filter((name) => name !== 'x-original-url'))
     })
 
     it('lowercases and sorts header names, and parses durations to milliseconds', () => {
@@ -106,6 +133,16 @@ describe('http keying and policy', () => {
       expect(() => resolve({ cache, etag: 'yes' as unknown as boolean }, 'spec')).to.throw(InvalidOptionError, /spec: etag/)
       expect(() => resolve({ cache, tags: ['a'] as unknown as () => string[] }, 'spec')).to.throw(InvalidOptionError, /spec: tags/)
       expect(() => resolve({ cache, headers: ['content-length'] }, 'spec')).to.throw(InvalidOptionError, /content-length/)
+      expect(() => resolve({ cache, vary: ['X Tenant'] }, 'spec')).to.throw(InvalidOptionError, /spec: vary/)
+      expect(() => resolve({ cache, vary: 'X-Tenant' as unknown as string[] }, 'spec')).to.throw(InvalidOptionError, /spec: vary/)
+    })
+
+    it("refuses a rewriteHeaders other than 'bypass' or 'key'", () => {
+      const cache = createCache()
+      for (const bad of ['keyed', 'BYPASS', true, 1, null]) {
+        expect(() => resolve({ cache, rewriteHeaders: bad as 'key' }, 'spec'), String(bad)).to.throw(InvalidOptionError, /spec: rewriteHeaders must be 'bypass' or 'key'/)
+      }
+      expect(resolve({ cache, rewriteHeaders: 'bypass' }, 'spec').bypassing).to.deep.equal(REWRITING)
     })
   })
 })

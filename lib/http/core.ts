@@ -4,8 +4,8 @@
  * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
  */
 import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, directive, headerLine, normalizeUrl, notModified, resolve, strongEtag, text,
-  variantKey, varyNames,
+  CONDITIONAL, NOT_MODIFIED_KEEPS, directive, hasAny, headerLine, normalizeUrl, notModified, presentLines, resolve,
+  strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
 import { namespaceOf, type Namespace } from '../namespace.ts'
@@ -44,21 +44,26 @@ export class HttpCache<Req, Res> {
     return this.lookup(ex, key, undefined, key)
   }
 
-  /** Requests that may carry one user's view (credentials, cookies) or refuse storage. */
+  /** Requests that may carry one user's view (credentials, cookies), rewrite what the handler sees, or refuse storage. */
   private skips(ex: Exchange<Req, Res>): boolean {
     const h = ex.req.headers
+    if (hasAny(this.o.bypassing, h)) return true
     if (h.authorization !== undefined && !this.o.varies.has('authorization')) return true
     if (h.cookie !== undefined && !this.o.varies.has('cookie')) return true
     if (directive(h['cache-control'], 'no-store')) return true
     return this.o.bypass !== undefined && this.o.bypass(ex.user) === true
   }
 
-  /** GET (HEAD shares it) + host + normalized URL, or the user's key, + the `vary` headers. */
+  /**
+   * GET (HEAD shares it) + host + normalized URL, or the user's key, + the `vary` headers
+   * + the forwarding headers the request has. Without any of those, the key is as it was
+   * before they were keyed; with them, their values make a key of its own.
+   */
   private keyOf(ex: Exchange<Req, Res>): string {
     const h = ex.req.headers
     let key = 'GET ' + (this.o.key !== undefined ? this.o.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.o.ignored))
     for (const name of this.o.vary) key += headerLine(name, h[name])
-    return key
+    return key + presentLines(this.o.present, h)
   }
 
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {

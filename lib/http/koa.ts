@@ -23,9 +23,12 @@ export type { CacheStatus } from './shared.ts'
 
 /**
  * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
- * host, normalized URL and the `vary` request headers. Answers with `X-Cache: HIT | MISS
- * | STALE | BYPASS` and `Age`, and with 304 when the client's copy is current. Options
- * are validated here (`InvalidOptionError`); cache trouble never fails a request.
+ * host, normalized URL, the `vary` request headers and the forwarding headers a request
+ * has (`X-Forwarded-Host`, ...); a request that rewrites its URL or method
+ * (`X-Original-URL`, ...) bypasses the cache unless `rewriteHeaders` is `'key'`.
+ * Answers with `X-Cache: HIT | MISS | STALE | BYPASS` and `Age`, and with 304 when the
+ * client's copy is current. Options are validated here (`InvalidOptionError`); cache
+ * trouble never fails a request.
  */
 export function koaCache(options: KoaCacheOptions): Middleware {
   const core = new HttpCache<Context, Context>(options, 'koaCache')

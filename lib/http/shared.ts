@@ -37,16 +37,29 @@ export interface HttpCacheOptions<Req, Res> {
   /** Tags to invalidate a response by (`cache.invalidateTags([...])`), from the request and the response. Default: none. */
   tags?: (req: Req, res: Res) => readonly string[]
   /**
-   * The identity of the resource, replacing host + normalized URL in the key. The method
-   * and the headers in `vary` and in the response's `Vary` are still added. Default: none.
+   * The identity of the resource, replacing host + normalized URL in the key. The method,
+   * the headers in `vary`, the forwarding headers a request has (see {@link FORWARDING})
+   * and the headers in the response's `Vary` are still added. Default: none.
    */
   key?: (req: Req) => string
   /**
    * Request headers that select a different response (lowercase or not), e.g.
-   * `['accept-language']`. Naming `cookie` or `authorization` caches per cookie or per
-   * credential instead of bypassing such requests. Default `[]`.
+   * `['accept-language']`. Name here every request header your app reads that the key
+   * does not already hold (a tenant header such as `X-Tenant`, a header a proxy sets), or
+   * one client's response can be served to another. Naming `cookie` or `authorization`
+   * caches per cookie or per credential instead of bypassing such requests; naming a
+   * header of {@link REWRITING} keys it instead of bypassing. Default `[]`.
    */
   vary?: readonly string[]
+  /**
+   * Requests with a header that rewrites the URL or the method a handler sees
+   * ({@link REWRITING}: `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`,
+   * `X-HTTP-Method`, `X-Method-Override`): `'bypass'` runs them uncached (`X-Cache:
+   * BYPASS`); `'key'` caches them, each value of such a header under a key of its own.
+   * Use `'key'` only if a proxy you run sets these headers on ordinary requests.
+   * Default `'bypass'`.
+   */
+  rewriteHeaders?: 'bypass' | 'key'
   /**
    * Query parameters left out of the key: exact names, prefixes ending in `*`
    * (`'utm_*'`), or regular expressions. Default `[]`.
@@ -124,6 +137,16 @@ export interface Exchange<Req, Res> {
   send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void
 }
 
+/**
+ * Forwarding headers: behind a trusted proxy, frameworks and middleware take the
+ * protocol, host, port and path prefix from them (Express with `trust proxy`, Koa with
+ * `app.proxy`). Every one a request has joins its key, so that a response built from
+ * them is only served to requests that send the same values.
+ */
+export const FORWARDING: readonly string[] = ['forwarded', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'x-forwarded-proto', 'x-forwarded-scheme']
+/** Headers that rewrite the URL or the method a handler sees: they bypass the cache unless keyed (`rewriteHeaders`, `vary`). */
+export const REWRITING: readonly string[] = ['x-http-method', 'x-http-method-override', 'x-method-override', 'x-original-url', 'x-rewrite-url']
+
 const KEPT = ['content-type', 'content-encoding', 'content-language', 'etag', 'last-modified', 'cache-control', 'vary']
 const NEVER = new Set(['set-cookie', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'age', 'x-cache'])
 export const NOT_MODIFIED_KEEPS = ['etag', 'cache-control', 'vary', 'last-modified', 'content-location', 'expires']
@@ -141,6 +164,10 @@ export interface Resolved<Req, Res> {
   bypass: ((req: Req) => boolean) | undefined
   vary: readonly string[]
   varies: ReadonlySet<string>
+  /** Headers keyed only when a request has them (forwarding, and rewriting with `rewriteHeaders: 'key'`), none in `vary`. */
+  present: readonly string[]
+  /** Headers whose presence bypasses the cache. */
+  bypassing: readonly string[]
   ignored: ((name: string) => boolean) | undefined
   kept: readonly string[]
   statuses: ReadonlySet<number>
@@ -171,6 +198,21 @@ export function variantKey(base: string, names: readonly string[], headers: Inco
 // Header values never hold a line break, so lines cannot be forged; absent differs from empty.
 export function headerLine(name: string, value: string | string[] | undefined): string {
   return value === undefined ? `\n${name}` : `\n${name}: ${typeof value === 'string' ? value : value.join(', ')}`
+}
+
+/** The lines of the headers among `names` that the request has (see {@link headerLine}). */
+export function presentLines(names: readonly string[], headers: IncomingHttpHeaders): string {
+  let lines = ''
+  for (const name of names) {
+    const value = headers[name]
+    if (value !== undefined) lines += headerLine(name, value)
+  }
+  return lines
+}
+
+/** True when the request has one of the headers `names`. */
+export function hasAny(names: readonly string[], headers: IncomingHttpHeaders): boolean {
+  return names.some((name) => headers[name] !== undefined)
 }
 
 /** True when the client's copy (If-None-Match, else If-Modified-Since) is still the kept one. */
@@ -251,6 +293,7 @@ export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: st
     bypass: o.bypass,
     vary,
     varies: new Set(vary),
+    ...unkeyed(o.rewriteHeaders, vary, `${where}: rewriteHeaders`),
     ignored: ignoring(o.ignoreQuery, `${where}: ignoreQuery`),
     kept: [...new Set([...KEPT, ...extra])],
     statuses: new Set(statuses),
@@ -274,6 +317,17 @@ function names(value: unknown, option: string): string[] {
     throw new InvalidOptionError(`${option} must be an array of header names`)
   }
   return [...new Set(value.map((v: string) => v.toLowerCase()))].sort()
+}
+
+/** Which headers outside `vary` join the key when present, and which bypass the cache. */
+function unkeyed(rewrites: unknown, vary: readonly string[], option: string): { present: string[]; bypassing: string[] } {
+  if (rewrites !== undefined && rewrites !== 'bypass' && rewrites !== 'key') {
+    throw new InvalidOptionError(`${option} must be 'bypass' or 'key', got ${typeof rewrites === 'string' ? `'${rewrites}'` : String(rewrites)}`)
+  }
+  const outside = (name: string): boolean => !vary.includes(name)
+  const rewriting = REWRITING.filter(outside)
+  if (rewrites === 'key') return { present: [...FORWARDING, ...rewriting].filter(outside).sort(), bypassing: [] }
+  return { present: FORWARDING.filter(outside), bypassing: rewriting }
 }
 
 function ignoring(value: unknown, option: string): ((name: string) => boolean) | undefined {
