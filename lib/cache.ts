@@ -200,11 +200,7 @@ export class Cache {
 
   /** @internal Claims `name` for a live memoized function in this namespace. */
   claimName(name: string, owner: object): boolean {
-    const id = `${this.ns}:${name}`
-    const holder = this.core.names.get(id)?.deref()
-    if (holder !== undefined && holder !== owner) return false
-    this.core.names.set(id, new WeakRef(owner))
-    return true
+    return this.core.names.claim(`${this.ns}:${name}`, owner)
   }
 
   /**

@@ -4,6 +4,7 @@ import { Envelope, superjsonCodec } from './codec.ts'
 import { Coherence } from './coherence.ts'
 import { BackgroundError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
 import { Emitter, type Tier } from './events.ts'
+import { NameRegistry } from './names.ts'
 import type { ResolvedCacheOptions } from './options.ts'
 import { RememberedErrors, SingleFlight, Waiters } from './stampede.ts'
 import { TagStamps } from './tags.ts'
@@ -45,7 +46,7 @@ export class Core {
   readonly remembered = new RememberedErrors()
   readonly limit: ReturnType<typeof pLimit>
   /** Live memoized functions by `${ns}:${name}`. */
-  readonly names = new Map<string, WeakRef<object>>()
+  readonly names = new NameRegistry()
   /** L2 reads and writes under way, by key. */
   private readonly watches = new Map<string, Set<Watch>>()
   readonly stats = {
