@@ -61,7 +61,7 @@ export class Core {
     this.lockPrefix = `${options.prefix}:!lock:`
     this.limit = pLimit(options.refreshConcurrency)
     this.tags = new TagStamps(this, options.prefix, options.tagTtl)
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize)
+    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize, options.l1.freeze)
     this.envelope = new Envelope({
       codec: options.codec ?? superjsonCodec,
       signingKeys: options.signingKeys,
