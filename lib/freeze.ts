@@ -14,9 +14,6 @@
  * called.
  */
 
-/** The methods of a frozen Map or Set that would change it. */
-const MUTATORS = { Map: ['set', 'delete', 'clear'], Set: ['add', 'delete', 'clear'] } as const
-
 type Kind = 'object' | 'array' | 'Map' | 'Set'
 
 /** What kind of plain data `value` is, or undefined when freezing leaves it (and what it holds) alone. */
@@ -30,16 +27,23 @@ function kindOf(value: unknown): Kind | undefined {
   return undefined
 }
 
-function refuse(kind: 'Map' | 'Set', method: string): () => never {
-  return () => {
-    throw new TypeError(`Cannot ${method} on a frozen ${kind}: values in L1 are frozen (l1.freeze); copy it first, e.g. new ${kind}(value)`)
+function refuse(kind: 'Map' | 'Set', method: string): PropertyDescriptor {
+  return {
+    value: () => {
+      throw new TypeError(`Cannot ${method} on a frozen ${kind}: values in L1 are frozen (l1.freeze); copy it first, e.g. new ${kind}(value)`)
+    },
   }
 }
 
+/** Own methods that shadow those of a frozen Map or Set that would change it; made once, shared. */
+const REFUSALS = {
+  Map: { set: refuse('Map', 'set'), delete: refuse('Map', 'delete'), clear: refuse('Map', 'clear') },
+  Set: { add: refuse('Set', 'add'), delete: refuse('Set', 'delete'), clear: refuse('Set', 'clear') },
+} as const
+
 /** Makes `set`/`add`, `delete` and `clear` throw; not possible on a collection frozen elsewhere before. */
 function sealCollection(collection: Map<unknown, unknown> | Set<unknown>, kind: 'Map' | 'Set'): void {
-  if (!Object.isExtensible(collection)) return
-  for (const method of MUTATORS[kind]) Object.defineProperty(collection, method, { value: refuse(kind, method) })
+  if (Object.isExtensible(collection)) Object.defineProperties(collection, REFUSALS[kind])
 }
 
 /** Pushes the values `node` holds onto `stack`. */
