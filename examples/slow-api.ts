@@ -38,7 +38,7 @@ const TTL_MS = 2000
 const forecast = memoize(fetchForecast, {
   cache,
   ttl: TTL_MS,
-  tags: (city, result) => [`city:${city}`, `country:${result.country}`],
+  tags: ([city], result) => [`city:${city}`, `country:${result.country}`],
 })
 
 /** Calls the memoized API and prints whether it was a HIT or a MISS, and how long it took. */

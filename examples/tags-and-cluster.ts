@@ -40,7 +40,7 @@ async function loadOrder(id: number): Promise<Order> {
   queries++
   return { id, customer: id % 2 === 0 ? 'ann' : 'bob', total: id * 10 }
 }
-const getOrder = memoize(loadOrder, { cache, tags: (id, order) => [`order:${id}`, `customer:${order.customer}`] })
+const getOrder = memoize(loadOrder, { cache, tags: ([id], order) => [`order:${id}`, `customer:${order.customer}`] })
 
 for (let id = 1; id <= 4; id++) await getOrder(id)
 console.log(`4 orders loaded: ${queries} queries`)

@@ -85,8 +85,13 @@ export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> ex
   name?: string
   /** Builds the key from the arguments (any keyable value). Default: all the arguments. */
   key?: (...args: A) => unknown
-  /** Tags: a list, or a function of the arguments and the result. Default: none. */
-  tags?: readonly string[] | ((...argsAndResult: [...A, T]) => readonly string[])
+  /**
+   * Tags: a list, or a function of the call's arguments, as one array, and the result
+   * (an optional argument the caller left out is not in `args`). Default: none.
+   * @example
+   * tags: ([id], user) => [`user:${id}`, `team:${user.team}`]
+   */
+  tags?: readonly string[] | ((args: A, result: T) => readonly string[])
   /** Bump to drop every entry written by older code. A whole number. Default 1. */
   version?: number
 }

@@ -6,6 +6,7 @@ import { BackgroundError, MemoredisError, RedisError, UnregisteredClassError } f
 import { Emitter, type Tier } from './events.ts'
 import { KeyLayout } from './key-layout.ts'
 import { LostReleases } from './lock.ts'
+import { NameRegistry } from './names.ts'
 import type { ResolvedCacheOptions } from './options.ts'
 import { RememberedErrors } from './remembered-errors.ts'
 import type { CacheResult } from './result.ts'
@@ -41,7 +42,7 @@ export class Core {
   readonly lostReleases = new LostReleases()
   readonly limit: ReturnType<typeof pLimit>
   /** Live memoized functions by `${ns}:${name}`. */
-  readonly names = new Map<string, WeakRef<object>>()
+  readonly names = new NameRegistry()
   readonly stats = {
     l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
     computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
@@ -53,7 +54,7 @@ export class Core {
     this.layout = new KeyLayout(options.prefix)
     this.limit = pLimit(options.refreshConcurrency)
     this.tags = new TagStamps(this, this.layout.stampPrefix)
-    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize)
+    this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize, options.l1.freeze)
     this.envelope = new Envelope({
       codec: options.codec ?? superjsonCodec,
       signingKeys: options.signingKeys,

@@ -56,7 +56,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   ) as ResolvedEntryOptions<V>
   // Tags that depend on the arguments need options of their own for this call (a miss).
   const optionsFor = (args: A): ResolvedEntryOptions<V> =>
-    tagsOf === undefined ? o : { ...o, tags: (value: V) => tagsOf(...args, value) }
+    tagsOf === undefined ? o : { ...o, tags: (value: V) => tagsOf(args, value) }
   // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
   // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
   const keys = new Map<string, string>()
@@ -137,7 +137,7 @@ function expose<A extends unknown[], R>(handle: Handle<A, R>, fn: { name: string
  * @throws InvalidOptionError for a bad option, or when `fn` has no name and none is given.
  * @throws DuplicateNameError when a live memoized function already has this name in this cache (namespace).
  * @example
- * const getUser = memoize(fetchUser, { cache, ttl: '10m', tags: (id) => [`user:${id}`] })
+ * const getUser = memoize(fetchUser, { cache, ttl: '10m', tags: ([id], user) => [`user:${id}`, `team:${user.team}`] })
  * await getUser('42')              // runs fetchUser once; later calls are hits
  * await getUser.invalidate('42')   // in every process
  */
@@ -196,7 +196,7 @@ export interface MemoizeMethodOptions<This = unknown, A extends unknown[] = unkn
  *
  * @example
  * class Users {
- *   @Memoize({ cache, ttl: '1m' })
+ *   @Memoize({ cache, ttl: '1m', tags: ([id]: [string]) => [`user:${id}`] })
  *   async find(id: string) { return db.users.find(id) }
  *
  *   @Memoize({ cache, key(this: Users, id: string) { return [this.tenant, id] } })

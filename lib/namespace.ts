@@ -62,11 +62,7 @@ export class Namespace {
 
   /** Claims `name` for a live memoized function in this namespace; false when another live one has it. */
   claimName(name: string, owner: object): boolean {
-    const id = `${this.ns}:${name}`
-    const holder = this.core.names.get(id)?.deref()
-    if (holder !== undefined && holder !== owner) return false
-    this.core.names.set(id, new WeakRef(owner))
-    return true
+    return this.core.names.claim(`${this.ns}:${name}`, owner)
   }
 
   /** Invalidates scope ids (`clear()` of a cache, namespace or memoized function). */

@@ -102,9 +102,18 @@ export interface CacheOptions {
   jitter?: number
   /**
    * The in-process LRU: at most `max` entries and `maxSize` bytes (of encoded values).
-   * `false` turns L1 off. Default `{ max: 10_000, maxSize: 64 MiB }`.
+   * `false` turns L1 off. Default `{ max: 10_000, maxSize: 64 MiB, freeze: false }`.
+   *
+   * An L1 hit hands every caller the very object L1 holds (that is why it is fast): a
+   * caller that mutates it changes what every later caller in this process gets.
+   * `freeze: true` deep-freezes plain objects, arrays, Maps and Sets as a value enters
+   * L1 (computed here or read from Redis), so that a mutation throws a TypeError instead
+   * (assignments throw in strict-mode code, which ES modules and classes are; a frozen
+   * Map or Set refuses `set`/`add`, `delete` and `clear` everywhere). The value is frozen
+   * in place, not copied. Dates, class instances, Buffers and typed arrays, and whatever
+   * they hold, are left as they are. Default false.
    */
-  l1?: { max?: number; maxSize?: number } | false
+  l1?: { max?: number; maxSize?: number; freeze?: boolean } | false
   /** Longest wait for one Redis command before it counts as failed. Default '500ms'. */
   redisTimeout?: Duration
   /** How long calls on a new cache wait for the first Redis connection (and the measurement of the server's clock) before going on without it. Default '1s'. */
@@ -171,7 +180,7 @@ export interface ResolvedCacheOptions {
   prefix: string
   entry: ResolvedEntryOptions
   jitter: number
-  l1: { max: number; maxSize: number } | false
+  l1: { max: number; maxSize: number; freeze: boolean } | false
   redisTimeout: number
   connectWait: number
   refreshConcurrency: number
@@ -354,14 +363,15 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     )
   }
 
-  let l1: ResolvedCacheOptions['l1'] = { max: 10_000, maxSize: 64 * MiB }
+  let l1: ResolvedCacheOptions['l1'] = { max: 10_000, maxSize: 64 * MiB, freeze: false }
   if (o.l1 === false) l1 = false
   else if (o.l1 !== undefined) {
     const l = plainObject(o.l1, `${where}: l1`)
-    known(l, ['max', 'maxSize'], `${where}: l1`)
+    known(l, ['max', 'maxSize', 'freeze'], `${where}: l1`)
     l1 = {
       max: l.max === undefined ? l1.max : integer(l.max, `${where}: l1.max`, 1),
       maxSize: l.maxSize === undefined ? l1.maxSize : integer(l.maxSize, `${where}: l1.maxSize`, 1),
+      freeze: l.freeze === undefined ? l1.freeze : bool(l.freeze, `${where}: l1.freeze`),
     }
   }
 

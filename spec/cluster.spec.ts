@@ -60,8 +60,8 @@ describe('on a 3-master cluster', () => {
 
   it('memoizes across processes with entries on every master, one computation per key, tags and clear', async () => {
     let runs = 0
-    const fetchA = memoize(async (id: number) => ({ id, runs: ++runs }), { cache: a, name: 'fetch', tags: (id) => [`id:${id % 2}`] })
-    const fetchB = memoize(async (id: number) => ({ id, runs: ++runs }), { cache: b, name: 'fetch', tags: (id) => [`id:${id % 2}`] })
+    const fetchA = memoize(async (id: number) => ({ id, runs: ++runs }), { cache: a, name: 'fetch', tags: ([id]) => [`id:${id % 2}`] })
+    const fetchB = memoize(async (id: number) => ({ id, runs: ++runs }), { cache: b, name: 'fetch', tags: ([id]) => [`id:${id % 2}`] })
     const ids = Array.from({ length: 30 }, (_, i) => i)
     // Both caches, ten concurrent callers per id: the lock lets one computation through per id.
     await Promise.all(ids.flatMap((id) => Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? fetchA(id) : fetchB(id)))))

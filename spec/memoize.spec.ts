@@ -240,7 +240,7 @@ describe('memoize', () => {
       const clock = sinon.useFakeTimers({ now: 1_000_000, toFake: ['Date'] })
       try {
         const fn = counted(async (id: string) => ({ id, team: `team-${id.length}` }))
-        const memo = memoize(fn, { cache, name: 'tagged', tags: (id, user) => [`user:${id}`, user.team] })
+        const memo = memoize(fn, { cache, name: 'tagged', tags: ([id], user) => [`user:${id}`, user.team] })
         const listed = counted(async (n: number) => n)
         const memoListed = memoize(listed, { cache, name: 'listed', tags: ['numbers'] })
         await Promise.all([memo('a'), memo('bb'), memoListed(1)])
@@ -256,6 +256,29 @@ describe('memoize', () => {
       } finally {
         clock.restore()
       }
+    })
+
+    it('calls a tags function with the call’s arguments as one array and the result, also when an optional argument is left out', async () => {
+      const seen: [unknown[], unknown][] = []
+      const g = memoize(async (id: number, opts?: { full: boolean }) => ({ id, full: opts?.full ?? false }), {
+        cache,
+        name: 'g',
+        tags: (args, result) => {
+          seen.push([args, result])
+          return [`g:${args[0]}`, `full:${result.full}`]
+        },
+      })
+      await g(5)
+      await g(6, { full: true })
+      expect(seen).to.deep.equal([
+        [[5], { id: 5, full: false }],
+        [[6, { full: true }], { id: 6, full: true }],
+      ])
+      await cache.invalidateTags(['g:5'])
+      expect(await g.peek(5)).to.equal(undefined)
+      expect(await g.peek(6, { full: true })).to.deep.equal({ id: 6, full: true })
+      await cache.invalidateTags(['full:true'])
+      expect(await g.peek(6, { full: true })).to.equal(undefined)
     })
 
     it('hands back, but does not store, a value that shouldCache refuses', async () => {

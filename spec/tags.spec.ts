@@ -77,7 +77,7 @@ eachTopology((t) => {
       const fetchPost = memoize(async (id: number) => ({ id, author: id * 10 }), {
         cache,
         name: 'fetchPost',
-        tags: (id, post) => [`post:${id}`, `user:${post.author}`],
+        tags: ([id], post) => [`post:${id}`, `user:${post.author}`],
       })
       await fetchPost(1)
       await fetchPost(2)

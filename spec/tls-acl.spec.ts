@@ -131,8 +131,8 @@ describe('TLS and ACL', function () {
           await gate
           return { id, run, at: new Date(Date.UTC(2024, 1, 29)), roles: new Set(['admin']), big: 2n ** 70n }
         }
-        const fa = memoize(load, { cache: a.cache, name: 'load', tags: (id) => [`user:${id}`] })
-        const fb = memoize(load, { cache: b.cache, name: 'load', tags: (id) => [`user:${id}`] })
+        const fa = memoize(load, { cache: a.cache, name: 'load', tags: ([id]) => [`user:${id}`] })
+        const fb = memoize(load, { cache: b.cache, name: 'load', tags: ([id]) => [`user:${id}`] })
 
         // Lock: a computes, b (an L2 miss) waits for a's value; a renews its lock meanwhile.
         const pa = fa('42')

@@ -1,9 +1,11 @@
 import { LRUCache } from 'lru-cache'
 import type { Entry } from '../codec.ts'
+import { deepFreeze } from '../freeze.ts'
 
 /**
  * L1: the in-process LRU. Holds decoded entries (the very objects handed to callers),
- * bounded in entries and in bytes of their encoded form. Entries are kept until their
+ * bounded in entries and in bytes of their encoded form. With `freeze`, every value is
+ * deep-frozen as it enters (`set` is the only way in; see `freeze.ts`). Entries are kept until their
  * `staleUntil` so that a stale value can still be a fallback; freshness is the caller's
  * check. `epoch` records the tag-stamp epoch at which the entry's tags were last found
  * valid (see `Cache`), so that a hit costs one integer compare while no tag changed.
@@ -15,9 +17,15 @@ export interface L1Record {
 
 export class MemoryTier {
   private readonly lru: LRUCache<string, L1Record>
+  private readonly freeze: boolean
 
-  constructor(max: number, maxSize: number) {
+  /**
+   * At most `max` entries and `maxSize` bytes (of encoded values); `freeze` deep-freezes
+   * the plain data of every value stored (default false: values are kept as they are).
+   */
+  constructor(max: number, maxSize: number, freeze = false) {
     this.lru = new LRUCache<string, L1Record>({ max, maxSize })
+    this.freeze = freeze
   }
 
   /** The record under `key`, or undefined (also when it is past `staleUntil`, which drops it). */
@@ -30,8 +38,9 @@ export class MemoryTier {
     return record
   }
 
-  /** Stores an entry whose encoded form is `size` bytes (at least 1). */
+  /** Stores an entry whose encoded form is `size` bytes (at least 1); with `freeze`, deep-freezes its value in place first. */
   set(key: string, entry: Entry, size: number, epoch: number): void {
+    if (this.freeze) deepFreeze(entry.value)
     this.lru.set(key, { entry, epoch }, { size: size > 0 ? size : 1 })
   }
 
