@@ -112,6 +112,17 @@ const cache = createCache()
 export const core = cache.core
 `
 
+const IOREDIS5 = `import { Cluster, Redis } from 'ioredis'
+import { createCache, type Cache } from 'memoredis'
+
+const caches: Cache[] = [
+  createCache({ redis: new Redis({ lazyConnect: true }) }),
+  createCache({ redis: new Cluster([{ host: '127.0.0.1', port: 7000 }], { lazyConnect: true }) }),
+  createCache({ redis: { host: '127.0.0.1', port: 6380, db: 2 } }),
+]
+export { caches }
+`
+
 describe('the npm package', function () {
   // npm pack builds (tsc) and npm installs the tarball: tens of seconds on a busy machine.
   this.timeout(240_000)
@@ -119,6 +130,7 @@ describe('the npm package', function () {
   let app: string
   let packed: string[]
   let installed: string
+  let tarball: string
 
   before(async function () {
     this.timeout(240_000)
@@ -130,7 +142,7 @@ describe('the npm package', function () {
     cleanCopy(repo)
     const pack = ok(await run('npm', ['pack', '--json', '--pack-destination', work], repo), 'npm pack')
     const report = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[]
-    const tarball = join(work, (report[0] as { filename: string }).filename)
+    tarball = join(work, (report[0] as { filename: string }).filename)
     packed = (report[0] as { files: { path: string }[] }).files.map((f) => f.path)
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
     const types = ['@types/node@^20.19', '@types/express@^5', '@types/koa@^3']
@@ -193,6 +205,19 @@ describe('the npm package', function () {
     expect(result.code).to.not.equal(0)
     expect(errorsIn(result, 'internal.ts')).to.have.length(1)
     expect(errorsIn(result, 'internal.ts')[0]).to.match(/^internal\.ts\(4,\d+\): error TS2339: Property 'core' does not exist on type 'Cache'/)
+  })
+
+  it('typechecks an app on ioredis 5 that passes its own Redis, Cluster or options', async () => {
+    const app5 = join(work, 'app5')
+    mkdirSync(app5)
+    writeFileSync(join(app5, 'package.json'), JSON.stringify({ name: 'app5', private: true, type: 'module' }))
+    ok(await run('npm', ['install', tarball, 'ioredis@^5', '@types/node@^20.19', '--prefer-offline', '--no-audit', '--no-fund'], app5), 'npm install')
+    const ioredis = JSON.parse(readFileSync(join(app5, 'node_modules', 'ioredis', 'package.json'), 'utf8')) as { version: string }
+    expect(ioredis.version).to.match(/^5\./)
+    expect(existsSync(join(app5, 'node_modules', 'memoredis', 'node_modules', 'ioredis'))).to.equal(false)
+    writeFileSync(join(app5, 'app.ts'), IOREDIS5)
+    const args = ['--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--noEmit', 'app.ts']
+    ok(await run(process.execPath, [TSC, ...args], app5), 'tsc on the ioredis 5 app')
   })
 
   it('declares only public names: nothing marked @internal is in the shipped .d.ts files', () => {
