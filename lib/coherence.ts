@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { RedisError } from './errors.ts'
-import { connect, type RedisTier } from './tiers/redis.ts'
+import { connect, isCluster, type RedisSource } from './tiers/client.ts'
+import type { RedisTier } from './tiers/redis.ts'
 
 /**
  * Keeps every process's L1 true and wakes lock waiters, over subscriber connections of
@@ -77,14 +78,14 @@ export class Coherence {
   private readonly attached: (() => void)[] = []
   private closed = false
 
-  constructor(source: string | RedisOptions | Redis | Cluster, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
+  constructor(source: RedisSource, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
     this.current = mode
     this.tier = tier
     this.prefix = prefix
     this.channel = `${prefix}:!bus`
     this.slot = slotOf(this.channel)
     this.handlers = handlers
-    if (!(tier.client instanceof Cluster)) {
+    if (!isCluster(tier.client)) {
       this.follow(tier.client)
       this.listen('', connect(source, LISTENER) as Redis)
       return

@@ -1,6 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import type { Codec } from './codec-types.ts'
 import { InvalidOptionError } from './errors.ts'
+import { checkRedisSource } from './tiers/client.ts'
 
 /**
  * A length of time: a number of milliseconds, or a string with a unit:
@@ -83,9 +84,12 @@ export interface LockOptions {
 /** Options of `createCache`. */
 export interface CacheOptions {
   /**
-   * Where L2 lives: a URL (`redis://` or `rediss://`), ioredis options, a `Redis`, or a
-   * `Cluster` (used as a template: memoredis opens its own connections with the same
-   * settings and closes them on `close()`). Omit for an L1-only cache.
+   * Where L2 lives: a URL (`redis://` or `rediss://`), ioredis options (a plain object
+   * whose keys are all ioredis connection options: host, port, path, username, password,
+   * db, tls, ...), or an ioredis 5 or 6 `Redis` or `Cluster`, recognised by its shape so
+   * that the app's own copy of ioredis works (used as a template: memoredis opens its own
+   * connections with the same settings, through that copy, and closes them on `close()`).
+   * Anything else is refused with `InvalidOptionError`. Omit for an L1-only cache.
    */
   redis?: string | RedisOptions | Redis | Cluster
   /** Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - . :`. Default 'memoredis'. */
@@ -375,15 +379,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
     }
   }
 
-  const redis = o.redis
-  if (redis !== undefined && typeof redis !== 'string' && (redis === null || typeof redis !== 'object')) {
-    throw new InvalidOptionError(
-      `${where}: redis must be a URL string, ioredis options, a Redis or a Cluster, got ${describe(redis)}`,
-    )
-  }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw new InvalidOptionError(`${where}: redis URL must start with redis:// or rediss://, got ${describe(redis)}`)
-  }
+  const redis = o.redis === undefined ? undefined : checkRedisSource(o.redis, where)
 
   const circuit = plainObject(o.circuit, `${where}: circuit`)
   known(circuit, ['failures', 'resetAfter'], `${where}: circuit`)

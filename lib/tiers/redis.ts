@@ -1,5 +1,6 @@
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
+import { connect, isCluster, type Client, type RedisSource } from './client.ts'
 import { Deadlines, type Pending } from './deadlines.ts'
 import { EXTEND, FILL, READ_OR_LOCK, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
 
@@ -8,7 +9,8 @@ import { EXTEND, FILL, READ_OR_LOCK, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Scri
  * while the circuit is open or the connection is not ready, and fails after `timeoutMs`.
  * The connection is memoredis's own (a template client is duplicated, never used), with
  * the offline queue off, so that a write can never be replayed late after a reconnect.
- * No command names more than one key: a Cluster never sees CROSSSLOT.
+ * Scripts name a value and its lock, which share a hash slot; no other command names
+ * more than one key, so a Cluster never sees CROSSSLOT.
  */
 
 /** What the tier tells its owner. */
@@ -26,33 +28,6 @@ export interface RedisTierOptions {
   circuitFailures: number
   circuitResetAfterMs: number
   events: RedisTierEvents
-}
-
-type Client = Redis | Cluster
-
-/** Settings memoredis puts on every command connection it opens. */
-const OWN: RedisOptions = {
-  enableOfflineQueue: false,
-  // A command cut off by a lost connection fails; it is never sent again, late, on the next one.
-  autoResendUnfulfilledCommands: false,
-  maxRetriesPerRequest: 0,
-  retryStrategy: (times: number) => Math.min(times * 100, 1000),
-}
-
-/** Opens memoredis's own connection from a URL, options, a Redis or a Cluster (as a template). */
-export function connect(source: string | RedisOptions | Redis | Cluster, overrides: RedisOptions = {}): Client {
-  // lazyConnect: false — a template made with lazyConnect (so that it never connects itself)
-  // must not make our copy lazy too: `run` sends only on a ready connection, so it would never connect.
-  if (source instanceof Cluster) {
-    return source.duplicate(undefined, {
-      enableOfflineQueue: overrides.enableOfflineQueue ?? false,
-      lazyConnect: false,
-      redisOptions: { ...source.options.redisOptions, ...OWN, ...overrides },
-    })
-  }
-  if (source instanceof Redis) return source.duplicate({ ...OWN, lazyConnect: false, ...overrides })
-  if (typeof source === 'string') return new Redis(source, { ...OWN, ...overrides })
-  return new Redis({ ...source, ...OWN, lazyConnect: false, ...overrides })
 }
 
 /** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */
@@ -94,7 +69,7 @@ export class RedisTier {
   private firstReady: Promise<void> | undefined
   private closed = false
 
-  constructor(source: string | RedisOptions | Redis | Cluster, options: RedisTierOptions) {
+  constructor(source: RedisSource, options: RedisTierOptions) {
     this.options = options
     this.client = connect(source)
     this.client.on('error', (error: Error) => {
@@ -293,7 +268,7 @@ export class RedisTier {
   /** The server's clock in ms (with microseconds). */
   async time(): Promise<number> {
     const [seconds, micros] = await this.run('TIME', (c) =>
-      c instanceof Cluster ? (c.nodes('master')[0] as Redis).time() : c.time(),
+      isCluster(c) ? (c.nodes('master')[0] as Redis).time() : c.time(),
     )
     return Number(seconds) * 1000 + Number(micros) / 1000
   }
