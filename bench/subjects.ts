@@ -105,7 +105,7 @@ export async function bentocache(url: string, layout: Layout): Promise<(Subject 
     library: 'bentocache',
     config:
       layout === 'full'
-        ? 'bentostore().useL1Layer(memoryDriver({ maxItems: 10000 })).useL2Layer(redisDriver).useBus(redisBusDriver)'
+        ? 'bentostore().useL1Layer(memoryDriver({ maxItems: 10000 })).useL2Layer(redisDriver).useBus(redisBusDriver) (the memory driver serializes entries: its default)'
         : 'bentostore().useL2Layer(redisDriver): L2 only',
     bento,
     getOrSet: (key, factory) => bento.getOrSet({ key, factory, ttl: TTL_MS }),
