@@ -285,7 +285,7 @@ const server = await RedisServer.start()
 const raw = new RootRedis(server.url)
 const started = Date.now()
 try {
-  console.log(`node ${process.version}; ${ROUNDS} rounds of ${ROUND_MS} ms per case, the median round shown; value: ${superjson.stringify(user(42)).length} bytes as superjson`)
+  console.log(`node ${process.version}; ${ROUNDS} rounds of ${ROUND_MS} ms per case (times: the median round; ratios: the median of the rounds' ratios); value: ${superjson.stringify(user(42)).length} bytes as superjson`)
   await timed('l2', () => l2Hits(server.url, raw))
   await timed('miss', () => misses(server.url, raw))
   await timed('l1', () => l1Hits(server.url))
