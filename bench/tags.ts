@@ -11,28 +11,18 @@
  *                long reading the 10,000 keys back takes (each one a miss that recomputes).
  *
  * Each case is warmed up, then measured in rounds alternating between the cases; the
- * median round counts. A redis-server of its own is started on a free port and stopped.
+ * median round counts (support.ts). A redis-server of its own is started on a free port
+ * and stopped. The libraries are set up as subjects.ts's `l2` layout says.
  *
  * Run: cd bench && npm install && cd .. && node --conditions=source --import tsx bench/tags.ts
- * BENCH_MS sets the length of a round (default 300), BENCH_ROUNDS their number (default 7).
+ * BENCH_MS sets the length of a round (default 150), BENCH_ROUNDS their number (default 7).
  */
-import { Redis } from 'ioredis'
-import { createCache } from '../lib/index.ts'
 import { RedisServer } from '../spec/support/redis-server.ts'
+import { bentocache, memoredis } from './subjects.ts'
+import { commandCalls, measure, median, RootRedis, ROUND_MS, ROUNDS, user, type Case } from './support.ts'
 
-const ROUND_MS = Number(process.env.BENCH_MS ?? 300)
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const KEYS = 1000
 const BIG = 10_000
-
-/** A user record with a Date, like a row from a database. */
-const user = (id: number): Record<string, unknown> => ({
-  id,
-  name: 'Ada Lovelace',
-  createdAt: new Date('2020-01-02T03:04:05Z'),
-  roles: ['admin', 'editor'],
-  prefs: { theme: 'dark', digest: true },
-})
 
 /** What every library offers here: getOrSet with optional tags, and invalidating a tag. */
 interface Subject {
@@ -41,79 +31,33 @@ interface Subject {
   close(): Promise<unknown>
 }
 
-interface Bento {
-  getOrSet(o: { key: string; factory: () => Promise<unknown>; ttl: string; tags?: string[] }): Promise<unknown>
-  deleteByTag(o: { tags: string[] }): Promise<boolean>
-  disconnectAll(): Promise<void>
-}
-interface BentoModule {
-  BentoCache: new (options: unknown) => Bento
-  bentostore: () => { useL2Layer(d: unknown): unknown }
-}
-
-async function memoredis(url: string): Promise<Subject> {
-  const cache = createCache({ redis: url, prefix: 'bench', l1: false, ttl: '10m' })
+/** memoredis with `l1: false` (subjects.ts, layout l2), with tags. */
+async function memoredisTagged(url: string): Promise<Subject> {
+  const { cache, close } = await memoredis(url, 'l2')
   return {
     getOrSet: (key, factory, tags) => cache.getOrSet(key, factory, tags === undefined ? undefined : { tags }),
     invalidate: (tag) => cache.invalidateTags([tag]),
-    close: () => cache.close(),
+    close,
   }
 }
 
-async function bentocache(url: string): Promise<Subject | undefined> {
-  let mod: BentoModule
-  let drivers: Record<string, (o: unknown) => unknown>
-  // Loaded by name: a peer, present only after `cd bench && npm install`.
-  const load = (name: string): Promise<unknown> => import(name)
-  try {
-    mod = (await load('bentocache')) as BentoModule
-    drivers = (await load('bentocache/drivers/redis')) as Record<string, (o: unknown) => unknown>
-  } catch {
-    console.log('  (bentocache is not installed: cd bench && npm install)')
-    return undefined
-  }
-  const { hostname: host, port } = new URL(url)
-  const store = mod.bentostore().useL2Layer(drivers.redisDriver?.({ connection: { host, port: Number(port) } }))
-  const bento = new mod.BentoCache({ default: 'cache', stores: { cache: store } })
+/** bentocache with its Redis driver only (subjects.ts, layout l2), with tags; undefined when not installed. */
+async function bentocacheTagged(url: string): Promise<Subject | undefined> {
+  const subject = await bentocache(url, 'l2')
+  if (subject === undefined) return undefined
+  const { bento, close } = subject
   return {
     getOrSet: (key, factory, tags) => bento.getOrSet({ key, factory, ttl: '10m', tags }),
     invalidate: (tag) => bento.deleteByTag({ tags: [tag] }),
-    close: () => bento.disconnectAll(),
+    close,
   }
 }
 
-/** Runs `op` one call at a time for about `ms`; returns microseconds per call. */
-async function round(op: (i: number) => Promise<unknown>, ms: number): Promise<number> {
-  const started = performance.now()
-  let calls = 0
-  do {
-    for (let i = 0; i < 50; i++) await op(calls + i)
-    calls += 50
-  } while (performance.now() - started < ms)
-  return ((performance.now() - started) * 1000) / calls
-}
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN
-
-async function measure(cases: [string, (i: number) => Promise<unknown>][]): Promise<Map<string, number>> {
-  for (const [, op] of cases) await round(op, Math.max(200, ROUND_MS))
-  const samples = new Map<string, number[]>(cases.map(([name]) => [name, []]))
-  for (let r = 0; r < ROUNDS; r++) for (const [name, op] of cases) samples.get(name)?.push(await round(op, ROUND_MS))
-  return new Map([...samples].map(([name, xs]) => [name, median(xs)]))
-}
-
-async function commandCalls(client: Redis): Promise<number> {
-  const info = await client.info('commandstats')
-  let total = 0
-  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (name !== 'info') total += Number(calls)
-  return total
-}
-
 const server = await RedisServer.start()
-const raw = new Redis(server.url)
+const raw = new RootRedis(server.url)
 try {
-  const subjects: [string, Subject][] = [['memoredis', await memoredis(server.url)]]
-  const bento = await bentocache(server.url)
+  const subjects: [string, Subject][] = [['memoredis', await memoredisTagged(server.url)]]
+  const bento = await bentocacheTagged(server.url)
   if (bento !== undefined) subjects.push(['bentocache', bento])
 
   // ── L2 hits ──
@@ -127,17 +71,23 @@ try {
     }
   }
   await raw.set('floor', JSON.stringify(user(1)))
-  const cases: [string, (i: number) => Promise<unknown>][] = [['floor: ioredis GET', () => raw.getBuffer('floor')]]
+  // Each key in turn: op i reads key i % KEYS (one counter per case).
+  const cycling = (name: string, op: (i: number) => Promise<unknown>): Case => {
+    let i = 0
+    return { name, op: () => op(i++ % KEYS) }
+  }
+  const cases: Case[] = [{ name: 'floor: ioredis GET', op: () => raw.getBuffer('floor') }]
   for (const [name, s] of subjects) {
-    cases.push([`${name} untagged`, (i) => s.getOrSet(`u${i % KEYS}`, fail)])
-    cases.push([`${name} tagged`, (i) => s.getOrSet(`t${i % KEYS}`, fail, ['tenant:1', `user:${i % KEYS}`])])
+    cases.push(cycling(`${name} untagged`, (i) => s.getOrSet(`u${i}`, fail)))
+    cases.push(cycling(`${name} tagged`, (i) => s.getOrSet(`t${i}`, fail, ['tenant:1', `user:${i}`])))
   }
   const hits = await measure(cases)
-  const floor = hits.get('floor: ioredis GET') ?? Number.NaN
-  console.log(`\nL2 hit, one call at a time (median of ${ROUNDS} rounds of ${ROUND_MS} ms)`)
-  for (const [name, us] of hits) console.log(`  ${name.padEnd(26)} ${us.toFixed(1).padStart(7)} µs/op  ${(us / floor).toFixed(2).padStart(5)}x the floor`)
+  console.log(`\nL2 hit, one call at a time (median of ${ROUNDS} rounds of ${ROUND_MS} ms; ratios: median of the rounds' ratios)`)
+  for (const name of hits.names) {
+    console.log(`  ${name.padEnd(26)} ${(hits.ns(name) / 1000).toFixed(1).padStart(7)} µs/op  ${hits.ratio(name, 'floor: ioredis GET').toFixed(2).padStart(5)}x the floor`)
+  }
   for (const [name] of subjects) {
-    const ratio = (hits.get(`${name} tagged`) ?? Number.NaN) / (hits.get(`${name} untagged`) ?? Number.NaN)
+    const ratio = hits.ratio(`${name} tagged`, `${name} untagged`)
     const mark = name === 'memoredis' ? (ratio <= 1.1 ? '  ✓ ≤ 1.1x' : '  ✗ > 1.1x') : ''
     console.log(`  ${name}: tagged / untagged = ${ratio.toFixed(2)}x${mark}`)
   }
