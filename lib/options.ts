@@ -90,7 +90,14 @@ export interface CacheOptions {
    * The in-process LRU: at most `max` entries and `maxSize` bytes (of encoded values).
    * `false` turns L1 off. Default `{ max: 10_000, maxSize: 64 MiB }`.
    */
-  l1?: { max?: number; maxSize?: number } | false
+  l1?:
+    | {
+        /** Most entries held. A whole number. Default 10_000. */
+        max?: number
+        /** Most bytes of encoded values held. Default 64 MiB. */
+        maxSize?: number
+      }
+    | false
   /** Longest wait for one Redis command before it counts as failed. Default '500ms'. */
   redisTimeout?: Duration
   /** How long calls on a new cache wait for the first Redis connection (and the measurement of the server's clock) before going on without it. Default '1s'. */
@@ -107,7 +114,12 @@ export interface CacheOptions {
    * The Redis circuit breaker: after `failures` failed commands in a row, no command is
    * sent for `resetAfter`; then one probe decides whether it closes. Default `{ failures: 5, resetAfter: '2s' }`.
    */
-  circuit?: { failures?: number; resetAfter?: Duration }
+  circuit?: {
+    /** Failed Redis commands in a row that open the circuit. A whole number. Default 5. */
+    failures?: number
+    /** How long an open circuit sends nothing before one call probes. Milliseconds or a {@link Duration} string. Default '2s'. */
+    resetAfter?: Duration
+  }
   /**
    * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
    * broadcast mode, one subscriber per node, sees writes by any client), `'bus'`
