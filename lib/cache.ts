@@ -48,7 +48,7 @@ export interface CacheStats {
     hits: number
     /** Reads that found no fresh value in Redis. */
     misses: number
-    /** Redis commands that failed (errors, timeouts, refused by an open circuit). */
+    /** `error` events about Redis (`tier: 'l2'`): failed, timed-out or unsent commands, and refused stored values. */
     errors: number
   }
   /** Times the function ran. */
