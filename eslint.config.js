@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/node_modules/**', 'spec/fixtures/decorators/out-*/**'] },
+  { ignores: ['dist/**', 'docs/api/**', 'node_modules/**', 'bench/node_modules/**', 'spec/fixtures/decorators/out-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

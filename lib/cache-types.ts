@@ -12,14 +12,31 @@ export type { CacheResult } from './result.ts'
 
 /** Counters since the cache was created. */
 export interface CacheStats {
-  l1: { hits: number; misses: number; size: number }
-  l2: { hits: number; misses: number; errors: number }
+  /** The in-process LRU. */
+  l1: {
+    /** Fresh values found in L1. */
+    hits: number
+    /** Reads that found no fresh value in L1. */
+    misses: number
+    /** Entries held now. */
+    size: number
+  }
+  /** Redis. */
+  l2: {
+    /** Fresh values found in Redis. */
+    hits: number
+    /** Reads that found no fresh value in Redis. */
+    misses: number
+    /** `error` events about Redis (`tier: 'l2'`): failed, timed-out or unsent commands, and refused stored values. */
+    errors: number
+  }
   /** Times the function ran. */
   computations: number
   /** Stale values served (revalidating or as fallbacks). */
   stale: number
-  /** Waits for another process's value, and those that ran out. */
+  /** Waits for another process's value (its lock was held). */
   lockWaits: number
+  /** Waits for another process's value that ran out (`lock.wait`, or `lock.staleWait` with a stale value). */
   lockTimeouts: number
 }
 

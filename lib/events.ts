@@ -7,37 +7,81 @@ export type Tier = 'l1' | 'l2'
 /** Every event a cache emits, with its payload. */
 export interface CacheEvents {
   /** A fresh value was found. */
-  hit: { key: string; tier: Tier }
+  hit: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** The tier the value was found in. */ tier: Tier
+  }
   /** No fresh value in this tier. */
-  miss: { key: string; tier: Tier }
+  miss: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** The tier that had no fresh value. */ tier: Tier
+  }
   /** A value was stored (`tier` is the deepest tier written). */
-  set: { key: string; tier: Tier }
+  set: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** The deepest tier written: `'l2'` when Redis took it. */ tier: Tier
+  }
   /** A key was deleted by `delete`/`invalidate`. */
-  delete: { key: string }
+  delete: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+  }
   /** Tags were invalidated (`clear()` invalidates internal scope tags and emits this too). */
-  invalidate: { tags: string[] }
+  invalidate: {
+    /** The tags invalidated (empty for `clear()`). */ tags: string[]
+  }
   /** A stale value was served: within grace while revalidating, or as a fallback. */
-  stale: { key: string; reason: 'revalidate' | 'error' | 'soft-timeout' | 'hard-timeout' | 'lock-timeout' }
+  stale: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /**
+     * Why: `'revalidate'` (stale-while-revalidate), `'error'` (the function threw),
+     * `'soft-timeout'`, `'hard-timeout'`, or `'lock-timeout'` (another process held the lock past `lock.wait`).
+     */
+    reason: 'revalidate' | 'error' | 'soft-timeout' | 'hard-timeout' | 'lock-timeout'
+  }
   /** A background refresh finished (or failed: see `error`). */
-  refresh: { key: string; durationMs: number }
+  refresh: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** How long the function ran, in milliseconds. */ durationMs: number
+  }
   /** The function ran (a miss that computed). */
-  compute: { key: string; durationMs: number }
+  compute: {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** How long the function ran, in milliseconds. */ durationMs: number
+  }
   /** Another process holds the lock; this one waits for its value. */
-  'lock-wait': { key: string }
+  'lock-wait': {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+  }
   /** The wait ran out (`lock.wait`); this process computes itself. */
-  'lock-timeout': { key: string; durationMs: number }
+  'lock-timeout': {
+    /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** How long this process waited, in milliseconds. */ durationMs: number
+  }
   /** Too many Redis failures: no commands are sent for `circuit.resetAfter`. */
-  'circuit-open': { tier: 'l2' }
+  'circuit-open': {
+    /** Always `'l2'`: the circuit guards Redis. */ tier: 'l2'
+  }
   /** Redis answers again. */
-  'circuit-close': { tier: 'l2' }
+  'circuit-close': {
+    /** Always `'l2'`: the circuit guards Redis. */ tier: 'l2'
+  }
   /** L1 was emptied because invalidations may have been missed. */
-  flush: { reason: string }
+  flush: {
+    /** Why, e.g. `'subscriber connection lost'`, `'command connection lost'`, `'database flushed'`. */ reason: string
+  }
   /** Something went wrong with Redis or a stored value; the call went on without it. */
-  error: { error: MemoredisError; key?: string; tier?: Tier }
+  error: {
+    /** What failed: a `MemoredisError` with a stable `code`; the original error is its `cause`. */ error: MemoredisError
+    /** The entry's key, when the failure was about one. */ key?: string
+    /** The tier that failed, when one did. */ tier?: Tier
+  }
   /** Not an error, but worth knowing once (e.g. an unregistered class, `ERR_UNREGISTERED_CLASS`). */
-  warning: { error: MemoredisError }
+  warning: {
+    /** What to know, as a `MemoredisError` with a stable `code`. */ error: MemoredisError
+  }
 }
 
+/** The name of an event a cache emits: a key of {@link CacheEvents}. */
 export type CacheEventName = keyof CacheEvents
 
 /**

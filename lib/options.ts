@@ -117,7 +117,16 @@ export interface CacheOptions {
    * in place, not copied. Dates, class instances, Buffers and typed arrays, and whatever
    * they hold, are left as they are. Default false.
    */
-  l1?: { max?: number; maxSize?: number; freeze?: boolean } | false
+  l1?:
+    | {
+        /** Most entries held. A whole number. Default 10_000. */
+        max?: number
+        /** Most bytes of encoded values held. Default 64 MiB. */
+        maxSize?: number
+        /** Deep-freeze plain objects, arrays, Maps and Sets as they enter L1, so that a mutation throws. Default false. */
+        freeze?: boolean
+      }
+    | false
   /** Longest wait for one Redis command before it counts as failed. Default '500ms'. */
   redisTimeout?: Duration
   /** How long calls on a new cache wait for the first Redis connection (and the measurement of the server's clock) before going on without it. Default '1s'. */
@@ -134,7 +143,12 @@ export interface CacheOptions {
    * The Redis circuit breaker: after `failures` failed commands in a row, no command is
    * sent for `resetAfter`; then one probe decides whether it closes. Default `{ failures: 5, resetAfter: '2s' }`.
    */
-  circuit?: { failures?: number; resetAfter?: Duration }
+  circuit?: {
+    /** Failed Redis commands in a row that open the circuit. A whole number. Default 5. */
+    failures?: number
+    /** How long an open circuit sends nothing before one call probes. Milliseconds or a {@link Duration} string. Default '2s'. */
+    resetAfter?: Duration
+  }
   /**
    * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
    * broadcast mode, one subscriber per node, sees writes by any client), `'bus'`

@@ -2,7 +2,9 @@ import type { Entry } from './codec.ts'
 
 /** What a read-through call found: the value, and whether it came fresh from a tier, fresh from the function, or stale. */
 export interface CacheResult<T> {
+  /** The value, as the function returned it (or as decoded from L2). */
   value: T
+  /** `'hit'`: fresh from L1 or L2; `'miss'`: the function ran for this call; `'stale'`: past its ttl, within grace. */
   status: 'hit' | 'miss' | 'stale'
   /** When the value was computed, epoch ms (server clock). */
   created: number

@@ -10,7 +10,7 @@ import { coreOf } from './support/internals.ts'
  * memoredis on a TLS-only Redis (mutual TLS: clients need a certificate) as ACL users
  * confined to their prefix. The permission lists were found by starting from `-@all`
  * and adding what ACL LOG showed denied, until a whole flow ran with no denial; they are
- * the ones the Security docs give, and the last spec checks that they still are.
+ * the ones docs/security.md gives, and the last spec checks that they still are.
  */
 
 /** Commands every mode needs: values, Lua locks and tag stamps, the bus, the subscriber, the clock, the ready check. */
@@ -266,8 +266,8 @@ describe('TLS and ACL', function () {
 
   describe('the Security docs', () => {
     it('give exactly the ACL lines proven above', () => {
-      const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-      const lines = [...readme.matchAll(/^user app on >\S+ (.+)$/gm)].map((m) => m[1])
+      const guide = readFileSync(new URL('../docs/security.md', import.meta.url), 'utf8')
+      const lines = [...guide.matchAll(/^user app on >\S+ (.+)$/gm)].map((m) => m[1])
       expect(lines).to.deep.equal([USERS.app.rule, USERS.appbus.rule])
     })
   })
