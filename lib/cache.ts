@@ -6,7 +6,10 @@ import type { CacheEventName, CacheEvents } from './events.ts'
 import { memoize } from './memoize.ts'
 import { bind, Namespace } from './namespace.ts'
 import { resolveCacheOptions, resolveEntryOptions, type CacheOptions, type EntryOptions, type ResolvedEntryOptions } from './options.ts'
+import type { Call } from './compute.ts'
 import type { CacheResult } from './result.ts'
+
+const valueOf = <T>(result: CacheResult<T>): T => result.value
 
 export type { Cache, CacheResult, CacheStats } from './cache-types.ts'
 
@@ -26,13 +29,28 @@ class CacheFacade implements Cache {
     return new CacheFacade(new Namespace(this.#ns.core, name, false))
   }
 
-  async getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
-    return (await this.getOrSetEntry(key, factory, options)).value
+  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
+    const ns = this.#ns
+    let full: string
+    let resolved: ResolvedEntryOptions<T>
+    try {
+      full = ns.keyOf(key)
+      resolved = ns.resolveOptions(options, 'getOrSet')
+      if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    // The hot path, as for a memoized function: one L1 lookup, no allocation, no await.
+    const hit = ns.engine.hot(full, resolved)
+    if (hit !== undefined) return Promise.resolve(hit.value as T)
+    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved }
+    return ns.engine.read(call).then(valueOf)
   }
 
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
-    return this.#ns.getOrSet(key, factory, this.#ns.resolveOptions(options, 'getOrSet'))
+    const ns = this.#ns
+    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet') })
   }
 
   async get<T>(key: string): Promise<T | undefined> {

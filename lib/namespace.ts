@@ -15,6 +15,9 @@ import type { CacheResult } from './result.ts'
 /** The internal scope-tag id of the whole cache; user tags are `t:` + tag. */
 const ALL = '*'
 
+/** How many user keys a namespace remembers the full key of (then it starts over). */
+const REMEMBERED_KEYS = 1024
+
 export class Namespace {
   readonly core: Core
   readonly engine: ReadThrough
@@ -23,6 +26,7 @@ export class Namespace {
   /** Whether this is the cache itself (its `clear()` clears every namespace). */
   readonly root: boolean
   private readonly base: string
+  private readonly keys = new Map<string, string>()
   readonly scope: readonly string[]
 
   constructor(core: Core, name: string, root: boolean) {
@@ -34,12 +38,22 @@ export class Namespace {
     this.scope = [ALL, `n:${this.ns}`]
   }
 
-  /** The full Redis key of a user key: the key itself, raw, after the namespace. */
+  /**
+   * The full Redis key of a user key: the key itself, raw, after the namespace. Recent
+   * ones are remembered, so that a hit looks up a string whose hash is already known
+   * instead of building and hashing a new one.
+   */
   keyOf(key: string): string {
+    let full = this.keys.get(key)
+    if (full !== undefined) return full
     if (typeof key !== 'string' || key.length === 0) {
       throw new InvalidOptionError(`a cache key must be a non-empty string, got ${typeof key === 'string' ? '""' : typeof key}`)
     }
-    return this.base + key
+    full = this.base + key
+    if (key.length > 256) return full
+    if (this.keys.size >= REMEMBERED_KEYS) this.keys.clear()
+    this.keys.set(key, full)
+    return full
   }
 
   /** Validates entry options against the cache's defaults, once, for a caller that reuses them. */

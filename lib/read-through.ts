@@ -49,7 +49,7 @@ export class ReadThrough {
   hot(key: string, o: ResolvedEntryOptions<never>): Entry | undefined {
     const core = this.core
     if (core.l1 === undefined) return undefined
-    const now = core.now()
+    const now = core.clock.coarseNow()
     const record = core.l1.get(key, now)
     if (record === undefined || record.epoch !== core.tags.epoch) return undefined
     const entry = record.entry
