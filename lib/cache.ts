@@ -58,8 +58,8 @@ class CacheFacade implements Cache {
   }
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
-    const o = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
-    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: o })
+    const resolved = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
+    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved })
   }
 
   async delete(key: string): Promise<void> {

@@ -42,12 +42,12 @@ const SOFT = Symbol('soft timeout')
 
 /** Runs the function, stores its value, and answers the caller. */
 export async function compute<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<CacheResult<T>> {
-  const { key, options: o } = call
+  const { key, options } = call
   core.stats.computations++
   const stored = run(core, call, from)
   let outcome: Outcome
-  if (o.softTimeout > 0 && from.stale !== undefined) {
-    const soft = delay(o.softTimeout)
+  if (options.softTimeout > 0 && from.stale !== undefined) {
+    const soft = delay(options.softTimeout)
     const first = await Promise.race([stored, soft.done.then((): typeof SOFT => SOFT)])
     soft.cancel()
     if (first === SOFT) {
@@ -64,13 +64,13 @@ export async function compute<T>(core: Core, call: Call<T>, from: ComputeFrom): 
   if (outcome.kind === 'stored') return resultOf(outcome.entry, 'miss')
   // Fail-safe: a stale value within grace rather than the error.
   if (from.stale !== undefined) return serveStale(core, key, from.stale, outcome.kind, outcome.error)
-  if (o.errorTtl > 0) core.remembered.set(key, outcome.error, o.errorTtl, core.tags.epoch)
+  if (options.errorTtl > 0) core.remembered.set(key, outcome.error, options.errorTtl, core.tags.epoch)
   throw outcome.error
 }
 
 /** The function under its hard timeout and lease, then the write. Never rejects. */
 async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Outcome> {
-  const { key, options: o } = call
+  const { key, options } = call
   // When the computation started, on the server's clock, for tags: exact when the lock
   // script told us; else our estimate less its error bound, so that a value computed
   // across an invalidation is never taken as made after it (at worst, one more miss).
@@ -81,12 +81,12 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
   // A delete (or another writer) while the function runs keeps its value out of L1.
   const changed = core.watches.watch(key, false)
   // With no hard timeout, the lease bounds how long the lock and the flight are held.
-  const lease = o.hardTimeout > 0 ? undefined : delay(o.lockLease)
+  const lease = options.hardTimeout > 0 ? undefined : delay(options.lockLease)
   void lease?.done.then(() => {
     void from.lock?.release()
     from.detach?.()
   })
-  const settled = await runFactory(call.factory, key, o.hardTimeout)
+  const settled = await runFactory(call.factory, key, options.hardTimeout)
   lease?.cancel()
   const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
   if (settled.kind === 'hard-timeout') {
@@ -129,14 +129,14 @@ interface Store<T> {
 
 /** Encodes and stores a computed value (unless `shouldCache` says no); returns its entry. */
 async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T>> {
-  const { key, options: o } = call
+  const { key, options } = call
   const jitter = core.options.jitter
-  const ttl = jitter > 0 ? Math.round(o.ttl * (1 - Math.random() * jitter)) : o.ttl
-  const own = o.tags === undefined ? undefined : typeof o.tags === 'function' ? o.tags(s.value) : o.tags
+  const ttl = jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl
+  const own = options.tags === undefined ? undefined : typeof options.tags === 'function' ? options.tags(s.value) : options.tags
   const tags = own === undefined ? call.scope : [...call.scope, ...own.map((t) => `t:${t}`)]
   const fresh = Math.max(s.created, s.started + ttl)
-  const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + o.grace, tags }
-  if (o.shouldCache !== undefined && !o.shouldCache(s.value)) {
+  const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + options.grace, tags }
+  if (options.shouldCache !== undefined && !options.shouldCache(s.value)) {
     await s.lock?.release()
     return entry
   }
@@ -184,7 +184,8 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
   try {
     if (w.given) await l2.set(key, bytes, ttlMs)
     else if (lock === undefined) {
-      if (!(await l2.setUnlessLocked(key, core.layout.lockKey(key), bytes, ttlMs))) return 'lost'
+      const written = await l2.setUnlessLocked({ key, lockKey: core.layout.lockKey(key), bytes, ttlMs, created: entry.created })
+      if (!written) return 'lost'
     } else {
       const written = await l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
       await lock.gone()

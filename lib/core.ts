@@ -103,7 +103,7 @@ export class Core {
   }
 
   /** True when nobody tells this process of others' writes (`coherence: 'off'`). */
-  get untold(): boolean {
+  get uninformed(): boolean {
     return this.coherence?.mode === 'off'
   }
 
@@ -117,7 +117,7 @@ export class Core {
   // ── Coherence ────────────────────────────────────────────────────────────
 
   private onForeignWrite(keys: string[]): void {
-    const keepL1 = this.untold
+    const keepL1 = this.uninformed
     const { stampPrefix } = this.layout
     for (const key of keys) {
       if (key.startsWith(stampPrefix)) {
@@ -138,7 +138,7 @@ export class Core {
 
   /** Invalidations may have been missed: drop L1 and the stamps, wake every waiter. */
   flush(reason: string): void {
-    if (!this.untold) {
+    if (!this.uninformed) {
       this.l1?.clear()
       this.tags.forgetAll()
       this.watches.dirtyAll()

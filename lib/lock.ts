@@ -68,12 +68,12 @@ export interface HoldOptions {
 export class HeldLock {
   readonly lockKey: string
   readonly token: string
-  private readonly o: HoldOptions
+  private readonly hold: HoldOptions
   private readonly renewal: NodeJS.Timeout
   private released: Promise<void> | undefined
 
   constructor(options: HoldOptions) {
-    this.o = options
+    this.hold = options
     this.lockKey = options.lockKey
     this.token = options.token
     this.renewal = setInterval(() => {
@@ -85,7 +85,7 @@ export class HeldLock {
   /** The lock went away with the value's write (the fill script deleted it), or was lost: stop renewing. */
   gone(): Promise<void> {
     clearInterval(this.renewal)
-    this.released ??= Promise.resolve(this.o.afterRelease(false)).catch((error: unknown) => this.o.onError(error, this.lockKey))
+    this.released ??= Promise.resolve(this.hold.afterRelease(false)).catch((error: unknown) => this.hold.onError(error, this.lockKey))
     return this.released
   }
 
@@ -95,7 +95,7 @@ export class HeldLock {
    */
   release(): Promise<void> {
     clearInterval(this.renewal)
-    const { tier, lost, onError } = this.o
+    const { tier, lost, onError } = this.hold
     this.released ??= tier
       .releaseLock(this.lockKey, this.token)
       .catch((error: unknown) => {
@@ -103,7 +103,7 @@ export class HeldLock {
         if (error instanceof RedisError) lost.add(this.lockKey, this.token)
         onError(error, this.lockKey)
       })
-      .then(() => this.o.afterRelease(true))
+      .then(() => this.hold.afterRelease(true))
       .catch((error: unknown) => onError(error, this.lockKey))
     return this.released
   }

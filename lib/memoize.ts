@@ -49,14 +49,14 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   const { base, scope, id } = ns.functionScope(name, options.version ?? 1)
   const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
   const tagsOf = typeof tags === 'function' ? tags : undefined
-  const o = resolveEntryOptions(
+  const entryOptions = resolveEntryOptions(
     ns.core.options.entry,
     { ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined },
     where,
   ) as ResolvedEntryOptions<V>
   // Tags that depend on the arguments need options of their own for this call (a miss).
   const optionsFor = (args: A): ResolvedEntryOptions<V> =>
-    tagsOf === undefined ? o : { ...o, tags: (value: V) => tagsOf(args, value) }
+    tagsOf === undefined ? entryOptions : { ...entryOptions, tags: (value: V) => tagsOf(args, value) }
   // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
   // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
   const keys = new Map<string, string>()
@@ -87,7 +87,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
         return Promise.reject(error)
       }
       // The hot path: an L1 hit is one lookup, no closure, no await.
-      const hit = engine.hot(key, o)
+      const hit = engine.hot(key, entryOptions)
       if (hit !== undefined) return Promise.resolve(hit.value as V)
       return engine.read(callOf(self, args, key)).then(valueOf)
     },
@@ -253,10 +253,10 @@ export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unk
 }
 
 function ownerName(self: unknown, fn: unknown): string {
-  for (let o: unknown = self; o !== null && o !== undefined; o = Object.getPrototypeOf(o)) {
-    for (const key of Reflect.ownKeys(o as object)) {
-      if (Object.getOwnPropertyDescriptor(o, key)?.value === fn) {
-        return typeof o === 'function' ? o.name : (o as { constructor: { name: string } }).constructor.name
+  for (let entryOptions: unknown = self; entryOptions !== null && entryOptions !== undefined; entryOptions = Object.getPrototypeOf(entryOptions)) {
+    for (const key of Reflect.ownKeys(entryOptions as object)) {
+      if (Object.getOwnPropertyDescriptor(entryOptions, key)?.value === fn) {
+        return typeof entryOptions === 'function' ? entryOptions.name : (entryOptions as { constructor: { name: string } }).constructor.name
       }
     }
   }

@@ -15,6 +15,8 @@ import type { CacheResult } from './result.ts'
 /** The internal scope-tag id of the whole cache; user tags are `t:` + tag. */
 const ALL = '*'
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 /** How many user keys a namespace remembers the full key of (then it starts over). */
 const REMEMBERED_KEYS = 1024
 
@@ -49,6 +51,8 @@ export class Namespace {
     if (typeof key !== 'string' || key.length === 0) {
       throw new InvalidOptionError(`a cache key must be a non-empty string, got ${typeof key === 'string' ? '""' : typeof key}`)
     }
+    // Redis keys are UTF-8: a lone surrogate would become U+FFFD, and two keys one.
+    if (LONE_SURROGATE.test(key)) throw new InvalidOptionError(`a cache key must be well-formed text (no lone surrogate), got ${JSON.stringify(key)}`)
     full = this.base + key
     if (key.length > 256) return full
     if (this.keys.size >= REMEMBERED_KEYS) this.keys.clear()

@@ -301,35 +301,35 @@ export function resolveEntryOptions<T>(
 ): ResolvedEntryOptions<T> {
   const resolved = { ...base } as ResolvedEntryOptions<T>
   if (options === undefined) return resolved
-  const o = options as Record<string, unknown>
-  if (o.ttl !== undefined) resolved.ttl = parseDuration(o.ttl, `${where}: ttl`)
-  if (o.grace !== undefined) resolved.grace = parseDuration(o.grace, `${where}: grace`, true)
-  if (o.staleWhileRevalidate !== undefined) {
-    resolved.staleWhileRevalidate = bool(o.staleWhileRevalidate, `${where}: staleWhileRevalidate`)
+  const given = options as Record<string, unknown>
+  if (given.ttl !== undefined) resolved.ttl = parseDuration(given.ttl, `${where}: ttl`)
+  if (given.grace !== undefined) resolved.grace = parseDuration(given.grace, `${where}: grace`, true)
+  if (given.staleWhileRevalidate !== undefined) {
+    resolved.staleWhileRevalidate = bool(given.staleWhileRevalidate, `${where}: staleWhileRevalidate`)
   }
-  if (o.earlyRefresh !== undefined) resolved.earlyRefresh = ratio(o.earlyRefresh, `${where}: earlyRefresh`)
-  if (o.tags !== undefined) {
-    if (typeof o.tags !== 'function' && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) {
-      throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(o.tags)}`)
+  if (given.earlyRefresh !== undefined) resolved.earlyRefresh = ratio(given.earlyRefresh, `${where}: earlyRefresh`)
+  if (given.tags !== undefined) {
+    if (typeof given.tags !== 'function' && !(Array.isArray(given.tags) && given.tags.every((t) => typeof t === 'string'))) {
+      throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(given.tags)}`)
     }
-    resolved.tags = o.tags as ResolvedEntryOptions<T>['tags']
+    resolved.tags = given.tags as ResolvedEntryOptions<T>['tags']
   }
-  if (o.shouldCache !== undefined) resolved.shouldCache = fn(o.shouldCache, `${where}: shouldCache`)
-  if (o.timeout !== undefined) {
-    const t = plainObject(o.timeout, `${where}: timeout`)
+  if (given.shouldCache !== undefined) resolved.shouldCache = fn(given.shouldCache, `${where}: shouldCache`)
+  if (given.timeout !== undefined) {
+    const t = plainObject(given.timeout, `${where}: timeout`)
     known(t, ['soft', 'hard'], `${where}: timeout`)
     if (t.soft !== undefined) resolved.softTimeout = parseDuration(t.soft, `${where}: timeout.soft`)
     if (t.hard !== undefined) resolved.hardTimeout = parseDuration(t.hard, `${where}: timeout.hard`)
   }
-  if (o.lock !== undefined) {
-    const l = plainObject(o.lock, `${where}: lock`)
+  if (given.lock !== undefined) {
+    const l = plainObject(given.lock, `${where}: lock`)
     known(l, ['ttl', 'wait', 'lease', 'staleWait'], `${where}: lock`)
     if (l.ttl !== undefined) resolved.lockTtl = parseDuration(l.ttl, `${where}: lock.ttl`)
     if (l.wait !== undefined) resolved.lockWait = parseDuration(l.wait, `${where}: lock.wait`, true)
     if (l.lease !== undefined) resolved.lockLease = parseDuration(l.lease, `${where}: lock.lease`)
     if (l.staleWait !== undefined) resolved.staleWait = parseDuration(l.staleWait, `${where}: lock.staleWait`, true)
   }
-  if (o.errorTtl !== undefined) resolved.errorTtl = parseDuration(o.errorTtl, `${where}: errorTtl`, true)
+  if (given.errorTtl !== undefined) resolved.errorTtl = parseDuration(given.errorTtl, `${where}: errorTtl`, true)
   return resolved
 }
 
@@ -343,107 +343,102 @@ const MiB = 1024 * 1024
 
 /** Validates `createCache` options and applies every default, once. */
 export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
-  const o = plainObject(options, 'createCache options')
-  known(o, CACHE_OPTIONS, 'createCache')
+  const given = plainObject(options, 'createCache options')
+  known(given, CACHE_OPTIONS, 'createCache')
   const where = 'createCache'
-  const entry = resolveEntryOptions(
-    {
-      ttl: 60_000,
-      grace: 0,
-      staleWhileRevalidate: false,
-      earlyRefresh: 0,
-      tags: undefined,
-      shouldCache: undefined,
-      softTimeout: 0,
-      hardTimeout: 0,
-      lockTtl: 10_000,
-      lockWait: 5_000,
-      lockLease: 30_000,
-      staleWait: 250,
-      errorTtl: 0,
-    },
-    {
-      ttl: o.ttl as Duration | undefined,
-      grace: o.grace as Duration | undefined,
-      staleWhileRevalidate: o.staleWhileRevalidate as boolean | undefined,
-      earlyRefresh: o.earlyRefresh as number | undefined,
-      timeout: o.timeout as TimeoutOptions | undefined,
-      lock: o.lock as LockOptions | undefined,
-      errorTtl: o.errorTtl as Duration | undefined,
-    },
-    where,
-  )
+  const circuit = plainObject(given.circuit, `${where}: circuit`)
+  known(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
+  const maxValueSize = given.maxValueSize === undefined ? 8 * MiB : integer(given.maxValueSize, `${where}: maxValueSize`, 1)
+  return {
+    redis: given.redis === undefined ? undefined : (checkRedisSource(given.redis, where) as CacheOptions['redis']),
+    prefix: resolvePrefix(given.prefix, where),
+    entry: resolveEntryOptions(ENTRY_DEFAULTS, pick(given, ['ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'timeout', 'lock', 'errorTtl']), where),
+    jitter: given.jitter === undefined ? 0 : ratio(given.jitter, `${where}: jitter`),
+    l1: resolveL1(given.l1, where),
+    redisTimeout: given.redisTimeout === undefined ? 500 : parseDuration(given.redisTimeout, `${where}: redisTimeout`),
+    connectWait: given.connectWait === undefined ? 1000 : parseDuration(given.connectWait, `${where}: connectWait`, true),
+    refreshConcurrency:
+      given.refreshConcurrency === undefined ? 4 : integer(given.refreshConcurrency, `${where}: refreshConcurrency`, 1),
+    circuitFailures: circuit.failures === undefined ? 5 : integer(circuit.failures, `${where}: circuit.failures`, 1),
+    circuitResetAfter:
+      circuit.resetAfter === undefined ? 2000 : parseDuration(circuit.resetAfter, `${where}: circuit.resetAfter`),
+    coherence: resolveCoherence(given.coherence, where),
+    codec: resolveCodec(given.codec, where),
+    signingKeys: signingKeys(given.signingKey, where),
+    maxValueSize,
+    compressThreshold:
+      given.compressThreshold === undefined || given.compressThreshold === false
+        ? Number.POSITIVE_INFINITY
+        : integer(given.compressThreshold, `${where}: compressThreshold`, 1),
+    maxDecompressedSize:
+      given.maxDecompressedSize === undefined
+        ? 4 * maxValueSize
+        : integer(given.maxDecompressedSize, `${where}: maxDecompressedSize`, 1),
+    strictClasses: given.strictClasses === undefined ? false : bool(given.strictClasses, `${where}: strictClasses`),
+  }
+}
 
-  const prefix = o.prefix === undefined ? 'memoredis' : o.prefix
+/** The entry defaults of every cache, before its own options. */
+const ENTRY_DEFAULTS: ResolvedEntryOptions = {
+  ttl: 60_000,
+  grace: 0,
+  staleWhileRevalidate: false,
+  earlyRefresh: 0,
+  tags: undefined,
+  shouldCache: undefined,
+  softTimeout: 0,
+  hardTimeout: 0,
+  lockTtl: 10_000,
+  lockWait: 5_000,
+  lockLease: 30_000,
+  staleWait: 250,
+  errorTtl: 0,
+}
+
+/** The entry options among a cache's options. */
+function pick(given: Record<string, unknown>, names: readonly (keyof EntryOptions)[]): EntryOptions {
+  const picked: Record<string, unknown> = {}
+  for (const name of names) if (given[name] !== undefined) picked[name] = given[name]
+  return picked as EntryOptions
+}
+
+function resolvePrefix(prefix: unknown, where: string): string {
+  if (prefix === undefined) return 'memoredis'
   if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
     throw new InvalidOptionError(
       `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.', ':', got ${describe(prefix)}`,
     )
   }
+  return prefix
+}
 
-  let l1: ResolvedCacheOptions['l1'] = { max: 10_000, maxSize: 64 * MiB, freeze: false }
-  if (o.l1 === false) l1 = false
-  else if (o.l1 !== undefined) {
-    const l = plainObject(o.l1, `${where}: l1`)
-    known(l, ['max', 'maxSize', 'freeze'], `${where}: l1`)
-    l1 = {
-      max: l.max === undefined ? l1.max : integer(l.max, `${where}: l1.max`, 1),
-      maxSize: l.maxSize === undefined ? l1.maxSize : integer(l.maxSize, `${where}: l1.maxSize`, 1),
-      freeze: l.freeze === undefined ? l1.freeze : bool(l.freeze, `${where}: l1.freeze`),
-    }
-  }
-
-  const redis = o.redis === undefined ? undefined : checkRedisSource(o.redis, where)
-
-  const circuit = plainObject(o.circuit, `${where}: circuit`)
-  known(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
-
-  const coherence = o.coherence
-  if (coherence !== undefined && coherence !== 'tracking' && coherence !== 'bus' && coherence !== 'off') {
-    throw new InvalidOptionError(`${where}: coherence must be 'tracking', 'bus' or 'off', got ${describe(coherence)}`)
-  }
-
-  const codec = o.codec
-  if (
-    codec !== undefined &&
-    (codec === null ||
-      typeof codec !== 'object' ||
-      typeof (codec as Codec).name !== 'string' ||
-      typeof (codec as Codec).encode !== 'function' ||
-      typeof (codec as Codec).decode !== 'function')
-  ) {
-    throw new InvalidOptionError(`${where}: codec must be an object with name, encode and decode, got ${describe(codec)}`)
-  }
-
-  const maxValueSize = o.maxValueSize === undefined ? 8 * MiB : integer(o.maxValueSize, `${where}: maxValueSize`, 1)
-
+function resolveL1(value: unknown, where: string): ResolvedCacheOptions['l1'] {
+  const defaults = { max: 10_000, maxSize: 64 * MiB, freeze: false }
+  if (value === false) return false
+  if (value === undefined) return defaults
+  const l1 = plainObject(value, `${where}: l1`)
+  known(l1, ['max', 'maxSize', 'freeze'], `${where}: l1`)
   return {
-    redis: redis as CacheOptions['redis'],
-    prefix,
-    entry,
-    jitter: o.jitter === undefined ? 0 : ratio(o.jitter, `${where}: jitter`),
-    l1,
-    redisTimeout: o.redisTimeout === undefined ? 500 : parseDuration(o.redisTimeout, `${where}: redisTimeout`),
-    connectWait: o.connectWait === undefined ? 1000 : parseDuration(o.connectWait, `${where}: connectWait`, true),
-    refreshConcurrency:
-      o.refreshConcurrency === undefined ? 4 : integer(o.refreshConcurrency, `${where}: refreshConcurrency`, 1),
-    circuitFailures: circuit.failures === undefined ? 5 : integer(circuit.failures, `${where}: circuit.failures`, 1),
-    circuitResetAfter:
-      circuit.resetAfter === undefined ? 2000 : parseDuration(circuit.resetAfter, `${where}: circuit.resetAfter`),
-    coherence,
-    codec: codec as Codec | undefined,
-    signingKeys: signingKeys(o.signingKey, where),
-    maxValueSize,
-    compressThreshold:
-      o.compressThreshold === undefined || o.compressThreshold === false
-        ? Number.POSITIVE_INFINITY
-        : integer(o.compressThreshold, `${where}: compressThreshold`, 1),
-    maxDecompressedSize:
-      o.maxDecompressedSize === undefined
-        ? 4 * maxValueSize
-        : integer(o.maxDecompressedSize, `${where}: maxDecompressedSize`, 1),
-    strictClasses: o.strictClasses === undefined ? false : bool(o.strictClasses, `${where}: strictClasses`),
+    max: l1.max === undefined ? defaults.max : integer(l1.max, `${where}: l1.max`, 1),
+    maxSize: l1.maxSize === undefined ? defaults.maxSize : integer(l1.maxSize, `${where}: l1.maxSize`, 1),
+    freeze: l1.freeze === undefined ? defaults.freeze : bool(l1.freeze, `${where}: l1.freeze`),
   }
+}
+
+function resolveCoherence(value: unknown, where: string): ResolvedCacheOptions['coherence'] {
+  if (value !== undefined && value !== 'tracking' && value !== 'bus' && value !== 'off') {
+    throw new InvalidOptionError(`${where}: coherence must be 'tracking', 'bus' or 'off', got ${describe(value)}`)
+  }
+  return value
+}
+
+function resolveCodec(value: unknown, where: string): Codec | undefined {
+  if (value === undefined) return undefined
+  const codec = value as Partial<Codec> | null
+  if (codec === null || typeof codec !== 'object' || typeof codec.name !== 'string' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new InvalidOptionError(`${where}: codec must be an object with name, encode and decode, got ${describe(value)}`)
+  }
+  return codec as Codec
 }
 
 function signingKeys(value: unknown, where: string): Buffer[] {
@@ -463,14 +458,14 @@ function signingKeys(value: unknown, where: string): Buffer[] {
 
 /** Checks the memoize-only options; returns the entry options part. */
 export function checkMemoizeOptions(options: unknown, where: string): void {
-  const o = plainObject(options, `${where} options`)
-  known(o, [...ENTRY_OPTIONS, 'cache', 'name', 'key', 'version'], where)
-  if (o.name !== undefined && (typeof o.name !== 'string' || o.name === '')) {
-    throw new InvalidOptionError(`${where}: name must be a non-empty string, got ${describe(o.name)}`)
+  const given = plainObject(options, `${where} options`)
+  known(given, [...ENTRY_OPTIONS, 'cache', 'name', 'key', 'version'], where)
+  if (given.name !== undefined && (typeof given.name !== 'string' || given.name === '')) {
+    throw new InvalidOptionError(`${where}: name must be a non-empty string, got ${describe(given.name)}`)
   }
-  fn(o.key, `${where}: key`)
-  if (o.tags !== undefined && typeof o.tags !== 'function' && !Array.isArray(o.tags)) {
-    throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(o.tags)}`)
+  fn(given.key, `${where}: key`)
+  if (given.tags !== undefined && typeof given.tags !== 'function' && !Array.isArray(given.tags)) {
+    throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(given.tags)}`)
   }
-  if (o.version !== undefined) integer(o.version, `${where}: version`, 0)
+  if (given.version !== undefined) integer(given.version, `${where}: version`, 0)
 }

@@ -11,13 +11,13 @@ export function isFresh(entry: Entry, now: number): boolean {
 }
 
 /** A hit that should also start a background refresh: less than `earlyRefresh` of the ttl is left. */
-export function shouldRefreshEarly(entry: Entry, now: number, o: ResolvedEntryOptions<never>): boolean {
-  return o.earlyRefresh > 0 && entry.freshUntil - now <= o.earlyRefresh * o.ttl
+export function shouldRefreshEarly(entry: Entry, now: number, options: ResolvedEntryOptions<never>): boolean {
+  return options.earlyRefresh > 0 && entry.freshUntil - now <= options.earlyRefresh * options.ttl
 }
 
 /** Stale within grace, and stale-while-revalidate: serve it now and refresh in the background. */
-export function shouldServeStaleWhileRevalidating(stale: Entry | undefined, o: ResolvedEntryOptions<never>): stale is Entry {
-  return stale !== undefined && o.staleWhileRevalidate
+export function shouldServeStaleWhileRevalidating(stale: Entry | undefined, options: ResolvedEntryOptions<never>): stale is Entry {
+  return stale !== undefined && options.staleWhileRevalidate
 }
 
 /**
@@ -25,9 +25,9 @@ export function shouldServeStaleWhileRevalidating(stale: Entry | undefined, o: R
  * back on, waiting is a slow computation: the soft timeout bounds it, or `lock.staleWait`
  * without one. Without, `lock.wait`.
  */
-export function lockWaitLimit(hasStale: boolean, o: ResolvedEntryOptions<never>): number {
-  if (!hasStale) return o.lockWait
-  return Math.min(o.lockWait, o.softTimeout > 0 ? o.softTimeout : o.staleWait)
+export function lockWaitLimit(hasStale: boolean, options: ResolvedEntryOptions<never>): number {
+  if (!hasStale) return options.lockWait
+  return Math.min(options.lockWait, options.softTimeout > 0 ? options.softTimeout : options.staleWait)
 }
 
 /**

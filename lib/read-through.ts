@@ -46,14 +46,14 @@ export class ReadThrough {
   }
 
   /** The hot path: a fresh L1 entry whose tags are unchanged, not due for an early refresh; else undefined. */
-  hot(key: string, o: ResolvedEntryOptions<never>): Entry | undefined {
+  hot(key: string, options: ResolvedEntryOptions<never>): Entry | undefined {
     const core = this.core
     if (core.l1 === undefined) return undefined
     const now = core.clock.coarseNow()
     const record = core.l1.get(key, now)
     if (record === undefined || record.epoch !== core.tags.epoch) return undefined
     const entry = record.entry
-    if (!isFresh(entry, now) || shouldRefreshEarly(entry, now, o)) return undefined
+    if (!isFresh(entry, now) || shouldRefreshEarly(entry, now, options)) return undefined
     core.stats.l1Hits++
     if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
     return entry
@@ -63,7 +63,7 @@ export class ReadThrough {
   async read<T>(call: Call<T>): Promise<CacheResult<T>> {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
-    const { key, options: o } = call
+    const { key, options } = call
     const now = core.now()
     let stale: Entry | undefined
     const record = core.l1?.get(key, now)
@@ -72,14 +72,14 @@ export class ReadThrough {
       if (isFresh(entry, now)) {
         core.stats.l1Hits++
         if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
-        if (shouldRefreshEarly(entry, now, o)) this.refreshInBackground(call, entry)
+        if (shouldRefreshEarly(entry, now, options)) this.refreshInBackground(call, entry)
         return resultOf(entry, 'hit')
       }
       stale = entry
     }
     core.stats.l1Misses++
     if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l1' })
-    if (shouldServeStaleWhileRevalidating(stale, o)) {
+    if (shouldServeStaleWhileRevalidating(stale, options)) {
       this.refreshInBackground(call, stale)
       return serveStale(core, key, stale, 'revalidate')
     }
@@ -195,7 +195,7 @@ export class ReadThrough {
   /** One computation across processes: take the lock with the read, or wait for whoever has it. */
   private async lockOrWait<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
     const core = this.core
-    const { key, options: o } = call
+    const { key, options } = call
     const lockKey = core.layout.lockKey(key)
     const token = lockToken()
     // Durations on the monotonic clock: the wall clock may jump.
@@ -218,12 +218,12 @@ export class ReadThrough {
           // No Redis, or it just failed: straight to the function, not through more timeouts.
           return compute(core, call, { stale, detach: from.detach })
         case 'won':
-          return this.won(call, { stale: newer(stale, found.stale), lock: this.hold(key, lockKey, token, o.lockTtl), serverNow: found.serverNow, from })
+          return this.won(call, { stale: newer(stale, found.stale), lock: this.hold(key, lockKey, token, options.lockTtl), serverNow: found.serverNow, from })
       }
       stale = newer(stale, found.stale)
       // Someone refreshes it: within grace, serve the stale value at once; the background
       // refresh waits for that holder's value.
-      if (from.newerThan === 0 && shouldServeStaleWhileRevalidating(stale, o)) {
+      if (from.newerThan === 0 && shouldServeStaleWhileRevalidating(stale, options)) {
         armed.cancel()
         this.refreshInBackground(call, stale)
         return serveStale(core, key, stale, 'revalidate')
@@ -233,7 +233,7 @@ export class ReadThrough {
         core.stats.lockWaits++
         core.events.emit('lock-wait', { key })
       }
-      const limit = lockWaitLimit(stale !== undefined, o)
+      const limit = lockWaitLimit(stale !== undefined, options)
       const remaining = started + limit - performance.now()
       if (remaining <= 0) {
         armed.cancel()
@@ -264,9 +264,9 @@ export class ReadThrough {
   /** The wait ran out: the stale value if there is one, else compute without the lock. */
   private gaveUp<T>(call: Call<T>, stale: Entry | undefined, started: number): Promise<CacheResult<T>> | CacheResult<T> {
     const core = this.core
-    const { key, options: o } = call
+    const { key, options } = call
     // The holder goes on and fills the cache; this caller takes the stale value now.
-    if (stale !== undefined && o.softTimeout > 0) return serveStale(core, key, stale, 'soft-timeout')
+    if (stale !== undefined && options.softTimeout > 0) return serveStale(core, key, stale, 'soft-timeout')
     core.stats.lockTimeouts++
     core.events.emit('lock-timeout', { key, durationMs: Math.round(performance.now() - started) })
     if (stale !== undefined) return serveStale(core, key, stale, 'lock-timeout')
@@ -277,12 +277,12 @@ export class ReadThrough {
   private async readOrLock<T>(call: Call<T>, a: Attempt): Promise<Found> {
     const core = this.core
     const l2 = core.l2 as NonNullable<Core['l2']>
-    const { key, options: o } = call
+    const { key, options } = call
     // Watched until the value is in L1: a write reported before then keeps it out.
     const watch = core.watch(key)
     let reply
     try {
-      reply = await l2.readOrLock({ key, lockKey: a.lockKey, token: a.token, lockTtlMs: o.lockTtl, newerThan: a.newerThan, skipValue: a.skipValue, now: core.now() })
+      reply = await l2.readOrLock({ key, lockKey: a.lockKey, token: a.token, lockTtlMs: options.lockTtl, newerThan: a.newerThan, skipValue: a.skipValue, now: core.now() })
     } catch (error) {
       core.unwatch(key, watch)
       core.error(error, key, 'l2')

@@ -21,7 +21,7 @@ export interface TagHost {
   readonly l2: RedisTier | undefined
   readonly clock: ServerClock
   /** True when nobody tells this process of new stamps (`coherence: 'off'`). */
-  readonly untold: boolean
+  readonly uninformed: boolean
   watch(key: string): Watch
   unwatch(key: string, watch: Watch): void
   error(error: unknown, key?: string, tier?: Tier): void
@@ -59,7 +59,7 @@ export class TagStamps {
     for (const id of entry.tags) {
       const known = this.known.get(id)
       // With coherence off nobody tells us of a new stamp: trust a kept one for 1s only.
-      if (known === undefined || (this.host.untold && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
+      if (known === undefined || (this.host.uninformed && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
       else if (known.stamp >= entry.created) return false
     }
     if (unknown === undefined) return true

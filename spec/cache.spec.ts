@@ -159,13 +159,18 @@ describe('Cache on L1 only', () => {
       () => cache.getOrSetEntry('', () => 1),
       () => cache.getOrSet('k', () => 1, { ttl: -5 }),
       () => cache.invalidateTags('t' as unknown as string[]),
+      // Two lone surrogates would both reach Redis as U+FFFD: one key for two.
+      () => cache.getOrSet('user:\ud800', () => 1),
+      () => cache.get('user:\udc00'),
+      () => cache.getOrSet(42 as unknown as string, () => 1),
     ].map((call) => {
       let promise: Promise<unknown> | undefined
       expect(() => (promise = call())).to.not.throw()
       return (promise as Promise<unknown>).then(() => undefined, (e: unknown) => e)
     })
     const errors = (await Promise.all(outcomes)) as InvalidOptionError[]
-    expect(errors.map((e) => e.code)).to.deep.equal(['ERR_INVALID_OPTION', 'ERR_INVALID_OPTION', 'ERR_INVALID_OPTION'])
+    expect(errors.map((e) => e.code)).to.deep.equal(Array.from({ length: 6 }, () => 'ERR_INVALID_OPTION'))
+    expect(errors[3]?.message).to.match(/well-formed/)
     expect(errors[1]?.message).to.match(/getOrSet: ttl must be a positive duration/)
   })
 

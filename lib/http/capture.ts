@@ -33,65 +33,103 @@ const CONTENT = ['content-length', 'content-type', 'content-encoding', 'content-
  * goes out and a body past `limit` is dropped.
  */
 export function holdResponse(res: ServerResponse, limit: number, live: boolean): Hold {
-  const target = res as unknown as Writes
-  const original: Writes = { writeHead: target.writeHead, write: target.write, end: target.end, flushHeaders: target.flushHeaders }
-  const chunks: Buffer[] = []
-  let size = 0
-  let state: 'holding' | 'passing' | 'dropping' | 'held' | 'released' = 'holding'
-  let result: Captured | undefined
-  let settle: (captured: Captured | undefined) => void = () => undefined
-  const captured = new Promise<Captured | undefined>((resolve) => (settle = resolve))
+  return new ResponseHold(res, limit, live)
+}
 
-  const restore = (): void => {
-    Object.assign(target, original)
-    res.off('close', onClose)
-  }
-  const onClose = (): void => {
+/** Where a held response stands. */
+type HoldState = 'holding' | 'passing' | 'dropping' | 'held' | 'released'
+
+/** The response's own write methods, put back when the hold lets go. */
+class ResponseHold implements Hold {
+  readonly captured: Promise<Captured | undefined>
+  private readonly res: ServerResponse
+  private readonly target: Writes
+  private readonly original: Writes
+  private readonly limit: number
+  private readonly live: boolean
+  private readonly chunks: Buffer[] = []
+  private size = 0
+  private state: HoldState = 'holding'
+  private result: Captured | undefined
+  private settle: (captured: Captured | undefined) => void = () => undefined
+  private readonly onClose = (): void => {
     // The client left before the handler was done: nobody to answer, nothing trustworthy to keep.
-    if (state !== 'holding') return
-    state = 'dropping'
-    settle(undefined)
+    if (this.state !== 'holding') return
+    this.state = 'dropping'
+    this.settle(undefined)
   }
-  if (live) res.on('close', onClose)
 
-  /** Stops holding: live, the response goes out as the handler makes it, uncached; else it is dropped. */
-  const letGo = (): void => {
-    settle(undefined)
-    if (!live) {
-      state = 'dropping'
-      chunks.length = 0
+  constructor(res: ServerResponse, limit: number, live: boolean) {
+    this.res = res
+    this.limit = limit
+    this.live = live
+    this.target = res as unknown as Writes
+    const target = this.target
+    this.original = { writeHead: target.writeHead, write: target.write, end: target.end, flushHeaders: target.flushHeaders }
+    this.captured = new Promise<Captured | undefined>((resolve) => (this.settle = resolve))
+    if (live) res.on('close', this.onClose)
+    target.writeHead = (status: unknown, reason?: unknown, headers?: unknown) => this.writeHead(status, reason, headers)
+    target.flushHeaders = () => this.flushHeaders()
+    target.write = (chunk: unknown, encoding?: unknown, callback?: unknown) => this.write(chunk, encoding, callback)
+    target.end = (chunk?: unknown, encoding?: unknown, callback?: unknown) => this.end(chunk, encoding, callback)
+  }
+
+  /** Bound: the adapters hand it on as a plain function. */
+  readonly release = (extra: Readonly<Record<string, string>>, notModified: boolean): void => {
+    const { res, result } = this
+    if (this.state !== 'held' || result === undefined) return
+    this.state = 'released'
+    this.restore()
+    for (const [name, value] of Object.entries(extra)) res.setHeader(name, value)
+    if (notModified) {
+      res.statusCode = 304
+      for (const name of CONTENT) res.removeHeader(name)
+      res.end()
       return
     }
-    state = 'passing'
-    restore()
-    if (!res.headersSent) res.setHeader('X-Cache', 'BYPASS')
-  }
-  /** Keeps a chunk, or lets the response go (False): past the limit, or server-sent events, which never end. */
-  const keep = (chunk: unknown, encoding: unknown): boolean => {
-    const bytes = toBuffer(chunk, encoding)
-    if (state !== 'holding') return false
-    if (bytes !== undefined) {
-      chunks.push(bytes)
-      size += bytes.length
-    }
-    if (size <= limit && !isEventStream(res)) return true
-    letGo() // From here on it goes to the client as the handler writes it.
-    return false
-  }
-  const flush = (): boolean => {
-    let ok = true
-    for (const chunk of chunks.splice(0)) ok = res.write(chunk)
-    return ok
-  }
-  const detachedEnd = (): void => {
-    // Let whoever waits on the end of a detached response (pipeline, on-finished) go on.
-    res.finished = true
-    res.emit('prefinish')
-    res.emit('finish')
-    res.emit('close')
+    if (!BODILESS.has(res.statusCode)) res.setHeader('Content-Length', result.body.length)
+    res.end(result.body)
   }
 
-  target.writeHead = (status: unknown, reason?: unknown, headers?: unknown): ServerResponse => {
+  private restore(): void {
+    Object.assign(this.target, this.original)
+    this.res.off('close', this.onClose)
+  }
+
+  /** Stops holding: live, the response goes out as the handler makes it, uncached; else it is dropped. */
+  private letGo(): void {
+    this.settle(undefined)
+    if (!this.live) {
+      this.state = 'dropping'
+      this.chunks.length = 0
+      return
+    }
+    this.state = 'passing'
+    this.restore()
+    if (!this.res.headersSent) this.res.setHeader('X-Cache', 'BYPASS')
+  }
+
+  /** Keeps a chunk, or lets the response go (false): past the limit, or server-sent events, which never end. */
+  private keep(chunk: unknown, encoding: unknown): boolean {
+    const bytes = toBuffer(chunk, encoding)
+    if (this.state !== 'holding') return false
+    if (bytes !== undefined) {
+      this.chunks.push(bytes)
+      this.size += bytes.length
+    }
+    if (this.size <= this.limit && !isEventStream(this.res)) return true
+    this.letGo() // From here on it goes to the client as the handler writes it.
+    return false
+  }
+
+  private flush(): boolean {
+    let ok = true
+    for (const chunk of this.chunks.splice(0)) ok = this.res.write(chunk)
+    return ok
+  }
+
+  private writeHead(status: unknown, reason?: unknown, headers?: unknown): ServerResponse {
+    const res = this.res
     res.statusCode = Number(status)
     if (typeof reason === 'string') res.statusMessage = reason
     else headers = reason
@@ -103,61 +141,58 @@ export function holdResponse(res: ServerResponse, limit: number, live: boolean):
     }
     return res
   }
-  target.flushHeaders = () => {
-    if (state === 'holding' && isEventStream(res)) {
-      letGo()
-      res.flushHeaders()
+
+  private flushHeaders(): void {
+    if (this.state === 'holding' && isEventStream(this.res)) {
+      this.letGo()
+      this.res.flushHeaders()
     }
   }
-  target.write = (chunk: unknown, encoding?: unknown, callback?: unknown): boolean => {
+
+  private write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     const done = typeof encoding === 'function' ? encoding : callback
     // While held (or dropped), the handler may write on; once passing, the client's pace rules.
-    const ok = keep(chunk, encoding) || state !== 'passing' || flush()
+    const ok = this.keep(chunk, encoding) || this.state !== 'passing' || this.flush()
     if (typeof done === 'function') process.nextTick(done as () => void)
     return ok
   }
-  target.end = (chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse => {
+
+  private end(chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+    const res = this.res
     const done = [chunk, encoding, callback].find((a) => typeof a === 'function') as (() => void) | undefined
-    if (typeof chunk !== 'function') keep(chunk, encoding)
-    if (state === 'passing') {
-      flush()
+    if (typeof chunk !== 'function') this.keep(chunk, encoding)
+    if (this.state === 'passing') {
+      this.flush()
       res.end(done)
       return res
     }
     if (done !== undefined) res.once('finish', done)
-    if (state === 'holding') {
-      state = 'held'
-      const body = Buffer.allocUnsafeSlow(size)
-      let at = 0
-      for (const part of chunks) at += part.copy(body, at)
-      chunks.length = 0
-      result = { status: res.statusCode, headers: res.getHeaders(), body }
-      settle(result)
-    }
-    if (!live && state !== 'released') {
-      state = 'released'
-      detachedEnd()
+    if (this.state === 'holding') this.hold()
+    if (!this.live && this.state !== 'released') {
+      this.state = 'released'
+      detachedEnd(res)
     }
     return res
   }
 
-  return {
-    captured,
-    release(extra, notModified) {
-      if (state !== 'held' || result === undefined) return
-      state = 'released'
-      restore()
-      for (const [name, value] of Object.entries(extra)) res.setHeader(name, value)
-      if (notModified) {
-        res.statusCode = 304
-        for (const name of CONTENT) res.removeHeader(name)
-        res.end()
-        return
-      }
-      if (!BODILESS.has(res.statusCode)) res.setHeader('Content-Length', result.body.length)
-      res.end(result.body)
-    },
+  /** The handler ended the response: keep it whole. */
+  private hold(): void {
+    this.state = 'held'
+    const body = Buffer.allocUnsafeSlow(this.size)
+    let at = 0
+    for (const part of this.chunks) at += part.copy(body, at)
+    this.chunks.length = 0
+    this.result = { status: this.res.statusCode, headers: this.res.getHeaders(), body }
+    this.settle(this.result)
   }
+}
+
+/** Lets whoever waits on the end of a detached response (pipeline, on-finished) go on. */
+function detachedEnd(res: ServerResponse): void {
+  res.finished = true
+  res.emit('prefinish')
+  res.emit('finish')
+  res.emit('close')
 }
 
 function isEventStream(res: ServerResponse): boolean {

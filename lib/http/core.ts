@@ -22,16 +22,16 @@ const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
 
 /** The cache logic of both middlewares; options are validated here, once. */
 export class HttpCache<Req, Res> {
-  private readonly o: Resolved<Req, Res>
+  private readonly settings: Resolved<Req, Res>
   /** The engine's options for every lookup, validated once (not per request). */
   private readonly entry: ResolvedEntryOptions<Value>
   /** The engine behind `o.cache`. */
   private readonly ns: Namespace
 
   constructor(options: HttpCacheOptions<Req, Res>, where: string) {
-    this.o = resolve(options, where)
-    this.ns = namespaceOf(this.o.cache) as Namespace
-    this.entry = this.ns.resolveOptions<Value>(this.o.entry, where)
+    this.settings = resolve(options, where)
+    this.ns = namespaceOf(this.settings.cache) as Namespace
+    this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
@@ -40,18 +40,18 @@ export class HttpCache<Req, Res> {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || this.skips(ex)) return ex.pass('BYPASS')
     const key = this.keyOf(ex)
     if (req.method === 'HEAD') return this.head(ex, key)
-    if (this.o.honorNoCache && directive(req.headers['cache-control'], 'no-cache')) return this.revalidate(ex, key)
+    if (this.settings.honorNoCache && directive(req.headers['cache-control'], 'no-cache')) return this.revalidate(ex, key)
     return this.lookup(ex, key, undefined, key)
   }
 
   /** Requests that may carry one user's view (credentials, cookies), rewrite what the handler sees, or refuse storage. */
   private skips(ex: Exchange<Req, Res>): boolean {
     const h = ex.req.headers
-    if (hasAny(this.o.bypassing, h)) return true
-    if (h.authorization !== undefined && !this.o.varies.has('authorization')) return true
-    if (h.cookie !== undefined && !this.o.varies.has('cookie')) return true
+    if (hasAny(this.settings.bypassing, h)) return true
+    if (h.authorization !== undefined && !this.settings.varies.has('authorization')) return true
+    if (h.cookie !== undefined && !this.settings.varies.has('cookie')) return true
     if (directive(h['cache-control'], 'no-store')) return true
-    return this.o.bypass !== undefined && this.o.bypass(ex.user) === true
+    return this.settings.bypass !== undefined && this.settings.bypass(ex.user) === true
   }
 
   /**
@@ -61,13 +61,13 @@ export class HttpCache<Req, Res> {
    */
   private keyOf(ex: Exchange<Req, Res>): string {
     const h = ex.req.headers
-    let key = 'GET ' + (this.o.key !== undefined ? this.o.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.o.ignored))
-    for (const name of this.o.vary) key += headerLine(name, h[name])
-    return key + presentLines(this.o.present, h)
+    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.settings.ignored))
+    for (const name of this.settings.vary) key += headerLine(name, h[name])
+    return key + presentLines(this.settings.present, h)
   }
 
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
-    const o = this.o
+    const settings = this.settings
     let settled = false
     let own: Promise<Held<Req, Res> | undefined> | undefined
     let mine: Stored | undefined
@@ -75,7 +75,7 @@ export class HttpCache<Req, Res> {
       // With stale-while-revalidate the engine calls this in the background, just before or
       // after it hands us the stale value: then this request is answered, and must not run.
       if (!settled) await nextTurn()
-      if (settled) return this.valueOf(ex, await ex.refresh(o.maxBodySize), base, variant)
+      if (settled) return this.valueOf(ex, await ex.refresh(settings.maxBodySize), base, variant)
       own = this.hold(ex)
       let held: Held<Req, Res> | undefined
       try {
@@ -91,7 +91,7 @@ export class HttpCache<Req, Res> {
     try {
       ;({ value, status } = await this.ns.getOrSet<Value>(key, factory, this.entry))
     } catch (error) {
-      o.onError(error)
+      settings.onError(error)
       value = UNSHARED
       status = 'miss'
     }
@@ -99,7 +99,7 @@ export class HttpCache<Req, Res> {
     // Our handler ran: answer with its response, even when the engine had a stale one meanwhile.
     if (own !== undefined) return this.finish(ex, await own, mine)
     if (!isValue(value)) {
-      o.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
+      settings.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
       return ex.pass('BYPASS')
     }
     if (value.k === 'r') return this.reply(ex, value, status === 'stale' ? 'STALE' : 'HIT')
@@ -112,10 +112,10 @@ export class HttpCache<Req, Res> {
   private async head(ex: Exchange<Req, Res>, key: string): Promise<void> {
     let value: unknown
     try {
-      value = await this.o.cache.get<Value>(key)
-      if (isValue(value) && value.k === 'v') value = await this.o.cache.get<Value>(variantKey(key, value.n, ex.req.headers))
+      value = await this.settings.cache.get<Value>(key)
+      if (isValue(value) && value.k === 'v') value = await this.settings.cache.get<Value>(variantKey(key, value.n, ex.req.headers))
     } catch (error) {
-      this.o.onError(error)
+      this.settings.onError(error)
     }
     if (isValue(value) && value.k === 'r') return this.reply(ex, value, 'HIT')
     return ex.pass('MISS')
@@ -127,7 +127,7 @@ export class HttpCache<Req, Res> {
     const stored = held === undefined ? undefined : this.prepare(held)
     if (stored !== undefined) {
       const value = await this.valueOf(ex, held, key, undefined, stored)
-      await this.o.cache.set(key, value, { ...this.o.set, tags: value.k === 'n' ? [] : value.t }).catch(this.o.onError)
+      await this.settings.cache.set(key, value, { ...this.settings.set, tags: value.k === 'n' ? [] : value.t }).catch(this.settings.onError)
     }
     this.finish(ex, held, stored)
   }
@@ -142,7 +142,7 @@ export class HttpCache<Req, Res> {
         if (saved[i] !== undefined) h[name] = saved[i]
       })
     }
-    const held = ex.capture(this.o.maxBodySize)
+    const held = ex.capture(this.settings.maxBodySize)
     held.then(restore, restore)
     return held
   }
@@ -150,19 +150,19 @@ export class HttpCache<Req, Res> {
   /** The value for the key of this call, storing a variant on the side when the response says `Vary`. */
   private async valueOf(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, base: string, variant: readonly string[] | undefined, stored = held && this.prepare(held)): Promise<Value> {
     if (stored === undefined) return UNSHARED
-    const names = varyNames(stored.h.vary).filter((name) => !this.o.varies.has(name))
+    const names = varyNames(stored.h.vary).filter((name) => !this.settings.varies.has(name))
     if (variant !== undefined && names.every((name) => variant.includes(name))) return stored
     if (variant === undefined && names.length === 0) return stored
     // It varies on request headers that this key does not hold: the base key points to
     // them, the response goes to its own key, and waiters on this key look there.
     const all = [...new Set([...(variant ?? []), ...names])].sort()
-    const options = { ...this.o.set, tags: stored.t }
+    const options = { ...this.settings.set, tags: stored.t }
     const pointer: Variants = { k: 'v', n: all, t: stored.t }
     try {
-      await this.o.cache.set(variantKey(base, all, ex.req.headers), stored, options)
-      if (variant !== undefined) await this.o.cache.set(base, pointer, options)
+      await this.settings.cache.set(variantKey(base, all, ex.req.headers), stored, options)
+      if (variant !== undefined) await this.settings.cache.set(base, pointer, options)
     } catch (error) {
-      this.o.onError(error)
+      this.settings.onError(error)
     }
     return variant === undefined ? pointer : UNSHARED
   }
@@ -170,22 +170,22 @@ export class HttpCache<Req, Res> {
   /** The response as it will be kept, or undefined when it may not be shared. */
   private prepare(held: Held<Req, Res>): Stored | undefined {
     const { headers: h, status } = held
-    if (!this.o.statuses.has(status) || h['set-cookie'] !== undefined) return undefined
+    if (!this.settings.statuses.has(status) || h['set-cookie'] !== undefined) return undefined
     if (/(?:^|,)\s*(?:private|no-store|no-cache)\b/i.test(text(h['cache-control']) ?? '')) return undefined
-    if (varyNames(text(h.vary)).includes('*') || held.body.length > this.o.maxBodySize) return undefined
+    if (varyNames(text(h.vary)).includes('*') || held.body.length > this.settings.maxBodySize) return undefined
     const kept: Record<string, string> = {}
-    for (const name of this.o.kept) {
+    for (const name of this.settings.kept) {
       const value = text(h[name])
       if (value !== undefined) kept[name] = value
     }
-    if (this.o.etag && kept.etag === undefined && status >= 200 && status < 300) kept.etag = strongEtag(held.body)
+    if (this.settings.etag && kept.etag === undefined && status >= 200 && status < 300) kept.etag = strongEtag(held.body)
     let tags: readonly string[] = []
-    if (this.o.tags !== undefined) {
+    if (this.settings.tags !== undefined) {
       try {
-        tags = this.o.tags(held.req, held.res)
+        tags = this.settings.tags(held.req, held.res)
         if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('tags must return an array of strings')
       } catch (error) {
-        this.o.onError(error)
+        this.settings.onError(error)
         return undefined
       }
     }

@@ -255,54 +255,54 @@ export function text(value: OutgoingHttpHeaders[string]): string | undefined {
 /** Validates the options (naming `where` in errors) and applies the defaults, once. */
 export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string): Resolved<Req, Res> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
-  const o = options as Partial<HttpCacheOptions<Req, Res>>
-  const cache = o.cache
+  const given = options as Partial<HttpCacheOptions<Req, Res>>
+  const cache = given.cache
   if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {
     throw new InvalidOptionError(`${where}: cache must be a cache from createCache(), got ${typeof cache}`)
   }
-  const ttl = o.ttl === undefined ? undefined : parseDuration(o.ttl, `${where}: ttl`)
-  const grace = o.grace === undefined ? undefined : parseDuration(o.grace, `${where}: grace`, true)
-  const swr = o.staleWhileRevalidate ?? true
+  const ttl = given.ttl === undefined ? undefined : parseDuration(given.ttl, `${where}: ttl`)
+  const grace = given.grace === undefined ? undefined : parseDuration(given.grace, `${where}: grace`, true)
+  const swr = given.staleWhileRevalidate ?? true
   if (typeof swr !== 'boolean') throw new InvalidOptionError(`${where}: staleWhileRevalidate must be true or false`)
-  const vary = names(o.vary, `${where}: vary`)
-  const extra = names(o.headers, `${where}: headers`)
+  const vary = names(given.vary, `${where}: vary`)
+  const extra = names(given.headers, `${where}: headers`)
   const refused = extra.find((name) => NEVER.has(name))
   if (refused !== undefined) throw new InvalidOptionError(`${where}: headers may not name ${refused}: it is never kept`)
-  const statuses = o.statuses ?? STATUS_DEFAULT
+  const statuses = given.statuses ?? STATUS_DEFAULT
   if (!Array.isArray(statuses) || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
     throw new InvalidOptionError(`${where}: statuses must be an array of HTTP status codes (100 to 599)`)
   }
-  const maxBodySize = o.maxBodySize ?? 1024 * 1024
+  const maxBodySize = given.maxBodySize ?? 1024 * 1024
   if (typeof maxBodySize !== 'number' || !(maxBodySize >= 0) || !Number.isFinite(maxBodySize)) {
     throw new InvalidOptionError(`${where}: maxBodySize must be a number of bytes, got ${String(maxBodySize)}`)
   }
   for (const name of ['tags', 'key', 'bypass', 'onError'] as const) {
-    if (o[name] !== undefined && typeof o[name] !== 'function') throw new InvalidOptionError(`${where}: ${name} must be a function`)
+    if (given[name] !== undefined && typeof given[name] !== 'function') throw new InvalidOptionError(`${where}: ${name} must be a function`)
   }
   for (const name of ['etag', 'honorNoCache'] as const) {
-    if (o[name] !== undefined && typeof o[name] !== 'boolean') throw new InvalidOptionError(`${where}: ${name} must be true or false`)
+    if (given[name] !== undefined && typeof given[name] !== 'boolean') throw new InvalidOptionError(`${where}: ${name} must be true or false`)
   }
-  const namespace = o.namespace ?? 'http'
+  const namespace = given.namespace ?? 'http'
   if (typeof namespace !== 'string' || namespace === '') throw new InvalidOptionError(`${where}: namespace must be a non-empty string`)
   return {
     cache: cache.namespace(namespace),
     entry: { ttl, grace, staleWhileRevalidate: swr, tags: (v) => v.t ?? [], shouldCache: (v) => v.k !== 'n' },
     set: { ttl, grace },
-    tags: o.tags,
-    key: o.key,
-    bypass: o.bypass,
+    tags: given.tags,
+    key: given.key,
+    bypass: given.bypass,
     vary,
     varies: new Set(vary),
-    ...unkeyed(o.rewriteHeaders, vary, `${where}: rewriteHeaders`),
-    ignored: ignoring(o.ignoreQuery, `${where}: ignoreQuery`),
+    ...unkeyed(given.rewriteHeaders, vary, `${where}: rewriteHeaders`),
+    ignored: ignoring(given.ignoreQuery, `${where}: ignoreQuery`),
     kept: [...new Set([...KEPT, ...extra])],
     statuses: new Set(statuses),
     maxBodySize,
-    etag: o.etag ?? true,
-    honorNoCache: o.honorNoCache ?? false,
+    etag: given.etag ?? true,
+    honorNoCache: given.honorNoCache ?? false,
     onError: (error) => {
       try {
-        if (o.onError !== undefined) o.onError(error)
+        if (given.onError !== undefined) given.onError(error)
         else process.emitWarning(error instanceof Error ? error : String(error), 'MemoredisWarning')
       } catch {
         // A throwing onError must not fail the request it was told about.

@@ -227,10 +227,13 @@ export class RedisTier {
     return Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
   }
 
-  /** Writes a value computed without the lock, only while nobody holds it; false when someone did. */
-  async setUnlessLocked(key: string, lockKey: string, value: Buffer, ttlMs: number): Promise<boolean> {
-    const px = String(Math.max(1, Math.ceil(ttlMs)))
-    return Number(await this.script(SET_UNLESS_LOCKED, [key, lockKey], [value, px])) === 1
+  /**
+   * Writes a value computed without the lock, only while nobody holds it and over no
+   * value created after `created`; false when it did not.
+   */
+  async setUnlessLocked(write: { key: string; lockKey: string; bytes: Buffer; ttlMs: number; created: number }): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(write.ttlMs)))
+    return Number(await this.script(SET_UNLESS_LOCKED, [write.key, write.lockKey], [write.bytes, px, String(write.created)])) === 1
   }
 
   /** A plain write (`cache.set`). */

@@ -61,12 +61,18 @@ return 1`,
 /**
  * The write of a value computed without the lock (Redis was down when it started, the
  * wait for the holder ran out, or it landed after its hard timeout). KEYS: value, lock.
- * ARGV: value, PX (ms). Writes only while nobody holds the lock: a holder computes a
- * newer value and will write it. Answers 1 when written, 0 when not.
+ * ARGV: value, PX (ms), the value's `created`. Writes only while nobody holds the lock (a
+ * holder computes a newer value and will write it) and over no value computed later
+ * than ours (by its envelope header). Answers 1 when written, 0 when not.
  */
 export const SET_UNLESS_LOCKED = script(
   'SET UNLESS LOCKED',
   `if redis.call('get', KEYS[2]) then return 0 end
+local v = redis.call('get', KEYS[1])
+if v then
+  local created = string.match(v, '^MR1 %d+ %S+ (%S+) ')
+  if created and tonumber(created) > tonumber(ARGV[3]) then return 0 end
+end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`,
 )
