@@ -1,14 +1,15 @@
 import { expect } from 'chai'
 import { Redis } from 'ioredis'
+import { once } from 'node:events'
 import { createCache, type Cache, type CacheOptions } from '../lib/index.ts'
 import { deferred, next, sleep } from './fixtures/stampede-helpers.ts'
-import { coreOf } from './support/internals.ts'
+import { coreOf, nextReady } from './support/internals.ts'
 import { RedisServer } from './support/redis-server.ts'
 
 /**
- * A Redis server paused with SIGSTOP, then resumed with SIGCONT: how long calls take
- * while it is paused and after, and the locks the pause leaves behind. Each block runs
- * its own server, since it breaks it.
+ * A Redis server paused with SIGSTOP and resumed with SIGCONT, or killed and restarted:
+ * how long calls take during the fault and after it, and the locks it leaves behind.
+ * Each block runs its own server, since it breaks it.
  */
 
 const valueOf = (key: string): string => `value of ${key}`
@@ -21,7 +22,7 @@ interface Timed {
   key: string
   value: unknown
   ms: number
-  /** During the pause, or after SIGCONT. */
+  /** During the fault (a pause, the server down), or after it. */
   phase: 'paused' | 'after'
 }
 
@@ -51,7 +52,7 @@ function callInLoops(o: { callers: number; keys: readonly string[]; read: (key: 
   }
 }
 
-describe('when the Redis server is paused (SIGSTOP) under concurrent callers, and resumed', () => {
+describe('16 concurrent callers, while the Redis server is paused or down and after', () => {
   let server: RedisServer
   let admin: Redis
   const caches: Cache[] = []
@@ -60,6 +61,8 @@ describe('when the Redis server is paused (SIGSTOP) under concurrent callers, an
   before(async () => {
     server = await RedisServer.start()
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 })
+    // It sees the server killed too: it reconnects on its own, quietly.
+    admin.on('error', () => {})
     process.on('unhandledRejection', onUnhandled)
   })
   afterEach(async () => {
@@ -81,26 +84,28 @@ describe('when the Redis server is paused (SIGSTOP) under concurrent callers, an
 
   /**
    * 16 callers over 4 keys whose values are cached (and, after `ttl`, stale) loop through
-   * a 2s pause and 5s after SIGCONT; every call's duration and value.
+   * 2s of a fault and 5s after it ends; every call's duration and value.
    */
-  async function pauseUnderLoad(cache: Cache): Promise<Timed[]> {
+  async function faultUnderLoad(cache: Cache, fault: { begin(): Promise<void> | void; end(): Promise<void> | void }): Promise<Timed[]> {
     const keys = ['a', 'b', 'c', 'd']
     const fn = (key: string) => () => sleep(FUNCTION_MS).then(() => valueOf(key))
     for (const key of keys) await cache.getOrSet(key, fn(key))
     let phase: Timed['phase'] = 'paused'
-    // The values are stale (ttl 100ms) by the time the server stops.
+    // The values are stale (ttl 100ms) by the time the fault begins.
     await sleep(150)
-    server.signal('SIGSTOP')
+    await fault.begin()
     const loops = callInLoops({ callers: 16, keys, read: (key) => cache.getOrSet(key, fn(key)), phase: () => phase })
     try {
       await sleep(2_000)
     } finally {
-      server.signal('SIGCONT')
+      await fault.end()
     }
     phase = 'after'
     await sleep(5_000)
     return loops.stop()
   }
+
+  const pause = { begin: () => server.signal('SIGSTOP'), end: () => server.signal('SIGCONT') }
 
   /** What every call must satisfy: the right value, within two Redis timeouts + the function + slack. */
   function expectBounded(calls: Timed[]): void {
@@ -119,72 +124,118 @@ describe('when the Redis server is paused (SIGSTOP) under concurrent callers, an
   it('answers every call with its value (fresh or stale within grace) within 2 × redisTimeout + the function, during the pause and after', async function () {
     this.timeout(30_000)
     const cache = make({ ttl: '100ms', grace: '1m', staleWhileRevalidate: false })
-    const calls = await pauseUnderLoad(cache)
+    const calls = await faultUnderLoad(cache, pause)
     expectBounded(calls)
   })
 
   it('leaves no orphan lock behind (no grace): calls after SIGCONT never wait lock.wait for a lock nobody holds', async function () {
     this.timeout(30_000)
     const cache = make({ ttl: '100ms', grace: 0, staleWhileRevalidate: false })
-    const calls = await pauseUnderLoad(cache)
+    const calls = await faultUnderLoad(cache, pause)
     expectBounded(calls)
     // Nothing left locked either, once every call is in.
     expect(await admin.keys('spec:!lock:*')).to.deep.equal([])
+  })
+
+  it('answers every call within the bound while the server is down (killed), and after it is restarted on its port', async function () {
+    this.timeout(30_000)
+    const cache = make({ ttl: '100ms', grace: '1m', staleWhileRevalidate: false })
+    const ready = nextReady(cache)
+    const calls = await faultUnderLoad(cache, { begin: () => server.kill(), end: () => server.restart() })
+    expectBounded(calls)
+    // And it is back on Redis: a value written after the restart is there.
+    await ready
+    if (admin.status !== 'ready') await once(admin, 'ready')
+    expect(await admin.exists('spec:default:a')).to.equal(1)
   })
 })
 
 describe('a lock release that could not reach Redis', () => {
   let server: RedisServer
+  /** Writes every command to its append-only file before answering: keys (a lock) survive SIGKILL. */
+  let durable: RedisServer
   let admin: Redis
-  let cache: Cache | undefined
+  let durableAdmin: Redis
+  const caches: Cache[] = []
   before(async () => {
     server = await RedisServer.start()
+    durable = await RedisServer.start({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] })
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 })
+    durableAdmin = new Redis(durable.url, { maxRetriesPerRequest: 1 })
+    durableAdmin.on('error', () => {})
   })
   after(async () => {
     server.signal('SIGCONT')
-    await cache?.close()
+    await Promise.all(caches.splice(0).map((c) => c.close()))
     admin.disconnect()
+    durableAdmin.disconnect()
     await server.stop()
+    await durable.stop()
   })
 
-  it('is retried once Redis answers again, long before the lock would expire (lock.ttl 30s)', async function () {
-    this.timeout(20_000)
-    // One failure opens the circuit: the release is refused, never sent to the paused server.
-    const c = (cache = createCache({
-      redis: server.url,
-      prefix: 'spec',
-      redisTimeout: REDIS_TIMEOUT,
-      circuit: { failures: 1, resetAfter: '10s' },
-      lock: { ttl: '30s' },
-    }))
-    await c.getOrSet('warm', () => 1)
-    const lockKey = coreOf(c).layout.lockKey('spec:default:k')
+  /** A cache whose computation of `k` holds the lock (lock.ttl 30s) until `gate` settles. */
+  async function holding(url: string, circuit: CacheOptions['circuit']): Promise<{ cache: Cache; lockKey: string; gate: ReturnType<typeof deferred<string>>; call: Promise<string> }> {
+    const cache = createCache({ redis: url, prefix: 'spec', redisTimeout: REDIS_TIMEOUT, circuit, lock: { ttl: '30s' } })
+    caches.push(cache)
+    await cache.getOrSet('warm', () => 1)
     const running = deferred<void>()
     const gate = deferred<string>()
-    const failing = c.getOrSet('k', () => {
+    const call = cache.getOrSet('k', () => {
       running.resolve()
       return gate.promise
     })
     await running.promise
-    expect(await admin.pttl(lockKey), 'the lock, held').to.be.above(20_000)
+    return { cache, lockKey: coreOf(cache).layout.lockKey('spec:default:k'), gate, call }
+  }
 
+  /** Resolves when `lockKey` is gone, or after `ms`; true when it is gone. */
+  async function goneWithin(client: Redis, lockKey: string, ms: number): Promise<boolean> {
+    const started = performance.now()
+    while ((await client.exists(lockKey)) === 1 && performance.now() - started < ms) await sleep(20)
+    return (await client.exists(lockKey)) === 0
+  }
+
+  it('is retried once Redis answers again on the same connection (a pause), long before lock.ttl (30s)', async function () {
+    this.timeout(20_000)
+    // One failure opens the circuit: the release is refused, never sent to the paused server.
+    const h = await holding(server.url, { failures: 1, resetAfter: '10s' })
+    expect(await admin.pttl(h.lockKey), 'the lock, held').to.be.above(20_000)
     server.signal('SIGSTOP')
     try {
-      const opened = next(c, 'circuit-open')
+      const opened = next(h.cache, 'circuit-open')
       // Another key's read times out and opens the circuit.
-      await c.getOrSet('other', () => 'computed without Redis')
+      await h.cache.getOrSet('other', () => 'computed without Redis')
       await opened
       const boom = new Error('the function failed')
-      gate.reject(boom)
-      expect(await failing.catch((e: unknown) => e)).to.equal(boom)
+      h.gate.reject(boom)
+      expect(await h.call.catch((e: unknown) => e)).to.equal(boom)
     } finally {
       server.signal('SIGCONT')
     }
     // The late answers close the circuit; the release it refused goes out then.
-    if (coreOf(c).l2?.circuit !== 'closed') await next(c, 'circuit-close')
-    const started = performance.now()
-    while ((await admin.exists(lockKey)) === 1 && performance.now() - started < 5_000) await sleep(20)
-    expect(await admin.exists(lockKey), 'the lock 5s after Redis answered again').to.equal(0)
+    if (coreOf(h.cache).l2?.circuit !== 'closed') await next(h.cache, 'circuit-close')
+    expect(await goneWithin(admin, h.lockKey, 3_000), 'the lock gone 3s after Redis answered again').to.equal(true)
+  })
+
+  it('is retried on the next connection when the server went away (killed, restarted with its data), long before lock.ttl', async function () {
+    this.timeout(20_000)
+    const h = await holding(durable.url, undefined)
+    expect(await durableAdmin.pttl(h.lockKey), 'the lock, held').to.be.above(20_000)
+    const client = coreOf(h.cache).l2?.client
+    const closed = client === undefined ? undefined : once(client, 'close')
+    await durable.kill()
+    await closed
+    // Not connected: the release is refused, and kept.
+    const boom = new Error('the function failed')
+    h.gate.reject(boom)
+    expect(await h.call.catch((e: unknown) => e)).to.equal(boom)
+    const ready = nextReady(h.cache)
+    await durable.restart()
+    await ready
+    if (durableAdmin.status !== 'ready') await once(durableAdmin, 'ready')
+    // The restarted server has its data back (the lock would have lived its 30s) ...
+    expect(await durableAdmin.exists('spec:default:warm'), 'data kept across the restart').to.equal(1)
+    // ... and the release that was kept went out on the new connection.
+    expect(await goneWithin(durableAdmin, h.lockKey, 3_000), 'the lock gone 3s after the reconnect').to.equal(true)
   })
 })
