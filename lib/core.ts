@@ -73,7 +73,12 @@ export class Core {
       circuitResetAfterMs: options.circuitResetAfter,
       events: {
         error: (error) => this.error(error, undefined, 'l2'),
-        circuit: (state) => this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' }),
+        circuit: (state) => {
+          this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' })
+          // Redis answers again, on a connection that never dropped (a paused server):
+          // the releases refused while the circuit was open go out now, not at a reconnect.
+          if (state === 'close') void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
+        },
         ready: (): Promise<void> => this.onConnected(l2),
         // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
         close: () => {},

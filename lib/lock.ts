@@ -8,7 +8,7 @@ import type { RedisTier } from './tiers/redis.ts'
  * (`RedisTier.fill`). Here: a won lock is renewed every `ttl / 2` while its computation
  * runs, never past its lease (the hard timeout, or `lock.lease`); released by
  * compare-and-delete in exactly one place ({@link HeldLock.release}); and a release that
- * could not reach Redis is retried when the connection comes back ({@link LostReleases}),
+ * could not reach Redis is retried when Redis answers again ({@link LostReleases}),
  * so a lock never outlives its holder by more than its ttl.
  */
 
@@ -25,7 +25,7 @@ export function lockToken(): string {
   return PROCESS_TOKEN + (++tokens).toString(36)
 }
 
-/** Releases that could not reach Redis, retried on the next connection. */
+/** Releases that could not reach Redis, retried on the next connection or when the circuit closes again. */
 export class LostReleases {
   private readonly releases = new Map<string, string>()
 
