@@ -16,7 +16,11 @@ export interface CacheEvents {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /** The tier that had no fresh value. */ tier: Tier
   }
-  /** A value was stored (`tier` is the deepest tier written). */
+  /**
+   * A value was stored (`tier` is the deepest tier written). Not emitted for a value
+   * that was not stored: `shouldCache` said no, it could not be encoded, or its write
+   * lost the key's lock (a `delete` or the end of the lease took it).
+   */
   set: {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /** The deepest tier written: `'l2'` when Redis took it. */ tier: Tier
@@ -34,7 +38,9 @@ export interface CacheEvents {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /**
      * Why: `'revalidate'` (stale-while-revalidate), `'error'` (the function threw),
-     * `'soft-timeout'`, `'hard-timeout'`, or `'lock-timeout'` (another process held the lock past `lock.wait`).
+     * `'hard-timeout'`, `'soft-timeout'` (the function, or the wait for another process's
+     * computation, passed `timeout.soft`), or `'lock-timeout'` (with no soft timeout, the
+     * wait for another process's computation passed `lock.staleWait`, or `lock.wait` if shorter).
      */
     reason: 'revalidate' | 'error' | 'soft-timeout' | 'hard-timeout' | 'lock-timeout'
   }
@@ -43,7 +49,7 @@ export interface CacheEvents {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /** How long the function ran, in milliseconds. */ durationMs: number
   }
-  /** The function ran (a miss that computed). */
+  /** The function ran and returned a value (a miss that computed, or a background refresh). */
   compute: {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /** How long the function ran, in milliseconds. */ durationMs: number
@@ -52,7 +58,12 @@ export interface CacheEvents {
   'lock-wait': {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
   }
-  /** The wait ran out (`lock.wait`); this process computes itself. */
+  /**
+   * The wait for another process's value ran out: without a stale value after
+   * `lock.wait`, and this process computes itself, without the lock; with one after
+   * `lock.staleWait` (or `lock.wait` if shorter), and the stale value is served. Not
+   * emitted when a soft timeout ended the wait (a `stale` event, `'soft-timeout'`).
+   */
   'lock-timeout': {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
     /** How long this process waited, in milliseconds. */ durationMs: number

@@ -63,7 +63,11 @@ export interface TimeoutOptions {
 export interface LockOptions {
   /** How long a lock is held before Redis drops it; renewed every ttl/2 while the function runs. Default '10s'. */
   ttl?: Duration
-  /** How long a process waits for another's value before computing itself. Default '5s'. */
+  /**
+   * The longest a process waits for another's value. Without a stale value, it then
+   * computes itself, without the lock (the value is stored only if nobody holds the lock
+   * by then); with one, see `staleWait`. Milliseconds or a {@link Duration}; 0: never wait. Default '5s'.
+   */
   wait?: Duration
   /**
    * The longest a computation holds the lock when it has no hard timeout (with one, the
