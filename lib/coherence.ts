@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { RedisError } from './errors.ts'
+import { slotOf } from './slot.ts'
 import { connect, isCluster, type RedisSource } from './tiers/client.ts'
 import type { RedisTier } from './tiers/redis.ts'
 
@@ -298,17 +299,4 @@ export class Coherence {
     if (o === this.origin || !Array.isArray(k)) return
     this.handlers.onKeys(k.filter((key): key is string => typeof key === 'string'))
   }
-}
-
-/** The Cluster hash slot of `key` (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384). */
-export function slotOf(key: string): number {
-  const open = key.indexOf('{')
-  const close = open === -1 ? -1 : key.indexOf('}', open + 1)
-  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key)
-  let crc = 0
-  for (const byte of hashed) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-  }
-  return crc & 16383
 }
