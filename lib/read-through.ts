@@ -12,10 +12,10 @@ import type { Watch } from './watches.ts'
 /**
  * The read-through pipeline, one call from its key to its value:
  *
- *   L1 (fresh, tags unchanged) ─► value                                  no round trip
- *   single-flight(key) ─► read-or-lock script ─► fresh value ─► L1 ─► value   1 round trip
- *                                            ├► lock won ─► compute (compute.ts) ─► fill script
- *                                            └► lock held ─► wait for the winner's write ─► GET
+ *   L1 (fresh, tags unchanged) ─► value                                 no round trip
+ *   single-flight(key) ─► GET ─► fresh value ─► L1 ─► value                  1 round trip
+ *                       └► READ_OR_LOCK script ─► lock won ─► compute (compute.ts) ─► FILL script
+ *                                              └► lock held ─► wait for the winner's write ─► GET
  *
  * What the calls share is the `Core`; the computation and its write are `compute.ts`;
  * the lock's renewal and release are `lock.ts`; the decisions are named in `policies.ts`.
@@ -95,8 +95,8 @@ export class ReadThrough {
     if (entry !== undefined && isFresh(entry, core.now())) return resultOf(entry, 'hit')
     if (core.l2 === undefined) return undefined
     await core.l2.whenStarted()
-    const found = await this.readValue(key, 0, false)
-    return found !== undefined && isFresh(found, core.now()) ? resultOf(found, 'hit') : undefined
+    const looked = await this.lookup(key, 0, true)
+    return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
   }
 
   /** Refreshes `key` in the background, once per key, at most `refreshConcurrency` at a time. */
@@ -184,12 +184,17 @@ export class ReadThrough {
     // Negative caching (opt-in): the same error again, unless another process stored a value meanwhile.
     const remembered = from.newerThan === 0 ? core.remembered.get(key, core.tags.epoch) : undefined
     if (remembered !== undefined) {
-      const found = l2 === undefined ? undefined : await this.readValue(key, 0, false)
-      if (found !== undefined && isFresh(found, core.now())) return resultOf(found, 'hit')
+      const looked = l2 === undefined ? undefined : await this.lookup(key, 0, true)
+      if (looked?.kind === 'hit') return resultOf(looked.entry, 'hit')
       throw remembered.error
     }
     if (l2 === undefined) return compute(core, call, { stale: from.stale, detach: from.detach })
-    return this.lockOrWait(call, from)
+    // An L2 hit is one GET; only a miss, or a stale value, goes on to the lock.
+    const looked = await this.lookup(key, from.newerThan, true)
+    if (looked.kind === 'hit') return resultOf(looked.entry, 'hit')
+    // Redis just failed: straight to the function, not through more timeouts.
+    if (looked.kind === 'down') return compute(core, call, { stale: from.stale, detach: from.detach })
+    return this.lockOrWait(call, { ...from, stale: newer(from.stale, looked.stale) })
   }
 
   /** One computation across processes: take the lock with the read, or wait for whoever has it. */
@@ -206,7 +211,7 @@ export class ReadThrough {
     for (;;) {
       // Armed before the read, so that the winner's write cannot slip between the two.
       const armed = core.waiters.arm(key)
-      const found = await this.readOrLock(call, { lockKey, token, newerThan: from.newerThan, skipValue, again: waited })
+      const found = await this.readOrLock(call, { lockKey, token, newerThan: from.newerThan, skipValue })
       if (found.kind !== 'held') armed.cancel()
       switch (found.kind) {
         case 'hit':
@@ -244,8 +249,8 @@ export class ReadThrough {
       const settled = core.coherence === undefined || core.coherence.settled
       await armed.wait(settled ? waitSlice(found.holderMs, remaining) : Math.min(50, remaining))
       if (core.closed) throw new CacheClosedError()
-      const written = await this.readValue(key, from.newerThan, true)
-      if (written !== undefined && isFresh(written, core.now())) return resultOf(written, 'hit')
+      const written = await this.lookup(key, from.newerThan, false)
+      if (written.kind === 'hit') return resultOf(written.entry, 'hit')
     }
   }
 
@@ -294,13 +299,13 @@ export class ReadThrough {
       return { kind: 'unusable' }
     }
     const stale = reply.bytes === null ? undefined : await this.accept(key, reply.bytes, a.newerThan, watch)
-    if (!a.again) this.countMiss(key)
+    if (reply.bytes === null) core.unwatch(key, watch)
     if (reply.kind === 'won') return { kind: 'won', stale, serverNow: reply.serverNow }
     return { kind: 'held', stale, holderMs: reply.holderMs }
   }
 
-  /** One GET: the value if usable (see {@link accept}). `again`: a second look in one call, not counted as a miss again. */
-  private async readValue(key: string, newerThan: number, again: boolean): Promise<Entry | undefined> {
+  /** One GET: a fresh value, or a stale one within grace (see {@link accept}), or Redis failing. `count`: count a miss. */
+  private async lookup(key: string, newerThan: number, count: boolean): Promise<Looked> {
     const core = this.core
     const l2 = core.l2 as NonNullable<Core['l2']>
     const watch = core.watch(key)
@@ -310,14 +315,13 @@ export class ReadThrough {
     } catch (error) {
       core.unwatch(key, watch)
       core.error(error, key, 'l2')
-      return undefined
+      return { kind: 'down' }
     }
     const entry = bytes === null ? undefined : await this.accept(key, bytes, newerThan, watch)
     if (bytes === null) core.unwatch(key, watch)
-    if (entry === undefined || !isFresh(entry, core.now())) {
-      if (!again) this.countMiss(key)
-    }
-    return entry
+    if (entry !== undefined && isFresh(entry, core.now())) return { kind: 'hit', entry }
+    if (count) this.countMiss(key)
+    return { kind: 'miss', stale: entry }
   }
 
   /**
@@ -378,9 +382,10 @@ interface Attempt {
   token: string
   newerThan: number
   skipValue: boolean
-  /** A second look in one call: its miss is not counted again. */
-  again: boolean
 }
+
+/** What one GET found. */
+type Looked = { kind: 'hit'; entry: Entry } | { kind: 'miss'; stale: Entry | undefined } | { kind: 'down' }
 
 function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
   if (a === undefined) return b
