@@ -161,6 +161,9 @@ export class Coherence {
     // A Cluster drops a node's connection for good on `end` (and makes a new one if needed).
     if (this.cluster !== undefined) node.once('end', () => this.followed.delete(node))
     if (node.status === 'ready') this.trackNode(node)
+    // A Cluster connects to a node only for its first command; until then nothing written
+    // there (a stamp another process sets) would be heard. Masters are tracked from the start.
+    else if (this.cluster !== undefined && node.status === 'wait' && node.options.readOnly !== true) node.connect().catch(() => undefined)
   }
 
   private trackNode(node: Redis): void {
