@@ -94,6 +94,7 @@ export class Coherence {
     this.cluster = tier.client
     this.attach(this.cluster, '+node', (node: Redis) => this.follow(node))
     this.attach(this.cluster, 'refresh', () => this.syncNodes())
+    this.attach(this.cluster, 'ready', () => this.syncNodes())
   }
 
   /** Listens on a connection memoredis does not close with the subscribers; `close()` detaches it. */
@@ -259,6 +260,11 @@ export class Coherence {
     if (cluster === undefined || this.closed) return
     const nodes = cluster.nodes('all')
     for (const node of nodes) this.follow(node)
+    // A Cluster connects to a node only for its first command; until then nothing written
+    // there (a stamp another process sets) would be heard. Every master is tracked at once.
+    if (this.current === 'tracking' && cluster.status === 'ready') {
+      for (const node of cluster.nodes('master')) if (node.status === 'wait') node.connect().catch(() => undefined)
+    }
     const owner = cluster.slots[this.slot]?.[0]
     // Tracking: every master, and replicas once this process reads from them (scaleReads).
     const tracked = nodes.filter((n) => n.options.readOnly !== true || n.status === 'ready' || this.listeners.has(addressOf(n)))

@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 import { ServerClock } from './clock.ts'
 import { Envelope, superjsonCodec } from './codec.ts'
 import { Coherence } from './coherence.ts'
-import { BackgroundError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
+import { BackgroundError, CacheClosedError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
 import { Emitter, type Tier } from './events.ts'
 import { KeyLayout } from './key-layout.ts'
 import { LostReleases } from './lock.ts'
@@ -172,9 +172,11 @@ export class Core {
 
   /**
    * Invalidates tag ids (user tags `t:<tag>`, or a scope for `clear()`) in every process.
-   * Rejects with `RedisError` when Redis could not be told (this process is invalidated all the same).
+   * Rejects with `RedisError` when Redis could not be told (this process is invalidated
+   * all the same), and with `CacheClosedError` once the cache is closed.
    */
   async invalidate(ids: string[], tags: string[]): Promise<void> {
+    if (this.closed) throw new CacheClosedError()
     // A cache created a moment ago waits (bounded) for its first connection, as reads do.
     await this.l2?.whenStarted()
     const failures = await this.tags.stamp(ids)
