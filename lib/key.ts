@@ -76,6 +76,18 @@ export function encodeArgs(args: readonly unknown[]): string {
   }
 }
 
+/**
+ * The encoding of a call with one string or finite number argument, the common case,
+ * without the walk's set-up (the same text `encodeArgs` gives); else undefined.
+ */
+export function encodeOne(args: readonly unknown[]): string | undefined {
+  if (args.length !== 1) return undefined
+  const v = args[0]
+  if (typeof v === 'string') return 's' + v.length + ':' + v
+  if (typeof v === 'number' && v !== 0) return 'd' + v + ';'
+  return undefined
+}
+
 function enc(v: unknown): string {
   switch (typeof v) {
     case 'string': return 's' + v.length + ':' + v

@@ -2,7 +2,7 @@ import type { Cache, Memoized, MemoizeOptions } from './cache-types.ts'
 import type { Call } from './compute.ts'
 import { defaultCache } from './default-cache.ts'
 import { DuplicateNameError, InvalidOptionError } from './errors.ts'
-import { digest, encodeArgs } from './key.ts'
+import { digest, encodeArgs, encodeOne } from './key.ts'
 import { namespaceOf, type Namespace } from './namespace.ts'
 import { checkMemoizeOptions, resolveEntryOptions, type ResolvedEntryOptions } from './options.ts'
 import type { CacheResult } from './result.ts'
@@ -60,14 +60,28 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
   // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
   const keys = new Map<string, string>()
+  // And of calls with one string or non-zero number argument, by the argument itself: a
+  // hit then looks up a number, or a string whose hash is often known, and builds nothing.
+  // (Not 0: 0 and -0 are one Map key but two encodings.)
+  const byArgument = new Map<string | number, string>()
   const keyFor = (self: unknown, args: A): string => {
-    const encoded = encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)])
+    const one = keyFn === undefined && args.length === 1 ? (args[0] as string | number) : undefined
+    if (one !== undefined) {
+      const known = byArgument.get(one)
+      if (known !== undefined) return known
+    }
+    const single = keyFn === undefined ? encodeOne(args) : undefined
+    const encoded = single ?? encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)])
     if (encoded.length > INTERN_MAX_LENGTH) return base + digest(encoded)
     let key = keys.get(encoded)
     if (key === undefined) {
       if (keys.size >= INTERN_MAX_KEYS) keys.clear()
       key = base + digest(encoded)
       keys.set(encoded, key)
+    }
+    if (single !== undefined) {
+      if (byArgument.size >= INTERN_MAX_KEYS) byArgument.clear()
+      byArgument.set(one as string | number, key)
     }
     return key
   }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { mulberry32 } from './support/random.ts'
 import { expect } from 'chai'
 import { InvalidOptionError, MemoredisError, UnkeyableArgumentError } from '../lib/errors.ts'
-import { digest, encodeArgs, keySegment } from '../lib/key.ts'
+import { digest, encodeArgs, encodeOne, keySegment } from '../lib/key.ts'
 import { registerClass } from '../lib/registry.ts'
 
 class KeySpecPoint {
@@ -379,6 +379,29 @@ describe('encodeArgs', () => {
       expect(error.path).to.equal('args')
       expect(error.message).to.match(/nested too deeply/)
     })
+  })
+})
+
+describe('encodeOne (the fast path of one string or number argument)', () => {
+  it('gives the text encodeArgs gives, or undefined to leave the call to it', () => {
+    const random = mulberry32(20261130)
+    const values: unknown[] = [0, -0, 1, -1, 1.5, NaN, Infinity, -Infinity, 2 ** 60, 1e-300, '', 'a', 'a:b', '😀', '\u0000', 1n, null, undefined, true, {}, []]
+    for (let i = 0; i < 2_000; i++) {
+      values.push((random() - 0.5) * 10 ** Math.floor(random() * 30))
+      values.push(String.fromCodePoint(...Array.from({ length: Math.floor(random() * 6) }, () => Math.floor(random() * 0x10000))))
+    }
+    let fast = 0
+    for (const value of values) {
+      const one = encodeOne([value])
+      if (one !== undefined) {
+        fast++
+        expect(one, String(value)).to.equal(encodeArgs([value]))
+      }
+    }
+    expect(fast).to.be.above(3_900)
+    expect(encodeOne([0]), 'zero (-0 looks alike) is left to encodeArgs').to.equal(undefined)
+    expect(encodeOne(['a', 'b'])).to.equal(undefined)
+    expect(encodeOne([])).to.equal(undefined)
   })
 })
 
