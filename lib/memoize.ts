@@ -57,35 +57,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   // Tags that depend on the arguments need options of their own for this call (a miss).
   const optionsFor = (args: A): ResolvedEntryOptions<V> =>
     tagsOf === undefined ? entryOptions : { ...entryOptions, tags: (value: V) => tagsOf(args, value) }
-  // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
-  // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
-  const keys = new Map<string, string>()
-  // And of calls with one string or non-zero number argument, by the argument itself: a
-  // hit then looks up a number, or a string whose hash is often known, and builds nothing.
-  // (Not 0: 0 and -0 are one Map key but two encodings.)
-  const byArgument = new Map<string | number, string>()
-  const keyFor = (self: unknown, args: A): string => {
-    const one = keyFn === undefined && args.length === 1 ? (args[0] as string | number) : undefined
-    if (one !== undefined) {
-      const known = byArgument.get(one)
-      if (known !== undefined) return known
-    }
-    const single = keyFn === undefined ? encodeOne(args) : undefined
-    const encoded = single ?? encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)])
-    if (encoded.length > INTERN_MAX_LENGTH) return base + digest(encoded)
-    let key = keys.get(encoded)
-    if (key === undefined) {
-      if (keys.size >= INTERN_MAX_KEYS) keys.clear()
-      key = base + digest(encoded)
-      keys.set(encoded, key)
-    }
-    if (single !== undefined) {
-      if (byArgument.size >= INTERN_MAX_KEYS) byArgument.clear()
-      byArgument.set(one as string | number, key)
-    }
-    return key
-  }
-
+  const keyFor = keyMaker(base, keyFn)
   const engine = ns.engine
   const callOf = (self: unknown, args: A, key: string): Call<V> => ({ key, scope, factory: () => fn.apply(self, args) as V, options: optionsFor(args) })
   return {
@@ -110,6 +82,42 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
     peek: async (self, args): Promise<V | undefined> => (await engine.peek<V>(keyFor(self, args)))?.value,
     refresh: async (self, args): Promise<V> => engine.recompute(callOf(self, args, keyFor(self, args))),
   }
+}
+
+/**
+ * How a memoized function turns its arguments (or what `keyFn` makes of them) into its
+ * full key, remembering recent ones.
+ */
+function keyMaker<A extends unknown[]>(base: string, keyFn: ((...args: A) => unknown) | undefined): (self: unknown, args: A) => string {
+  // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
+  // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
+  const keys = new Map<string, string>()
+  // And of calls with one string or non-zero number argument, by the argument itself: a
+  // hit then looks up a number, or a string whose hash is often known, and builds nothing.
+  // (Not 0: 0 and -0 are one Map key but two encodings.)
+  const byArgument = new Map<string | number, string>()
+  return (self: unknown, args: A): string => {
+    const one = keyFn === undefined && args.length === 1 ? (args[0] as string | number) : undefined
+    if (one !== undefined) {
+      const known = byArgument.get(one)
+      if (known !== undefined) return known
+    }
+    const single = keyFn === undefined ? encodeOne(args) : undefined
+    const encoded = single ?? encodeArgs(keyFn === undefined ? args : [keyFn.apply(self, args)])
+    if (encoded.length > INTERN_MAX_LENGTH) return base + digest(encoded)
+    let key = keys.get(encoded)
+    if (key === undefined) {
+      if (keys.size >= INTERN_MAX_KEYS) keys.clear()
+      key = base + digest(encoded)
+      keys.set(encoded, key)
+    }
+    if (single !== undefined) {
+      if (byArgument.size >= INTERN_MAX_KEYS) byArgument.clear()
+      byArgument.set(one as string | number, key)
+    }
+    return key
+  }
+
 }
 
 /** A {@link Memoized} over `handle`; calls pass `this` on (or `self`, when given) to `key` and the function. */
