@@ -11,32 +11,42 @@ export interface Watch {
 }
 
 export class Watches {
-  private readonly byKey = new Map<string, Set<Watch>>()
+  /** One watch, or several, per key: most keys have one at a time, and a Set each would be churn. */
+  private readonly byKey = new Map<string, Watch | Watch[]>()
 
   /** Starts watching `key`; `dirty` starts true when a change could go unheard (coherence not settled). */
   watch(key: string, dirty: boolean): Watch {
     const watch = { dirty }
-    let set = this.byKey.get(key)
-    if (set === undefined) this.byKey.set(key, (set = new Set()))
-    set.add(watch)
+    const current = this.byKey.get(key)
+    if (current === undefined) this.byKey.set(key, watch)
+    else if (Array.isArray(current)) current.push(watch)
+    else this.byKey.set(key, [current, watch])
     return watch
   }
 
   unwatch(key: string, watch: Watch): void {
-    const set = this.byKey.get(key)
-    if (set === undefined) return
-    set.delete(watch)
-    if (set.size === 0) this.byKey.delete(key)
+    const current = this.byKey.get(key)
+    if (current === watch) this.byKey.delete(key)
+    else if (Array.isArray(current)) {
+      const at = current.indexOf(watch)
+      if (at !== -1) current.splice(at, 1)
+      if (current.length === 0) this.byKey.delete(key)
+    }
   }
 
   /** `key` changed: everything under way for it is dirty. */
   touch(key: string): void {
-    const set = this.byKey.get(key)
-    if (set !== undefined) for (const watch of set) watch.dirty = true
+    const current = this.byKey.get(key)
+    if (current === undefined) return
+    if (Array.isArray(current)) for (const watch of current) watch.dirty = true
+    else current.dirty = true
   }
 
   /** Everything under way is dirty. */
   dirtyAll(): void {
-    for (const set of this.byKey.values()) for (const watch of set) watch.dirty = true
+    for (const current of this.byKey.values()) {
+      if (Array.isArray(current)) for (const watch of current) watch.dirty = true
+      else current.dirty = true
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface RedisTierOptions {
   events: RedisTierEvents
 }
 
+const NOTHING = (): void => undefined
+
 /** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */
 export type LockRead =
   | { kind: 'fresh'; bytes: Buffer }
@@ -147,11 +149,13 @@ export class RedisTier {
           this.succeeded()
           if (pending.done) return
           pending.done = true
+          pending.expire = NOTHING
           resolve(value)
         },
         (error: unknown) => {
           if (pending.done) return // counted once, as the timeout
           pending.done = true
+          pending.expire = NOTHING
           const message = error instanceof Error ? error.message : String(error)
           reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
         },
