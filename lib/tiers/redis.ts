@@ -32,6 +32,12 @@ export interface RedisTierOptions {
 
 const NOTHING = (): void => undefined
 
+/** EVALSHA / EVAL with bulk replies as Buffers. */
+interface BufferScripts {
+  evalshaBuffer(sha: string, keyCount: number, ...keysAndArgs: (string | Buffer)[]): Promise<unknown>
+  evalBuffer(source: string, keyCount: number, ...keysAndArgs: (string | Buffer)[]): Promise<unknown>
+}
+
 /** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */
 export type LockRead =
   | { kind: 'fresh'; bytes: Buffer }
@@ -287,11 +293,14 @@ export class RedisTier {
   /** EVALSHA, falling back to EVAL once when the server does not know the script yet. */
   private script(script: Script, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
     return this.run(script.name, async (c) => {
+      // The Buffer-reply forms ioredis makes for every command (not in its typings); unlike
+      // `callBuffer`, they also survive an app's template with enableAutoPipelining.
+      const scripts = c as unknown as BufferScripts
       try {
-        return await c.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args)
+        return await scripts.evalshaBuffer(script.sha, keys.length, ...keys, ...args)
       } catch (error) {
         if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return await c.callBuffer('EVAL', script.source, keys.length, ...keys, ...args)
+        return await scripts.evalBuffer(script.source, keys.length, ...keys, ...args)
       }
     })
   }
