@@ -7,7 +7,7 @@
  *   freeze on    the same hit on a cache with `l1: { freeze: true }`
  *
  * Freezing happens when a value enters L1, never on a hit, so both hits should cost the
- * same; the ratio to the floor is the one bench/hits.ts reports. Also printed: what
+ * same; the ratio to the floor is the one bench/engine.ts reports for the L1 hit. Also printed: what
  * freezing costs once, when the sample value enters L1 (a miss).
  *
  * Each case is warmed up, then measured in rounds that alternate between the cases (the
@@ -19,6 +19,7 @@
 import { LRUCache } from 'lru-cache'
 import { deepFreeze } from '../lib/freeze.ts'
 import { createCache, memoize } from '../lib/index.ts'
+import { user as supportUser } from './support.ts'
 
 const ROUND_MS = Number(process.env.BENCH_MS ?? 300)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -27,15 +28,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const query = (id: number): { userId: number; include: string[]; locale: string } => ({ userId: id, include: ['profile', 'teams'], locale: 'en' })
 /** The value: a user record with nested objects, an array, a Map and a Set. */
 const user = (id: number): Record<string, unknown> => ({
-  id,
-  name: 'Ada Lovelace',
-  email: 'ada@example.com',
-  createdAt: new Date('2020-01-02T03:04:05Z'),
-  roles: ['admin', 'editor'],
-  prefs: { theme: 'dark', languages: ['en', 'fr'], digest: true },
+  ...supportUser(id),
   teams: new Map([['core', { role: 'lead' }], ['docs', { role: 'member' }]]),
   flags: new Set(['beta', 'staff']),
-  score: 1234.5,
 })
 const fetchUser = async (q: { userId: number }): Promise<Record<string, unknown>> => user(q.userId)
 

@@ -1,9 +1,9 @@
 import { expect } from 'chai'
 import type { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
-import { CacheClosedError, createCache, type Cache, type CacheEventName, type CacheOptions, type Memoized } from 'memoredis'
+import { CacheClosedError, type Cache, type CacheEventName, type CacheOptions, type Memoized } from 'memoredis'
 import { isCluster } from '../lib/tiers/client.ts'
-import { deferred, next } from './fixtures/stampede-helpers.ts'
+import { deferred, next, openedCaches } from './fixtures/stampede-helpers.ts'
 import { coreOf } from './support/internals.ts'
 import { eachTopology } from './support/topology.ts'
 
@@ -68,16 +68,7 @@ function everyCall(cache: Cache, fn: Memoized<[number], number>): Record<string,
 const memoizedOf = (cache: Cache): Memoized<[number], number> => cache.memoize(async (n: number) => n * 10, { name: 'tenfold' })
 
 describe('close()', () => {
-  let opened: Cache[] = []
-  const open = (options: CacheOptions): Cache => {
-    const cache = createCache({ ttl: '1m', ...options })
-    opened.push(cache)
-    return cache
-  }
-  afterEach(async () => {
-    await Promise.all(opened.map((c) => c.close()))
-    opened = []
-  })
+  const open = openedCaches()
 
   /** The specs that hold with and without Redis. */
   function common(options: () => CacheOptions): void {

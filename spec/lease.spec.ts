@@ -1,10 +1,9 @@
 import { expect } from 'chai'
-import sinon from 'sinon'
-import { createCache, FactoryTimeoutError, type Cache, type CacheOptions, type EntryOptions } from '../lib/index.ts'
-import { deferred, next, record, sleep } from './fixtures/stampede-helpers.ts'
+import { FactoryTimeoutError, type Cache, type EntryOptions } from '../lib/index.ts'
+import { cachesOn, deferred, next, record, sleep } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
 import { coreOf } from './support/internals.ts'
-import { eachTopology, type TopologyHandle } from './support/topology.ts'
+import { eachTopology } from './support/topology.ts'
 
 /**
  * How long a lock is held and how long anyone waits for it: a function that hangs past
@@ -51,27 +50,9 @@ function nextTimeout(cache: Cache): Promise<FactoryTimeoutError> {
   })
 }
 
-/** Caches on the topology (prefix `spec`, ttl 10s), closed after each test; `fakeDate()` as in `useCaches`. */
-function topologyCaches(t: TopologyHandle): { make(options?: CacheOptions): Cache; fakeDate(): sinon.SinonFakeTimers } {
-  const caches: Cache[] = []
-  let clock: sinon.SinonFakeTimers | undefined
-  afterEach(async () => {
-    clock?.restore()
-    clock = undefined
-    await Promise.all(caches.splice(0).map((c) => c.close()))
-  })
-  return {
-    make(options = {}) {
-      const cache = createCache({ redis: t.redis(), prefix: 'spec', ttl: '10s', ...options })
-      caches.push(cache)
-      return cache
-    },
-    fakeDate: () => (clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] })),
-  }
-}
 
 eachTopology((t) => {
-  const { make, fakeDate } = topologyCaches(t)
+  const { make, fakeDate } = cachesOn(() => t.redis())
   const lockExists = async (cache: Cache): Promise<boolean> => (await t.client.exists(coreOf(cache).layout.lockKey(KEY))) === 1
 
   describe('a function that hangs past timeout { soft, hard }, with a stale value', () => {

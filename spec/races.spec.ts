@@ -1,7 +1,7 @@
 import { expect } from 'chai'
-import { createCache, type Cache, type CacheOptions, type Memoized } from 'memoredis'
+import { type Cache, type Memoized } from 'memoredis'
 import { Envelope, superjsonCodec, type Entry } from '../lib/codec.ts'
-import { deferred } from './fixtures/stampede-helpers.ts'
+import { deferred, openedCaches } from './fixtures/stampede-helpers.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'
 
 /**
@@ -130,17 +130,8 @@ async function race(w: { db: Database; s: ReturnType<typeof subject>; a: Cache }
 }
 
 describe('an invalidation wins against a computation already running', () => {
-  let opened: Cache[] = []
   let n = 0
-  const open = (options: CacheOptions): Cache => {
-    const cache = createCache({ ttl: '1m', ...options })
-    opened.push(cache)
-    return cache
-  }
-  afterEach(async () => {
-    await Promise.all(opened.map((c) => c.close()))
-    opened = []
-  })
+  const open = openedCaches()
 
   eachTopology((t) => {
     for (const r of races) {
