@@ -33,9 +33,11 @@ export function lockWaitLimit(hasStale: boolean, options: ResolvedEntryOptions<n
 /**
  * How long one wait for a lock's holder may sleep before looking again: until the
  * holder's lock would expire (it may have died), but no longer than `remainingMs`. A
- * lock that just went (`holderMs` < 0) is looked at again at once.
+ * lock that just went (PTTL -2) is looked at again at once; one with no expiry (-1, not
+ * ours: planted or left by hand) only when woken or when the wait runs out.
  */
 export function waitSlice(holderMs: number, remainingMs: number): number {
+  if (holderMs === -1) return remainingMs
   if (holderMs < 0) return 0
   return Math.min(remainingMs, holderMs + 10)
 }
