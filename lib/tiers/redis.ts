@@ -76,6 +76,8 @@ export class RedisTier {
   private state: 'closed' | 'open' | 'probing' = 'closed'
   private firstReady: Promise<void> | undefined
   private closed = false
+  /** The socket is corked until the next tick (see `batchWrites`). */
+  private corked = false
 
   constructor(source: RedisSource, options: RedisTierOptions) {
     this.options = options
@@ -149,6 +151,7 @@ export class RedisTier {
           reject(this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' }))),
       }
       this.deadlines.add(pending)
+      this.batchWrites()
       command(this.client).then(
         (value) => {
           // A late answer (after the timeout) still says that Redis answers again.
@@ -166,6 +169,23 @@ export class RedisTier {
           reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
         },
       )
+    })
+  }
+
+  /**
+   * Commands sent in one tick leave in one socket write: the socket is corked at the
+   * first and uncorked on the next tick (a write syscall costs more than a small command).
+   * A single node only: a Cluster spreads commands over one socket per node.
+   */
+  private batchWrites(): void {
+    if (this.corked || isCluster(this.client)) return
+    const stream = (this.client as Redis).stream as Redis['stream'] | undefined
+    if (stream === undefined || stream.writableCorked > 0) return
+    stream.cork()
+    this.corked = true
+    process.nextTick(() => {
+      this.corked = false
+      stream.uncork()
     })
   }
 
