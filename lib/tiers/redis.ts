@@ -50,7 +50,7 @@ export interface ReadOrLock {
   lockKey: string
   token: string
   lockTtlMs: number
-  /** A value created at or before this (server ms) does not count (a refresh). 0: any. */
+  /** A value created at or before this (server ms) does not count (a refresh); 0 takes every value. */
   newerThan: number
   /** The value was already found unusable (tags, signature): take the lock whatever is stored. */
   skipValue: boolean
