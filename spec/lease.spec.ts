@@ -143,6 +143,9 @@ eachTopology((t) => {
       const a = make({ grace: '1m' })
       const b = make({ grace: '1m' })
       await a.getOrSet('k', () => 'v1')
+      // b measures the server's clock when it connects: done before the tick, or its offset
+      // would absorb the tick and v1 would look fresh to it.
+      await coreOf(b).l2?.whenStarted()
       clock.tick(10_500)
       const running = deferred<void>()
       const gate = deferred<string>()
