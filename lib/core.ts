@@ -5,7 +5,7 @@ import { Coherence } from './coherence.ts'
 import { BackgroundError, CacheClosedError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
 import { Emitter, type Tier } from './events.ts'
 import { KeyLayout } from './key-layout.ts'
-import { LostReleases } from './lock.ts'
+import { LostReleases, type HeldLock } from './lock.ts'
 import { NameRegistry } from './names.ts'
 import type { ResolvedCacheOptions } from './options.ts'
 import { RememberedErrors } from './remembered-errors.ts'
@@ -40,6 +40,8 @@ export class Core {
   readonly remembered = new RememberedErrors()
   /** Lock releases Redis did not get, retried on the next connection. */
   readonly lostReleases = new LostReleases()
+  /** Locks this process holds now: `close()` releases them rather than leave them for their ttl. */
+  readonly heldLocks = new Set<HeldLock>()
   readonly limit: ReturnType<typeof pLimit>
   /** Live memoized functions by `${ns}:${name}`. */
   readonly names = new NameRegistry()
@@ -203,6 +205,8 @@ export class Core {
     this.closed = true
     this.waiters.wakeAll()
     this.coherence?.close()
+    // Other processes would wait up to lock.wait for a computation here that will store nothing.
+    await Promise.all([...this.heldLocks].map((lock) => lock.release()))
     await this.l2?.close()
     this.l1?.clear()
     this.events.removeAll()

@@ -360,7 +360,7 @@ export class ReadThrough {
 
   private hold(key: string, lockKey: string, token: string, ttlMs: number): HeldLock {
     const core = this.core
-    return new HeldLock({
+    const held: HeldLock = new HeldLock({
       tier: core.l2 as NonNullable<Core['l2']>,
       lockKey,
       token,
@@ -368,12 +368,15 @@ export class ReadThrough {
       lost: core.lostReleases,
       onError: (error, at) => core.error(error, at, 'l2'),
       afterRelease: async (announce) => {
+        core.heldLocks.delete(held)
         // Waiters elsewhere hear of a release on the channel (the bus needs it announced);
         // after a write they hear of the value itself. Waiters here are woken now.
         if (announce) await core.announce([lockKey])
         core.waiters.wake(key)
       },
     })
+    core.heldLocks.add(held)
+    return held
   }
 }
 

@@ -220,5 +220,31 @@ describe('close()', () => {
       release.resolve()
       expect(await held).to.equal('holder')
     })
+
+    it('releases the locks of its computations in flight, so that another process need not wait for them', async () => {
+      const closing = open({ redis: t.redis(), prefix: 'held', lock: { ttl: '30s' } })
+      const other = open({ redis: t.redis(), prefix: 'held', lock: { wait: '10s' } })
+      await closing.getOrSet('warm', () => 1)
+      const started = deferred<void>()
+      const release = deferred<void>()
+      const inFlight = closing.getOrSet('k', async () => {
+        started.resolve()
+        await release.promise
+        return 'closing'
+      })
+      await started.promise
+      const lockKey = coreOf(closing).layout.lockKey('held:default:k')
+      const admin = coreOf(other).l2?.client
+      if (admin === undefined) throw new Error('no Redis client')
+      expect(await admin.exists(lockKey), 'the lock, while computing').to.equal(1)
+      await closing.close()
+      expect(await admin.exists(lockKey), 'the lock, after close()').to.equal(0)
+      // Another process computes at once, rather than after the lock's 30 s or its own 10 s wait.
+      const begun = performance.now()
+      expect(await other.getOrSet('k', () => 'other')).to.equal('other')
+      expect(performance.now() - begun).to.be.below(1_000)
+      release.resolve()
+      expect(await inFlight).to.equal('closing')
+    })
   })
 })
