@@ -89,7 +89,9 @@ export interface Cache {
   off<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this
   /**
    * Closes the Redis connections and drops every listener; later calls reject with
-   * `CacheClosedError`. The namespaces of a cache share it: closing any view closes them all.
+   * `CacheClosedError`. A computation still running gives its caller its value, but keeps
+   * it out of L1, and its lock is released first so that other processes do not wait for
+   * it. The namespaces of a cache share it: closing any view closes them all.
    */
   close(): Promise<void>
 }
