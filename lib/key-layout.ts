@@ -1,4 +1,3 @@
-import { keySegment } from './key.ts'
 import { slotOf, slotTag } from './slot.ts'
 
 /**
@@ -37,9 +36,9 @@ export class KeyLayout {
     return `${this.prefix}:${ns}:`
   }
 
-  /** What a memoized function's keys start with: `${prefix}:${ns}!${name}:v${version}:`. */
+  /** What a memoized function's keys start with: `${prefix}:${ns}!${name}:v${version}:`. `ns` and `name` are already escaped. */
   functionBase(ns: string, name: string, version: number): string {
-    return `${this.prefix}:${ns}!${keySegment(name)}:v${version}:`
+    return `${this.prefix}:${ns}!${name}:v${version}:`
   }
 
   /** The lock of a value key: same hash slot, so one script may touch both. */

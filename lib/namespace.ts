@@ -74,8 +74,9 @@ export class Namespace {
 
   /** Key base and scope tags of a memoized function. */
   functionScope(name: string, version: number): { base: string; scope: readonly string[]; id: string } {
-    const id = `f:${this.ns}:${keySegment(name)}`
-    return { base: this.core.layout.functionBase(this.ns, name, version), scope: [...this.scope, id], id }
+    const segment = keySegment(name)
+    const id = `f:${this.ns}:${segment}`
+    return { base: this.core.layout.functionBase(this.ns, segment, version), scope: [...this.scope, id], id }
   }
 
   /** Claims `name` for a live memoized function in this namespace; false when another live one has it. */

@@ -101,15 +101,9 @@ export class ReadThrough {
 
   /** Refreshes `key` in the background, once per key, at most `refreshConcurrency` at a time. */
   refreshInBackground<T>(call: Call<T>, current: Entry): void {
-    const core = this.core
-    if (core.refreshing.has(call.key) || core.closed) return
-    core.refreshing.add(call.key)
-    const started = performance.now()
     // Not through `flights`: started from inside a flight, it would join that very flight
-    // and refresh nothing; a foreground flight of the same key meets it at the lock
-    // instead. No stale fallback: a failure is an `error` event, not a value.
-    const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
-    this.background(call.key, started, core.limit(() => this.fill(plain, { stale: undefined, newerThan: current.created })))
+    // and refresh nothing; a foreground flight of the same key meets it at the lock instead.
+    this.background(call, (plain) => this.fill(plain, { stale: undefined, newerThan: current.created }))
   }
 
   /** Recomputes now, whatever is cached (memoized `refresh`); concurrent callers share the run. */
@@ -161,9 +155,20 @@ export class ReadThrough {
     return typeof valid === 'boolean' ? keep(valid) : valid.then(keep)
   }
 
-  private background(key: string, started: number, work: Promise<unknown>): void {
+  /**
+   * Runs `work` in the background, once per key, at most `refreshConcurrency` at a time,
+   * with the call's options made plain: no stale fallback (a failure is an `error` event,
+   * not a value) and no soft timeout. False when one already runs for the key.
+   */
+  private background<T>(call: Call<T>, work: (plain: Call<T>) => Promise<unknown>): boolean {
     const core = this.core
-    work
+    const key = call.key
+    if (core.refreshing.has(key) || core.closed) return false
+    core.refreshing.add(key)
+    const started = performance.now()
+    const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
+    core
+      .limit(() => work(plain))
       .then(
         () => core.events.emit('refresh', { key, durationMs: Math.round(performance.now() - started) }),
         (error: unknown) => {
@@ -171,6 +176,7 @@ export class ReadThrough {
         },
       )
       .finally(() => core.refreshing.delete(key))
+    return true
   }
 
   /** L2, then the lock, then the function. */
@@ -257,12 +263,11 @@ export class ReadThrough {
   /** Won the lock: compute (with stale-while-revalidate, in the background, serving stale now). */
   private won<T>(call: Call<T>, w: { stale: Entry | undefined; lock: HeldLock; serverNow: number; from: FillFrom }): Promise<CacheResult<T>> {
     const core = this.core
-    if (w.from.newerThan === 0 && shouldServeStaleWhileRevalidating(w.stale, call.options) && !core.refreshing.has(call.key)) {
-      core.refreshing.add(call.key)
-      const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
-      this.background(call.key, performance.now(), core.limit(() => compute(core, plain, { stale: undefined, lock: w.lock, serverNow: w.serverNow })))
-      return Promise.resolve(serveStale(core, call.key, w.stale, 'revalidate'))
-    }
+    const revalidating =
+      w.from.newerThan === 0 &&
+      shouldServeStaleWhileRevalidating(w.stale, call.options) &&
+      this.background(call, (plain) => compute(core, plain, { stale: undefined, lock: w.lock, serverNow: w.serverNow }))
+    if (revalidating) return Promise.resolve(serveStale(core, call.key, w.stale as Entry, 'revalidate'))
     return compute(core, call, { stale: w.stale, lock: w.lock, serverNow: w.serverNow, detach: w.from.detach })
   }
 

@@ -67,6 +67,19 @@ function everyCall(cache: Cache, fn: Memoized<[number], number>): Record<string,
 
 const memoizedOf = (cache: Cache): Memoized<[number], number> => cache.memoize(async (n: number) => n * 10, { name: 'tenfold' })
 
+/** `cache` computing `key` (it holds the lock), until `release`; resolves once the function runs. */
+async function computing(cache: Cache, key: string, value: string): Promise<{ running: Promise<string>; release(): void }> {
+  const started = deferred<void>()
+  const gate = deferred<void>()
+  const running = cache.getOrSet(key, async () => {
+    started.resolve()
+    await gate.promise
+    return value
+  })
+  await started.promise
+  return { running, release: () => gate.resolve() }
+}
+
 describe('close()', () => {
   const open = openedCaches()
 
@@ -199,14 +212,7 @@ describe('close()', () => {
       // Settled (tracking on): the waiter then sleeps until the holder's lock would expire (10 s), not in 50 ms slices.
       await waiter.getOrSet('warm', () => 1)
       await eventually(() => coreOf(waiter).coherence?.settled === true, 'the waiter\'s coherence settling')
-      const started = deferred<void>()
-      const release = deferred<void>()
-      const held = holder.getOrSet('k', async () => {
-        started.resolve()
-        await release.promise
-        return 'holder'
-      })
-      await started.promise
+      const { running: held, release } = await computing(holder, 'k', 'holder')
       const waiting = next(waiter, 'lock-wait')
       const waited = rejection(waiter.getOrSet('k', () => 'waiter'))
       await waiting
@@ -217,7 +223,7 @@ describe('close()', () => {
       const error = await Promise.race([waited, timeout.promise])
       clearTimeout(timer)
       expect(error).to.be.instanceOf(CacheClosedError)
-      release.resolve()
+      release()
       expect(await held).to.equal('holder')
     })
 
@@ -225,14 +231,7 @@ describe('close()', () => {
       const closing = open({ redis: t.redis(), prefix: 'held', lock: { ttl: '30s' } })
       const other = open({ redis: t.redis(), prefix: 'held', lock: { wait: '10s' } })
       await closing.getOrSet('warm', () => 1)
-      const started = deferred<void>()
-      const release = deferred<void>()
-      const inFlight = closing.getOrSet('k', async () => {
-        started.resolve()
-        await release.promise
-        return 'closing'
-      })
-      await started.promise
+      const { running: inFlight, release } = await computing(closing, 'k', 'closing')
       const lockKey = coreOf(closing).layout.lockKey('held:default:k')
       const admin = coreOf(other).l2?.client
       if (admin === undefined) throw new Error('no Redis client')
@@ -243,7 +242,7 @@ describe('close()', () => {
       const begun = performance.now()
       expect(await other.getOrSet('k', () => 'other')).to.equal('other')
       expect(performance.now() - begun).to.be.below(1_000)
-      release.resolve()
+      release()
       expect(await inFlight).to.equal('closing')
     })
   })
