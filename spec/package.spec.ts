@@ -154,8 +154,8 @@ describe('the npm package', function () {
     if (work !== undefined) rmSync(work, { recursive: true, force: true })
   })
 
-  it('ships the built dist/ (ESM and declarations) and the sources, nothing from spec/ or bench/', () => {
-    for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts']) {
+  it('ships the built dist/ (ESM and declarations) and the sources, with the license and README, nothing from spec/ or bench/', () => {
+    for (const file of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts']) {
       expect(packed, file).to.include(file)
     }
     expect(packed.filter((f) => /^(spec|bench|examples|\.ci)\//.test(f))).to.deep.equal([])
