@@ -28,10 +28,16 @@ export class HttpCache<Req, Res> {
   /** The engine behind `o.cache`. */
   private readonly ns: Namespace
 
-  constructor(options: HttpCacheOptions<Req, Res>, where: string) {
-    this.settings = resolve(options, where)
+  /** `alsoAllowed`: option names the framework itself puts beside ours (Fastify's `prefix`, ...), ignored. */
+  constructor(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []) {
+    this.settings = resolve(options, where, alsoAllowed)
     this.ns = namespaceOf(this.settings.cache) as Namespace
     this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
+  }
+
+  /** Hands an error the adapter swallowed to `onError` (default: a process warning). */
+  report(error: unknown): void {
+    this.settings.onError(error)
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */

@@ -252,9 +252,20 @@ export function text(value: OutgoingHttpHeaders[string]): string | undefined {
   return Array.isArray(value) ? value.join(', ') : String(value)
 }
 
-/** Validates the options (naming `where` in errors) and applies the defaults, once. */
-export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string): Resolved<Req, Res> {
+/** The names of {@link HttpCacheOptions}: any other is refused. */
+export const HTTP_OPTIONS: readonly (keyof HttpCacheOptions<unknown, unknown>)[] = [
+  'cache', 'ttl', 'grace', 'staleWhileRevalidate', 'tags', 'key', 'vary', 'rewriteHeaders', 'ignoreQuery', 'headers',
+  'statuses', 'maxBodySize', 'etag', 'honorNoCache', 'bypass', 'namespace', 'onError',
+]
+
+/**
+ * Validates the options (naming `where` in errors) and applies the defaults, once. An
+ * option that is not one of {@link HTTP_OPTIONS}, nor in `alsoAllowed`, is refused.
+ */
+export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []): Resolved<Req, Res> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
+  const unknown = Object.keys(options).find((name) => !(HTTP_OPTIONS as readonly string[]).includes(name) && !alsoAllowed.includes(name))
+  if (unknown !== undefined) throw new InvalidOptionError(`${where} has no option ${JSON.stringify(unknown)} (known: ${HTTP_OPTIONS.join(', ')})`)
   const given = options as Partial<HttpCacheOptions<Req, Res>>
   const cache = given.cache
   if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {
