@@ -20,7 +20,7 @@ type Value = Stored | Variants | Unshared
 const UNSHARED: Unshared = { k: 'n' }
 const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
 
-/** The cache logic of both middlewares; options are validated here, once. */
+/** The cache logic every adapter shares (Express, Koa, Fastify); options are validated here, once. */
 export class HttpCache<Req, Res> {
   private readonly settings: Resolved<Req, Res>
   /** The engine's options for every lookup, validated once (not per request). */

@@ -1,5 +1,5 @@
 /**
- * What `expressCache` and `koaCache` share: the options, the key of a request, which
+ * What `expressCache`, `koaCache` and `fastifyCache` share: the options, the key of a request, which
  * requests and responses may be cached, and conditional requests. The flow of one
  * request is `core.ts`; holding a Node response back while it is judged is
  * `capture.ts`; each framework's file only adapts.
@@ -14,8 +14,8 @@ import { parseDuration, type Duration } from '../options.ts'
 export type CacheStatus = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
 
 /**
- * Options of `expressCache` and `koaCache`. `Req` and `Res` are what the functions
- * receive: Express's `req` and `res`, or Koa's `ctx` (twice).
+ * Options of `expressCache`, `koaCache` and `fastifyCache`. `Req` and `Res` are what the functions
+ * receive: Express's `req` and `res`, Koa's `ctx` (twice), or Fastify's `request` and `reply`.
  */
 export interface HttpCacheOptions<Req, Res> {
   /** The cache that keeps the responses (`createCache(...)`). Required. */
