@@ -72,7 +72,19 @@ export class HttpCache<Req, Res> {
     return key + presentLines(this.settings.present, h)
   }
 
+  /** A fresh response in L1, found without an await (the common case); else undefined. */
+  private hot(key: string): Stored | undefined {
+    try {
+      const value = this.ns.engine.hot(this.ns.keyOf(key), this.entry)?.value
+      return isValue(value) && value.k === 'r' ? value : undefined
+    } catch {
+      return undefined // The full lookup reports it.
+    }
+  }
+
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
+    const hit = this.hot(key)
+    if (hit !== undefined) return this.reply(ex, hit, 'HIT')
     const settings = this.settings
     let settled = false
     let own: Promise<Held<Req, Res> | undefined> | undefined

@@ -224,8 +224,11 @@ export function notModified(h: IncomingHttpHeaders, stored: Stored): boolean {
     if (etag === undefined) return false
     return match.trim() === '*' || match.split(',').some((tag) => weak(tag.trim()) === weak(etag))
   }
-  const since = Date.parse(h['if-modified-since'] ?? '')
-  const modified = Date.parse(stored.h['last-modified'] ?? '')
+  const condition = h['if-modified-since']
+  const lastModified = stored.h['last-modified']
+  if (condition === undefined || lastModified === undefined) return false
+  const since = Date.parse(condition)
+  const modified = Date.parse(lastModified)
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
 }
 
