@@ -5,12 +5,15 @@
  *   uncached   the route doing its work on every request
  *   memoredis  the same route behind `expressCache` (L1 hit; Redis too with REDIS_URL)
  *   apicache   the same route behind `apicache.middleware`
+ *   fastify-floor      Fastify sending the same bytes from memory with `reply.send`
+ *   fastify-memoredis  the same route on Fastify with the `fastifyCache` plugin
  *
  * Each server runs in its own child process so that autocannon does not share its CPU.
  * The cases run interleaved, in two rounds, and each keeps its best round: a busy machine
  * then skews the ratios less. Besides req/s, each server reports the CPU time it spent
  * per request, which other load on the machine hardly changes.
- * Target: memoredis ≥ 0.8x the floor's requests per second.
+ * Target: memoredis ≥ 0.8x the floor's requests per second, on Express and on Fastify
+ * (each against its own floor).
  *
  * Run: cd bench && npm install && npm run http   (or, from the repo root,
  * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
@@ -18,12 +21,15 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import express, { type RequestHandler } from 'express'
+import Fastify from 'fastify'
 import { createCache } from '../lib/index.ts'
 import { expressCache } from '../lib/http/express.ts'
+import { fastifyCache } from '../lib/http/fastify.ts'
 
 interface AutocannonResult {
   requests: { average: number; total: number }
@@ -36,7 +42,7 @@ interface Apicache { middleware(duration: string): RequestHandler }
 
 const require = createRequire(import.meta.url)
 const autocannon = (options: Parameters<Autocannon>[0]): Promise<AutocannonResult> => (require('autocannon') as Autocannon)(options)
-const CASES = ['floor', 'uncached', 'memoredis', 'apicache'] as const
+const CASES = ['floor', 'uncached', 'memoredis', 'apicache', 'fastify-floor', 'fastify-memoredis'] as const
 type Case = (typeof CASES)[number]
 
 /** The route's work: a report built and serialized on every call (~50 items), after a 1ms wait. */
@@ -53,7 +59,36 @@ interface Measured {
   failed: number
 }
 
+/** The Fastify cases' server: the bytes from memory, or the route behind the plugin. */
+async function serveFastify(which: Case): Promise<Server> {
+  const app = Fastify()
+  if (which === 'fastify-floor') {
+    const bytes = Buffer.from(JSON.stringify(await report()))
+    app.get('/report', (_req, reply) => void reply.type('application/json; charset=utf-8').send(bytes))
+  } else {
+    const cache = createCache({ redis: process.env.REDIS_URL || undefined, prefix: 'bench-http-fastify' })
+    await app.register(fastifyCache, { cache, ttl: '1h' })
+    app.get('/report', async () => report())
+  }
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app.server
+}
+
 async function serve(which: Case): Promise<void> {
+  const server = which.startsWith('fastify') ? await serveFastify(which) : await serveExpress(which)
+  let since = process.cpuUsage()
+  process.on('message', (message: string) => {
+    if (message === 'start') since = process.cpuUsage()
+    if (message === 'stop') {
+      const used = process.cpuUsage(since)
+      process.send?.({ cpu: used.user + used.system })
+    }
+  })
+  const address = server.address()
+  process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
+}
+
+async function serveExpress(which: Case): Promise<Server> {
   const app = express()
   const bytes = Buffer.from(JSON.stringify(await report()))
   if (which === 'floor') {
@@ -69,16 +104,7 @@ async function serve(which: Case): Promise<void> {
   }
   const server = app.listen(0, '127.0.0.1')
   await once(server, 'listening')
-  let since = process.cpuUsage()
-  process.on('message', (message: string) => {
-    if (message === 'start') since = process.cpuUsage()
-    if (message === 'stop') {
-      const used = process.cpuUsage(since)
-      process.send?.({ cpu: used.user + used.system })
-    }
-  })
-  const address = server.address()
-  process.send?.({ port: typeof address === 'object' && address !== null ? address.port : 0 })
+  return server
 }
 
 /** One server per case, kept for both rounds. */
@@ -117,19 +143,22 @@ async function main(): Promise<void> {
   } finally {
     for (const { child } of servers.values()) child.kill()
   }
-  const floor = (best.get('floor') as Measured).rps
-  console.log(`case        req/s   vs floor   p99    server CPU per request`)
+  console.log(`case                req/s   vs its floor   p99    server CPU per request`)
   for (const which of CASES) {
     const m = best.get(which) as Measured
+    const floor = (best.get(which.startsWith('fastify') ? 'fastify-floor' : 'floor') as Measured).rps
     console.log(
-      `${which.padEnd(10)} ${Math.round(m.rps).toString().padStart(6)}   ${(m.rps / floor).toFixed(2).padStart(6)}x  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
+      `${which.padEnd(18)} ${Math.round(m.rps).toString().padStart(6)}   ${(m.rps / floor).toFixed(2).padStart(10)}x  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
         (m.failed > 0 ? `   (${m.failed} failed)` : ''),
     )
   }
   const mine = best.get('memoredis') as Measured
   const theirs = best.get('apicache') as Measured
   console.log(`\nmemoredis / apicache: ${(mine.rps / theirs.rps).toFixed(2)}x req/s, ${(theirs.cpu / mine.cpu).toFixed(2)}x CPU efficiency`)
+  const floor = (best.get('floor') as Measured).rps
   console.log(`target memoredis ≥ 0.8x floor req/s: ${mine.rps / floor >= 0.8 ? 'met' : 'NOT met'} (${(mine.rps / floor).toFixed(2)}x)`)
+  const fastify = (best.get('fastify-memoredis') as Measured).rps / (best.get('fastify-floor') as Measured).rps
+  console.log(`target fastify-memoredis ≥ 0.8x fastify-floor req/s: ${fastify >= 0.8 ? 'met' : 'NOT met'} (${fastify.toFixed(2)}x)`)
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as Case)

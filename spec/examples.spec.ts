@@ -63,6 +63,18 @@ const EXPECTED: Record<string, Expected> = {
       /^API calls in all: 7$/m,
     ],
   },
+  'fastify.ts': {
+    both: [
+      /^GET \/slow -> 200 MISS in \d+ms \{"total":42,"price":10\}$/m,
+      /^GET \/slow -> 200 HIT in \d+ms \{"total":42,"price":10\}$/m,
+      /^ {2}content-type on the HIT: application\/json; charset=utf-8$/m,
+      /^GET \/slow -> 304 HIT in \d+ms $/m,
+      /^POST \/price -> 200 BYPASS in \d+ms \{"price":11\}$/m,
+      /^ {2}1 MISS, 19 HIT; the route ran 2 times in all$/m,
+      /^GET \/clock -> 200 BYPASS in \d+ms \{"now":\d+\}$/m,
+      /^GET \/me -> 200 BYPASS in \d+ms hello session=alice$/m,
+    ],
+  },
   'decorator.ts': {
     both: [
       /^eur\.product\("a"\) +\{"id":"a","name":"Product A"\} +MISS \(ran product\(a\)\)$/m,
@@ -143,7 +155,7 @@ describe('examples', () => {
   })
 
   it('finds the examples the README relies on', () => {
-    expect(files).to.include.members(['quickstart.ts', 'person.ts', 'slow-api.ts', 'decorator.ts'])
+    expect(files).to.include.members(['quickstart.ts', 'person.ts', 'slow-api.ts', 'decorator.ts', 'fastify.ts'])
   })
 
   for (const file of files) {

@@ -1,9 +1,11 @@
 import { expect } from 'chai'
 import express from 'express'
+import Fastify from 'fastify'
 import Koa from 'koa'
 import { createServer, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http'
 import { createCache, type Cache } from '../lib/index.ts'
 import { expressCache } from '../lib/http/express.ts'
+import { fastifyCache } from '../lib/http/fastify.ts'
 import { koaCache } from '../lib/http/koa.ts'
 import type { HttpCacheOptions } from '../lib/http/shared.ts'
 import { call, closeServers, listen, type Reply } from './support/http.ts'
@@ -11,9 +13,9 @@ import { useRedis } from './support/redis.ts'
 
 /**
  * Web cache poisoning through request headers that are not in the key. Behind a proxy,
- * Express (`trust proxy`) and Koa (`app.proxy`) build `protocol` and `hostname` from
- * forwarding headers, and other middleware rewrites the URL or the method from others.
- * One table, run against both frameworks over real HTTP.
+ * Express (`trust proxy`), Koa (`app.proxy`) and Fastify (`trustProxy`) build `protocol`
+ * and `hostname` from forwarding headers, and other middleware rewrites the URL or the
+ * method from others. One table, run against every framework over real HTTP.
  */
 
 /** A forwarding header joins the key when present; a rewrite header bypasses the cache unless keyed. */
@@ -93,6 +95,28 @@ const FRAMEWORKS: readonly Framework[] = [
         ctx.body = page(ctx.protocol, ctx.hostname, ctx.path, ctx.headers)
       })
       return app.callback()
+    },
+  },
+  {
+    name: 'Fastify 5 with trustProxy',
+    app(cache, options, ran) {
+      let handle: RequestListener | undefined
+      const app = Fastify({
+        trustProxy: true,
+        serverFactory: (handler) => {
+          handle = handler
+          return createServer()
+        },
+      })
+      void app.register(fastifyCache, { cache, ...options })
+      app.get('/*', async (request) => {
+        const path = request.url.split('?')[0] ?? ''
+        ran(path)
+        return page(request.protocol, request.hostname, path, request.headers)
+      })
+      // Fastify's own server never listens: the spec's server hands it requests once it is ready.
+      const ready = app.ready()
+      return (req, res) => void ready.then(() => handle?.(req, res))
     },
   },
 ]

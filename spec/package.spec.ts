@@ -57,6 +57,7 @@ function walk(dir: string, prefix = ''): string[] {
 const ESM = `import { createCache, memoize } from 'memoredis'
 import { expressCache } from 'memoredis/express'
 import { koaCache } from 'memoredis/koa'
+import { fastifyCache } from 'memoredis/fastify'
 
 const cache = createCache()
 let runs = 0
@@ -66,18 +67,27 @@ const square = memoize(async (n) => {
 }, { cache, name: 'square' })
 const first = await square(12)
 const second = await square(12)
-console.log(JSON.stringify({ first, second, runs, express: typeof expressCache, koa: typeof koaCache }))
+console.log(JSON.stringify({ first, second, runs, express: typeof expressCache, koa: typeof koaCache, fastify: typeof fastifyCache }))
 await cache.close()
+`
+
+/** Which framework packages an import loaded (CommonJS ones, as these are, land in the require cache). */
+const LOADS = `import { createRequire } from 'node:module'
+await import(process.argv[2])
+const cache = createRequire(import.meta.url).cache
+const frameworks = Object.keys(cache).map((file) => /node_modules[\\\\/](express|koa|fastify)[\\\\/]/.exec(file)?.[1]).filter(Boolean)
+console.log(JSON.stringify([...new Set(frameworks)]))
 `
 
 const CJS = `const { createCache, memoize, InvalidOptionError } = require('memoredis')
 const { expressCache } = require('memoredis/express')
 const { koaCache } = require('memoredis/koa')
+const { fastifyCache } = require('memoredis/fastify')
 
 const cache = createCache({ l1: { max: 10 } })
 const double = memoize(async (n) => n * 2, { cache, name: 'double' })
 double(21).then(async (value) => {
-  console.log(JSON.stringify({ value, error: typeof InvalidOptionError, express: typeof expressCache, koa: typeof koaCache }))
+  console.log(JSON.stringify({ value, error: typeof InvalidOptionError, express: typeof expressCache, koa: typeof koaCache, fastify: typeof fastifyCache }))
   await cache.close()
 })
 `
@@ -85,6 +95,8 @@ double(21).then(async (value) => {
 const CONSUMER = `import { createCache, memoize, Memoize, InvalidOptionError, type Cache, type CacheOptions, type ErrorCode } from 'memoredis'
 import { expressCache } from 'memoredis/express'
 import { koaCache } from 'memoredis/koa'
+import { fastifyCache } from 'memoredis/fastify'
+import Fastify from 'fastify'
 import type { RequestHandler } from 'express'
 import type { Middleware } from 'koa'
 
@@ -103,6 +115,12 @@ const user: Promise<{ id: number; name: string }> = new Users().byId(1)
 const express: RequestHandler = expressCache({ cache, ttl: '30s' })
 const koa: Middleware = koaCache({ cache, ttl: '30s' })
 const code: ErrorCode = new InvalidOptionError('x').code
+const app = Fastify()
+await app.register(fastifyCache, { cache, ttl: '30s', tags: (request) => [request.url] })
+app.get('/x', { config: { memoredis: { ttl: '1m', tags: ['x'], vary: ['x-tenant'] } } }, async (_request, reply) => {
+  await reply.cacheInvalidate(['x'])
+  return app.memoredis === cache
+})
 export { sixteen, user, express, koa, code }
 `
 
@@ -145,7 +163,8 @@ describe('the npm package', function () {
     tarball = join(work, (report[0] as { filename: string }).filename)
     packed = (report[0] as { files: { path: string }[] }).files.map((f) => f.path)
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
-    const types = ['@types/node@^20.19', '@types/express@^5', '@types/koa@^3']
+    // Fastify for its types (it ships them); at run time memoredis/fastify needs none of it.
+    const types = ['@types/node@^20.19', '@types/express@^5', '@types/koa@^3', 'fastify@^5']
     ok(await run('npm', ['install', tarball, ...types, '--prefer-offline', '--no-audit', '--no-fund'], app), 'npm install')
     installed = join(app, 'node_modules', 'memoredis')
   })
@@ -155,7 +174,7 @@ describe('the npm package', function () {
   })
 
   it('ships the built dist/ (ESM and declarations) and the sources, with the license and README, nothing from spec/ or bench/', () => {
-    for (const file of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts']) {
+    for (const file of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts', 'dist/http/fastify.js', 'dist/http/fastify.d.ts']) {
       expect(packed, file).to.include(file)
     }
     expect(packed.filter((f) => /^(spec|bench|examples|\.ci)\//.test(f))).to.deep.equal([])
@@ -170,16 +189,26 @@ describe('the npm package', function () {
     expect(manifest.engines?.node).to.equal('>=20.19')
   })
 
-  it('is imported as ESM (memoredis, memoredis/express, memoredis/koa) and memoizes with an L1-only cache', async () => {
+  it('is imported as ESM (memoredis, memoredis/express, memoredis/koa, memoredis/fastify) and memoizes with an L1-only cache', async () => {
     writeFileSync(join(app, 'esm.mjs'), ESM)
     const result = ok(await run(process.execPath, ['esm.mjs'], app), 'the ESM app')
-    expect(JSON.parse(result.stdout)).to.deep.equal({ first: 144, second: 144, runs: 1, express: 'function', koa: 'function' })
+    expect(JSON.parse(result.stdout)).to.deep.equal({ first: 144, second: 144, runs: 1, express: 'function', koa: 'function', fastify: 'function' })
+  })
+
+  it('loads no framework for memoredis, and no Fastify for memoredis/fastify (its imports of it are types)', async () => {
+    writeFileSync(join(app, 'loads.mjs'), LOADS)
+    const loaded: Record<string, string[]> = {}
+    for (const entry of ['memoredis', 'memoredis/fastify', 'fastify']) {
+      loaded[entry] = JSON.parse(ok(await run(process.execPath, ['loads.mjs', entry], app), `loading ${entry}`).stdout) as string[]
+    }
+    // The last one shows that the check sees Fastify when it is loaded.
+    expect(loaded).to.deep.equal({ memoredis: [], 'memoredis/fastify': [], fastify: ['fastify'] })
   })
 
   it('is required from CommonJS (require(esm), Node 20.19 and later)', async () => {
     writeFileSync(join(app, 'cjs.cjs'), CJS)
     const result = ok(await run(process.execPath, ['cjs.cjs'], app), 'the CommonJS app')
-    expect(JSON.parse(result.stdout)).to.deep.equal({ value: 42, error: 'function', express: 'function', koa: 'function' })
+    expect(JSON.parse(result.stdout)).to.deep.equal({ value: 42, error: 'function', express: 'function', koa: 'function', fastify: 'function' })
   })
 
   /** One tsc run over both consumers (a good one and one that touches an internal): its output, by file. */
@@ -193,7 +222,7 @@ describe('the npm package', function () {
   }
   const errorsIn = (result: Run, file: string): string[] => result.stdout.split('\n').filter((line) => line.startsWith(`${file}(`))
 
-  it('typechecks a strict TypeScript consumer (nodenext) using createCache, memoize, Memoize, expressCache and koaCache', async () => {
+  it('typechecks a strict TypeScript consumer (nodenext) using createCache, memoize, Memoize, expressCache, koaCache and fastifyCache (route config, decorators)', async () => {
     const result = await typecheck()
     expect(errorsIn(result, 'consumer.ts')).to.deep.equal([])
     // Nothing else failed either: no error in the shipped declarations themselves.

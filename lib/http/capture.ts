@@ -1,10 +1,12 @@
 /**
  * Holding a Node response back: what a handler writes to a `ServerResponse` is kept
- * here, not sent, until the cache has judged it; and the detached copy of a request
- * that a background refresh sends through the app.
+ * here, not sent, until the cache has judged it; a streamed body read up to a limit
+ * (Koa's and Fastify's bodies); and the detached copy of a request that a background
+ * refresh sends through the app.
  */
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import { Socket } from 'node:net'
+import { Readable } from 'node:stream'
 
 /** What a handler made: status, headers (lowercase names) and body. */
 export interface Captured {
@@ -205,6 +207,45 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
   if (Buffer.isBuffer(chunk)) return chunk
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
   throw new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`)
+}
+
+/** A streamed body read up to a limit: whole, or too large to keep (then `rest` gives all of it, the chunks read first included). */
+export type StreamRead = { kind: 'whole'; body: Buffer } | { kind: 'over'; rest: Readable }
+
+/** Reads `stream` to its end, or until it passes `limit` bytes. Rejects when the stream fails. */
+export async function readStream(stream: Readable, limit: number): Promise<StreamRead> {
+  const chunks: Buffer[] = []
+  let size = 0
+  const it = stream[Symbol.asyncIterator]()
+  for (;;) {
+    const next = await it.next()
+    if (next.done === true) break
+    const chunk = chunkOf(next.value)
+    chunks.push(chunk)
+    size += chunk.length
+    if (size > limit) return { kind: 'over', rest: Readable.from(resume(chunks, it)) }
+  }
+  return { kind: 'whole', body: Buffer.concat(chunks, size) }
+}
+
+function chunkOf(value: unknown): Buffer {
+  if (Buffer.isBuffer(value)) return value
+  if (typeof value === 'string') return Buffer.from(value)
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  throw new TypeError(`a streamed body must give strings, Buffers or Uint8Arrays, got ${typeof value}`)
+}
+
+async function* resume(head: Buffer[], it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  try {
+    yield* head
+    for (;;) {
+      const next = await it.next()
+      if (next.done === true) return
+      yield chunkOf(next.value)
+    }
+  } finally {
+    await it.return?.()
+  }
 }
 
 const shadows = new WeakSet<IncomingMessage>()

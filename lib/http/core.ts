@@ -20,7 +20,7 @@ type Value = Stored | Variants | Unshared
 const UNSHARED: Unshared = { k: 'n' }
 const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
 
-/** The cache logic of both middlewares; options are validated here, once. */
+/** The cache logic every adapter shares (Express, Koa, Fastify); options are validated here, once. */
 export class HttpCache<Req, Res> {
   private readonly settings: Resolved<Req, Res>
   /** The engine's options for every lookup, validated once (not per request). */
@@ -28,10 +28,16 @@ export class HttpCache<Req, Res> {
   /** The engine behind `o.cache`. */
   private readonly ns: Namespace
 
-  constructor(options: HttpCacheOptions<Req, Res>, where: string) {
-    this.settings = resolve(options, where)
+  /** `alsoAllowed`: option names the framework itself puts beside ours (Fastify's `prefix`, ...), ignored. */
+  constructor(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []) {
+    this.settings = resolve(options, where, alsoAllowed)
     this.ns = namespaceOf(this.settings.cache) as Namespace
     this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
+  }
+
+  /** Hands an error the adapter swallowed to `onError` (default: a process warning). */
+  report(error: unknown): void {
+    this.settings.onError(error)
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
@@ -66,7 +72,19 @@ export class HttpCache<Req, Res> {
     return key + presentLines(this.settings.present, h)
   }
 
+  /** A fresh response in L1, found without an await (the common case); else undefined. */
+  private hot(key: string): Stored | undefined {
+    try {
+      const value = this.ns.engine.hot(this.ns.keyOf(key), this.entry)?.value
+      return isValue(value) && value.k === 'r' ? value : undefined
+    } catch {
+      return undefined // The full lookup reports it.
+    }
+  }
+
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
+    const hit = this.hot(key)
+    if (hit !== undefined) return this.reply(ex, hit, 'HIT')
     const settings = this.settings
     let settled = false
     let own: Promise<Held<Req, Res> | undefined> | undefined

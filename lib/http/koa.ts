@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Context, Middleware, Next } from 'koa'
-import { holdResponse, isShadow, shadowRequest } from './capture.ts'
+import { holdResponse, isShadow, readStream, shadowRequest } from './capture.ts'
 import { HttpCache } from './core.ts'
 import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
 
@@ -133,8 +133,8 @@ async function bytesOf(ctx: Context, limit: number): Promise<Buffer | undefined>
   if (Buffer.isBuffer(body)) bytes = body
   else if (typeof body === 'string') bytes = Buffer.from(body)
   else if (body instanceof Blob) bytes = body.size > limit ? undefined : Buffer.from(await body.arrayBuffer())
-  else if (body instanceof ReadableStream) return readStream(ctx, Readable.fromWeb(body as import('node:stream/web').ReadableStream), limit)
-  else if (body instanceof Readable) return readStream(ctx, body, limit)
+  else if (body instanceof ReadableStream) return readBody(ctx, Readable.fromWeb(body as import('node:stream/web').ReadableStream), limit)
+  else if (body instanceof Readable) return readBody(ctx, body, limit)
   else if (body instanceof Response) return undefined
   else bytes = Buffer.from(JSON.stringify(body))
   if (bytes === undefined || bytes.length > limit) {
@@ -152,42 +152,11 @@ function holdBody(ctx: Context, bytes: Buffer): Buffer {
   return bytes
 }
 
-function chunkOf(value: unknown): Buffer {
-  if (Buffer.isBuffer(value)) return value
-  if (typeof value === 'string') return Buffer.from(value)
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  throw new TypeError(`a streamed body must give strings, Buffers or Uint8Arrays, got ${typeof value}`)
-}
-
-async function readStream(ctx: Context, stream: Readable, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = []
-  let size = 0
-  const it = stream[Symbol.asyncIterator]()
-  for (;;) {
-    const next = await it.next()
-    if (next.done === true) break
-    const chunk = chunkOf(next.value)
-    chunks.push(chunk)
-    size += chunk.length
-    if (size > limit) {
-      // Too large to keep: the client gets it streamed, uncached.
-      ctx.body = Readable.from(resume(chunks, it))
-      ctx.set('X-Cache', 'BYPASS')
-      return undefined
-    }
-  }
-  return holdBody(ctx, Buffer.concat(chunks, size))
-}
-
-async function* resume(head: Buffer[], it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  try {
-    yield* head
-    for (;;) {
-      const next = await it.next()
-      if (next.done === true) return
-      yield chunkOf(next.value)
-    }
-  } finally {
-    await it.return?.()
-  }
+async function readBody(ctx: Context, stream: Readable, limit: number): Promise<Buffer | undefined> {
+  const read = await readStream(stream, limit)
+  if (read.kind === 'whole') return holdBody(ctx, read.body)
+  // Too large to keep: the client gets it streamed, uncached.
+  ctx.body = read.rest
+  ctx.set('X-Cache', 'BYPASS')
+  return undefined
 }

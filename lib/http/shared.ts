@@ -1,5 +1,5 @@
 /**
- * What `expressCache` and `koaCache` share: the options, the key of a request, which
+ * What `expressCache`, `koaCache` and `fastifyCache` share: the options, the key of a request, which
  * requests and responses may be cached, and conditional requests. The flow of one
  * request is `core.ts`; holding a Node response back while it is judged is
  * `capture.ts`; each framework's file only adapts.
@@ -14,8 +14,8 @@ import { parseDuration, type Duration } from '../options.ts'
 export type CacheStatus = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
 
 /**
- * Options of `expressCache` and `koaCache`. `Req` and `Res` are what the functions
- * receive: Express's `req` and `res`, or Koa's `ctx` (twice).
+ * Options of `expressCache`, `koaCache` and `fastifyCache`. `Req` and `Res` are what the functions
+ * receive: Express's `req` and `res`, Koa's `ctx` (twice), or Fastify's `request` and `reply`.
  */
 export interface HttpCacheOptions<Req, Res> {
   /** The cache that keeps the responses (`createCache(...)`). Required. */
@@ -224,8 +224,11 @@ export function notModified(h: IncomingHttpHeaders, stored: Stored): boolean {
     if (etag === undefined) return false
     return match.trim() === '*' || match.split(',').some((tag) => weak(tag.trim()) === weak(etag))
   }
-  const since = Date.parse(h['if-modified-since'] ?? '')
-  const modified = Date.parse(stored.h['last-modified'] ?? '')
+  const condition = h['if-modified-since']
+  const lastModified = stored.h['last-modified']
+  if (condition === undefined || lastModified === undefined) return false
+  const since = Date.parse(condition)
+  const modified = Date.parse(lastModified)
   return !Number.isNaN(since) && !Number.isNaN(modified) && modified <= since
 }
 
@@ -252,9 +255,20 @@ export function text(value: OutgoingHttpHeaders[string]): string | undefined {
   return Array.isArray(value) ? value.join(', ') : String(value)
 }
 
-/** Validates the options (naming `where` in errors) and applies the defaults, once. */
-export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string): Resolved<Req, Res> {
+/** The names of {@link HttpCacheOptions}: any other is refused. */
+export const HTTP_OPTIONS: readonly (keyof HttpCacheOptions<unknown, unknown>)[] = [
+  'cache', 'ttl', 'grace', 'staleWhileRevalidate', 'tags', 'key', 'vary', 'rewriteHeaders', 'ignoreQuery', 'headers',
+  'statuses', 'maxBodySize', 'etag', 'honorNoCache', 'bypass', 'namespace', 'onError',
+]
+
+/**
+ * Validates the options (naming `where` in errors) and applies the defaults, once. An
+ * option that is not one of {@link HTTP_OPTIONS}, nor in `alsoAllowed`, is refused.
+ */
+export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []): Resolved<Req, Res> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
+  const unknown = Object.keys(options).find((name) => !(HTTP_OPTIONS as readonly string[]).includes(name) && !alsoAllowed.includes(name))
+  if (unknown !== undefined) throw new InvalidOptionError(`${where} has no option ${JSON.stringify(unknown)} (known: ${HTTP_OPTIONS.join(', ')})`)
   const given = options as Partial<HttpCacheOptions<Req, Res>>
   const cache = given.cache
   if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {

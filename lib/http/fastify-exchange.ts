@@ -1,0 +1,245 @@
+/**
+ * One Fastify request as the HTTP core sees it: hits are sent with `reply.send(bytes)`
+ * from a `preHandler` hook, and a handler's reply is taken in `onSend`, after Fastify's
+ * serialization, held until the cache has judged it. Background refreshes send a copy of
+ * the request through the app with `fastify.inject()`, marked by a header with a secret.
+ * `fastify.ts` wires these into a plugin.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import { Readable } from 'node:stream'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { readStream } from './capture.ts'
+import type { CacheStatus, Exchange, Held } from './shared.ts'
+
+type FastifyHeld = Held<FastifyRequest, FastifyReply>
+
+/** What `onSend` was given, as bytes; or too large to keep; or not bytes at all (a fetch `Response`). */
+type Read = { kind: 'bytes'; body: Buffer; onward: unknown } | { kind: 'over'; onward: unknown } | { kind: 'opaque' }
+
+const EMPTY = Buffer.alloc(0)
+/** Headers a 304 must not carry. */
+const CONTENT = ['content-length', 'content-type', 'content-encoding', 'content-language', 'transfer-encoding']
+/** The request header that marks a background refresh's copy; its value is a secret of the plugin. */
+const REFRESH_HEADER = 'x-memoredis-refresh'
+
+/** The payload `onSend` got, read as bytes up to `limit` (a stream is read, and sent on as the bytes read). */
+async function bytesOf(payload: unknown, limit: number): Promise<Read> {
+  if (payload === undefined || payload === null) return { kind: 'bytes', body: EMPTY, onward: payload }
+  if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload
+    return body.length > limit ? { kind: 'over', onward: payload } : { kind: 'bytes', body, onward: payload }
+  }
+  let stream: Readable | undefined
+  if (payload instanceof Readable) stream = payload
+  else if (payload instanceof ReadableStream) stream = Readable.fromWeb(payload as import('node:stream/web').ReadableStream)
+  if (stream === undefined) return { kind: 'opaque' }
+  const read = await readStream(stream, limit)
+  return read.kind === 'whole' ? { kind: 'bytes', body: read.body, onward: read.body } : { kind: 'over', onward: read.rest }
+}
+
+/** Where a hold stands: waiting for `onSend`, reading the payload, held until released, or done. */
+type HoldState = 'waiting' | 'taking' | 'held' | 'done'
+
+/**
+ * A reply to take in `onSend`: the client's own (`live`: released by the cache, then
+ * sent), or a background refresh's (taken and sent nowhere that matters).
+ */
+export class PayloadHold {
+  readonly held: Promise<FastifyHeld | undefined>
+  private state: HoldState = 'waiting'
+  private settle: (held: FastifyHeld | undefined) => void = () => undefined
+  private release: ((extra: Readonly<Record<string, string>>, notModified: boolean) => void) | undefined
+  private readonly limit: number
+  private readonly live: boolean
+
+  constructor(limit: number, live: boolean) {
+    this.limit = limit
+    this.live = live
+    this.held = new Promise((resolve) => (this.settle = resolve))
+  }
+
+  /** Nothing will come (the client left, the refresh ended): whoever waits goes on without it. */
+  readonly drop = (): void => {
+    if (this.state !== 'waiting') return
+    this.state = 'done'
+    this.settle(undefined)
+  }
+
+  /** The cache is done with the request: a reply still held goes out as the handler made it. */
+  finish(): void {
+    this.release?.({ 'X-Cache': 'BYPASS' }, false)
+  }
+
+  /** `onSend`: takes the payload; resolves with the payload to send on, once the cache let it go. */
+  async take(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+    if (this.state !== 'waiting') return payload
+    this.state = 'taking'
+    let read: Read
+    try {
+      read = await bytesOf(payload, this.limit)
+    } catch (error) {
+      this.settle(undefined)
+      this.state = 'done'
+      throw error
+    }
+    if (read.kind !== 'bytes') {
+      // Too large, or not bytes: it goes out as it is, uncached.
+      this.state = 'done'
+      this.settle(undefined)
+      if (this.live) reply.header('x-cache', 'BYPASS')
+      return read.kind === 'over' ? read.onward : payload
+    }
+    const headers = reply.getHeaders() as OutgoingHttpHeaders
+    const kept = { status: reply.statusCode, headers, body: read.body, req: request, res: reply }
+    if (!this.live) {
+      this.state = 'done'
+      this.settle({ ...kept, release: () => undefined })
+      return read.onward
+    }
+    this.state = 'held'
+    return new Promise((resolve) => {
+      this.release = (extra, notModified) => {
+        this.release = undefined
+        this.state = 'done'
+        reply.headers(extra)
+        if (!notModified) return resolve(read.onward)
+        reply.code(304)
+        for (const name of CONTENT) reply.removeHeader(name)
+        resolve(null)
+      }
+      this.settle({ ...kept, release: (extra, notModified) => this.release?.(extra, notModified) })
+    })
+  }
+}
+
+const holds = new WeakMap<FastifyRequest, PayloadHold>()
+
+/** The `onSend` hook: a reply the cache waits for is taken; any other goes on untouched. */
+export function takePayload(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: Error | null, payload?: unknown) => void): void {
+  const hold = holds.get(request)
+  if (hold === undefined) return done(null, payload)
+  holds.delete(request)
+  hold.take(request, reply, payload).then(
+    (onward) => done(null, onward),
+    (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
+  )
+}
+
+/**
+ * Background refreshes: a copy of a request sent through the whole app with
+ * `fastify.inject()`, its reply taken in `onSend`. The copy carries a header whose value
+ * is a secret of this plugin and a number, so that no client can pass for one.
+ */
+export class Refreshes {
+  private readonly pending = new Map<string, PayloadHold>()
+  private readonly secret = randomUUID()
+  private count = 0
+  private readonly app: FastifyInstance
+  private readonly report: (error: unknown) => void
+
+  constructor(app: FastifyInstance, report: (error: unknown) => void) {
+    this.app = app
+    this.report = report
+  }
+
+  /** Sends a GET copy of `request` (its conditions left out) through the app; resolves with its reply, held. */
+  run(request: FastifyRequest, limit: number): Promise<FastifyHeld | undefined> {
+    const token = `${this.secret}.${++this.count}`
+    const hold = new PayloadHold(limit, false)
+    this.pending.set(token, hold)
+    const headers: Record<string, string | string[]> = {}
+    for (const [name, value] of Object.entries(request.headers)) if (value !== undefined) headers[name] = value
+    delete headers['if-none-match']
+    delete headers['if-modified-since']
+    headers[REFRESH_HEADER] = token
+    const remoteAddress = request.socket?.remoteAddress
+    this.app
+      .inject({ method: 'GET', url: request.originalUrl, headers, ...(remoteAddress === undefined ? {} : { remoteAddress }) })
+      .catch(this.report)
+      .finally(() => {
+        this.pending.delete(token)
+        hold.drop()
+      })
+    return hold.held
+  }
+
+  /** In `preHandler`: true when `request` is a refresh's copy; its reply is then taken for the refresh. */
+  claim(request: FastifyRequest): boolean {
+    const token = request.raw.headers[REFRESH_HEADER]
+    if (typeof token !== 'string') return false
+    const hold = this.pending.get(token)
+    if (hold === undefined) return false
+    this.pending.delete(token)
+    delete request.raw.headers[REFRESH_HEADER]
+    holds.set(request, hold)
+    return true
+  }
+}
+
+/** One request for {@link HttpCache}: the lifecycle goes on (`next`) once the cache decided not to answer it. */
+export class FastifyExchange implements Exchange<FastifyRequest, FastifyReply> {
+  readonly req: IncomingMessage
+  readonly user: FastifyRequest
+  private readonly reply: FastifyReply
+  private readonly next: (error?: Error) => void
+  private readonly refreshes: Refreshes
+  private decided = false
+  private hold: PayloadHold | undefined
+
+  constructor(request: FastifyRequest, reply: FastifyReply, next: (error?: Error) => void, refreshes: Refreshes) {
+    this.req = request.raw
+    this.user = request
+    this.reply = reply
+    this.next = next
+    this.refreshes = refreshes
+  }
+
+  get url(): string {
+    return this.user.originalUrl
+  }
+
+  pass(status: CacheStatus): void {
+    this.reply.header('x-cache', status)
+    this.proceed()
+  }
+
+  capture(limit: number): Promise<FastifyHeld | undefined> {
+    const hold = new PayloadHold(limit, true)
+    this.hold = hold
+    holds.set(this.user, hold)
+    this.reply.raw.once('close', hold.drop) // the client left before the reply was made
+    this.proceed()
+    return hold.held
+  }
+
+  refresh(limit: number): Promise<FastifyHeld | undefined> {
+    return this.refreshes.run(this.user, limit)
+  }
+
+  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+    this.decided = true
+    const reply = this.reply
+    reply.code(status)
+    reply.headers(headers)
+    reply.header('x-cache', cache)
+    reply.header('age', String(age))
+    reply.send(body)
+  }
+
+  /** The cache is done: a request it never let through goes on with `error`; a reply still held goes out. */
+  settled(error: unknown, report: (error: unknown) => void): void {
+    if (!this.decided) {
+      this.decided = true
+      this.next(error === undefined ? undefined : error instanceof Error ? error : new Error(String(error)))
+    } else if (error !== undefined) {
+      report(error)
+    }
+    this.hold?.finish()
+  }
+
+  private proceed(): void {
+    this.decided = true
+    this.next()
+  }
+}
