@@ -41,16 +41,16 @@ class CacheFacade implements Cache {
       return Promise.reject(error)
     }
     // The hot path, as for a memoized function: one L1 lookup, no allocation, no await.
-    const hit = ns.engine.hot(full, resolved)
+    const hit = ns.engine.hot(full, resolved, ns.origin)
     if (hit !== undefined) return Promise.resolve(hit.value as T)
-    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved }
+    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved, origin: ns.origin }
     return ns.engine.read(call).then(valueOf)
   }
 
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
     const ns = this.#ns
-    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet') })
+    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet'), origin: ns.origin })
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -59,7 +59,7 @@ class CacheFacade implements Cache {
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
     const resolved = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
-    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved })
+    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved, origin: this.#ns.origin })
   }
 
   async delete(key: string): Promise<void> {

@@ -17,6 +17,7 @@ export {
 export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
 export { superjsonCodec, type Codec } from './codec.ts'
 export type { CacheEvents, CacheEventName, Tier } from './events.ts'
+export { channels, type ReadContext, type ComputeContext, type LockWaitContext } from './diagnostics.ts'
 export type {
   CacheOptions,
   Duration,
