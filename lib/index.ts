@@ -3,7 +3,7 @@
  * This file is the whole public surface; every other module is internal.
  */
 export { createCache } from './cache.ts'
-export type { Cache, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
+export type { Cache, CacheHealth, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 export {
   memoize,
   Memoize,
