@@ -75,7 +75,7 @@ export class HttpCache<Req, Res> {
   /** A fresh response in L1, found without an await (the common case); else undefined. */
   private hot(key: string): Stored | undefined {
     try {
-      const value = this.ns.engine.hot(this.ns.keyOf(key), this.entry)?.value
+      const value = this.ns.engine.hot(this.ns.keyOf(key), this.entry, this.ns.origin)?.value
       return isValue(value) && value.k === 'r' ? value : undefined
     } catch {
       return undefined // The full lookup reports it.
