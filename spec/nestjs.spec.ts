@@ -33,14 +33,17 @@ type Request = MemoredisRequest & { res: ServerResponse }
 
 /** What the shop's handlers did, shared by every app instance of a test (one database). */
 interface Shop {
-  runs: Record<'slow' | 'me' | 'login' | 'etag' | 'boom' | 'big' | 'product' | 'rename', number>
+  runs: Record<'slow' | 'me' | 'login' | 'etag' | 'boom' | 'big' | 'product' | 'rename' | 'swr', number>
   slowGate: Promise<void>
+  /** What the stale-while-revalidate route's second run does. */
+  swrSecond: () => Promise<void>
   products: Map<string, string>
 }
 
 const newShop = (): Shop => ({
-  runs: { slow: 0, me: 0, login: 0, etag: 0, boom: 0, big: 0, product: 0, rename: 0 },
+  runs: { slow: 0, me: 0, login: 0, etag: 0, boom: 0, big: 0, product: 0, rename: 0, swr: 0 },
   slowGate: Promise.resolve(),
+  swrSecond: () => Promise.resolve(),
   products: new Map([['1', 'tea']]),
 })
 
@@ -77,6 +80,11 @@ function shopController(shop: Shop): new () => object {
     big(): string {
       return 'x'.repeat(2000 + ++shop.runs.big)
     }
+    async swr(req: Request): Promise<string> {
+      const run = ++shop.runs.swr
+      if (run === 2) await shop.swrSecond()
+      return `run ${run} from ${req.socket.remoteAddress}`
+    }
     product(id: string): object {
       shop.runs.product++
       return { id, name: shop.products.get(id) }
@@ -91,7 +99,8 @@ function shopController(shop: Shop): new () => object {
   for (const name of ['slow', 'me', 'login', 'etag', 'boom', 'big']) decorate(ShopController, name, Get(name))
   decorate(ShopController, 'product', Get('products/:id'), CacheResponse<Request>({ tags: (req) => [`product:${req.params?.id}`] }))
   decorate(ShopController, 'rename', Put('products/:id'), InvalidateRouteTags<Request>((req) => [`product:${req.params?.id}`]))
-  for (const name of ['me', 'login']) Req()(ShopController.prototype, name, 0)
+  decorate(ShopController, 'swr', Get('swr'), CacheResponse({ ttl: 100, grace: '1m' }))
+  for (const name of ['me', 'login', 'swr']) Req()(ShopController.prototype, name, 0)
   Param('id')(ShopController.prototype, 'product', 0)
   Param('id')(ShopController.prototype, 'rename', 0)
   Query('name')(ShopController.prototype, 'rename', 1)
@@ -210,6 +219,35 @@ describe('memoredis/nestjs', () => {
       expect([first.body.length, second.body.length]).to.deep.equal([2001, 2002])
       expect([first.headers['x-cache'], second.headers['x-cache']]).to.deep.equal(['BYPASS', 'BYPASS'])
       expect(shop.runs.big).to.equal(2)
+    })
+
+    it('serves STALE within grace while one background refresh runs through the app, then the fresh response', async () => {
+      const second = gate()
+      shop.swrSecond = () => second.opened
+      const cache = served.app.get<Cache>(MEMOREDIS_CACHE)
+      const refreshed = new Promise((resolve) => cache.on('refresh', resolve))
+      const first = await call(served.url, '/swr')
+      await new Promise((resolve) => setTimeout(resolve, 150)) // past the ttl; nothing to wait on
+      const stale = await call(served.url, '/swr') // answered while the refresh waits on the gate
+      expect([stale.body, stale.headers['x-cache']]).to.deep.equal([first.body, 'STALE'])
+      second.open()
+      await refreshed
+      const fresh = await call(served.url, '/swr')
+      expect([fresh.body, fresh.headers['x-cache']]).to.deep.equal(['run 2 from 127.0.0.1', 'HIT'])
+      expect(shop.runs.swr).to.equal(2)
+    })
+
+    it('keeps serving the stale response when the background refresh’s handler throws (its error response is never kept)', async () => {
+      shop.swrSecond = () => Promise.reject(new NotFoundException('gone for a moment'))
+      const cache = served.app.get<Cache>(MEMOREDIS_CACHE)
+      const refreshed = new Promise((resolve) => cache.on('refresh', resolve))
+      const first = await call(served.url, '/swr')
+      await new Promise((resolve) => setTimeout(resolve, 150)) // past the ttl; nothing to wait on
+      expect((await call(served.url, '/swr')).headers['x-cache']).to.equal('STALE')
+      await refreshed
+      const again = await call(served.url, '/swr')
+      expect([again.status, again.body, again.headers['x-cache']]).to.deep.equal([200, first.body, 'STALE'])
+      expect(shop.runs.swr).to.be.at.least(2)
     })
 
     it('sees in a second app instance on the same Redis the invalidation made by a write route of the first', async () => {
