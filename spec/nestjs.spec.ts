@@ -2,11 +2,12 @@ import 'reflect-metadata'
 import { expect } from 'chai'
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { Controller, Get, Inject, Injectable, Module, NotFoundException, Param, Put, Query, Req, UseInterceptors, type INestApplication } from '@nestjs/common'
+import { Controller, Get, Inject, Injectable, Module, NotFoundException, Param, Put, Query, Req, Res, UseInterceptors, type INestApplication } from '@nestjs/common'
 import { NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
+import { FastifyAdapter } from '@nestjs/platform-fastify'
 import { CacheClosedError, createCache, InvalidOptionError, Memoize, type Cache } from 'memoredis'
 import {
   CacheResponse,
@@ -18,18 +19,27 @@ import {
   type MemoredisModuleOptions,
   type MemoredisRequest,
 } from 'memoredis/nestjs'
-import { nestjsExpress } from './support/http-framework-nestjs.ts'
+import { nestjsExpress, nestjsFastify } from './support/http-framework-nestjs.ts'
 import { call, gate, type Reply } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 /**
- * memoredis/nestjs in real Nest apps (NestJS 12 on Express) over real HTTP, against a
+ * memoredis/nestjs in real Nest apps (NestJS 12 on Express and on Fastify) over real HTTP, against a
  * real Redis. The specs run without `experimentalDecorators`, so Nest's method and
  * parameter decorators are applied as the compiler would apply them (`Reflect.decorate`);
  * the decorator syntax itself is exercised by examples/nestjs.ts (spec/examples.spec.ts).
  */
 
-type Request = MemoredisRequest & { res: ServerResponse }
+/** Express's `req` or Fastify's `request`. */
+type Request = MemoredisRequest & { socket: IncomingMessage['socket'] }
+/** Express's `res` or Fastify's `reply`. */
+interface PlatformReply { header(name: string, value: string): unknown }
+
+/** The two platforms the interceptor caches on. */
+const PLATFORMS = [
+  { name: 'Express', adapter: (): ExpressAdapter | FastifyAdapter => new ExpressAdapter() },
+  { name: 'Fastify', adapter: (): ExpressAdapter | FastifyAdapter => new FastifyAdapter() },
+]
 
 /** What the shop's handlers did, shared by every app instance of a test (one database). */
 interface Shop {
@@ -65,9 +75,9 @@ function shopController(shop: Shop): new () => object {
       shop.runs.me++
       return { user: req.headers.authorization ?? req.headers.cookie ?? 'anonymous' }
     }
-    login(req: Request): string {
+    login(res: PlatformReply): string {
       shop.runs.login++
-      req.res.setHeader('Set-Cookie', `session=${shop.runs.login}`)
+      res.header('Set-Cookie', `session=${shop.runs.login}`)
       return 'welcome'
     }
     etag(): object {
@@ -100,7 +110,8 @@ function shopController(shop: Shop): new () => object {
   decorate(ShopController, 'product', Get('products/:id'), CacheResponse<Request>({ tags: (req) => [`product:${req.params?.id}`] }))
   decorate(ShopController, 'rename', Put('products/:id'), InvalidateRouteTags<Request>((req) => [`product:${req.params?.id}`]))
   decorate(ShopController, 'swr', Get('swr'), CacheResponse({ ttl: 100, grace: '1m' }))
-  for (const name of ['me', 'login', 'swr']) Req()(ShopController.prototype, name, 0)
+  for (const name of ['me', 'swr']) Req()(ShopController.prototype, name, 0)
+  Res({ passthrough: true })(ShopController.prototype, 'login', 0)
   Param('id')(ShopController.prototype, 'product', 0)
   Param('id')(ShopController.prototype, 'rename', 0)
   Query('name')(ShopController.prototype, 'rename', 1)
@@ -109,12 +120,13 @@ function shopController(shop: Shop): new () => object {
   return ShopController
 }
 
-/** A shop app on a free loopback port; `before` runs on its Express app before it listens. */
-async function startShop(shop: Shop, options: MemoredisModuleOptions, before?: (app: INestApplication) => void): Promise<{ app: INestApplication; url: string }> {
+/** A shop app on `platform`, on a free loopback port; `arrived` is called as each request arrives. */
+async function startShop(input: { shop: Shop; options: MemoredisModuleOptions; platform: () => ExpressAdapter | FastifyAdapter; arrived?: () => void }): Promise<{ app: INestApplication; url: string }> {
   class AppModule {}
-  Module({ imports: [MemoredisModule.forRoot(options)], controllers: [shopController(shop)] })(AppModule)
-  const app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false, abortOnError: false })
-  before?.(app)
+  Module({ imports: [MemoredisModule.forRoot(input.options)], controllers: [shopController(input.shop)] })(AppModule)
+  const app = await NestFactory.create(AppModule, input.platform(), { logger: false, abortOnError: false })
+  const arrived = input.arrived
+  if (arrived !== undefined) (app.getHttpServer() as Server).prependListener('request', () => arrived())
   await app.listen(0, '127.0.0.1')
   const { port } = (app.getHttpServer() as { address(): AddressInfo }).address()
   return { app, url: `http://127.0.0.1:${port}` }
@@ -136,18 +148,14 @@ const settle = <T>(p: Promise<T>): Promise<unknown> => p.then(() => undefined, (
 describe('memoredis/nestjs', () => {
   const redis = useRedis()
 
-  describe('MemoredisInterceptor on a real Nest app (Express platform)', () => {
+  for (const platform of PLATFORMS) describe(`MemoredisInterceptor on a real Nest app (${platform.name} platform)`, () => {
     let shop: Shop
     let served: { app: INestApplication; url: string }
     let arrived: () => void = () => undefined
     beforeEach(async () => {
       shop = newShop()
-      served = await startShop(shop, { redis: redis.url, prefix: 'nest', http: { maxBodySize: 1000 } }, (app) => {
-        app.use((_req: IncomingMessage, _res: ServerResponse, next: () => void) => {
-          arrived()
-          next()
-        })
-      })
+      arrived = () => undefined
+      served = await startShop({ shop, options: { redis: redis.url, prefix: 'nest', http: { maxBodySize: 1000 } }, platform: platform.adapter, arrived: () => arrived() })
     })
     afterEach(() => served.app.close())
 
@@ -251,7 +259,7 @@ describe('memoredis/nestjs', () => {
     })
 
     it('sees in a second app instance on the same Redis the invalidation made by a write route of the first', async () => {
-      const second = await startShop(shop, { redis: redis.url, prefix: 'nest' })
+      const second = await startShop({ shop, options: { redis: redis.url, prefix: 'nest' }, platform: platform.adapter })
       try {
         expect((await call(second.url, '/products/1')).headers['x-cache']).to.equal('MISS')
         const hit = await call(second.url, '/products/1')
@@ -366,11 +374,11 @@ describe('memoredis/nestjs', () => {
     })
   })
 
-  describe('the framework adapter of the shared HTTP specs', () => {
+  for (const framework of [nestjsExpress, nestjsFastify]) describe(`the framework adapter of the shared HTTP specs: ${framework.name}`, () => {
     it('serves a route: MISS, then HIT; a POST that invalidates its tag makes the next GET a MISS', async () => {
       const cache = createCache({ redis: redis.url, prefix: 'adapter' })
       let runs = 0
-      const served = await nestjsExpress.serve({
+      const served = await framework.serve({
         cache,
         routes: [
           { method: 'GET', path: '/item', reply: () => ({ body: { runs: ++runs } }), tags: () => ['item'] },

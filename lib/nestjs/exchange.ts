@@ -1,7 +1,7 @@
 /**
- * One request on the Express platform of NestJS, as the HTTP core sees it: the handler
- * runs through the interceptor's `next.handle()`, and what Nest then writes to the
- * Node response is held back (`capture.ts`) until the cache has judged it.
+ * One request of a NestJS app (Express or Fastify platform), as the HTTP core sees it:
+ * the handler runs through the interceptor's `next.handle()`, and what Nest then writes
+ * to the Node response is held back (`capture.ts`) until the cache has judged it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CallHandler } from '@nestjs/common'
@@ -13,30 +13,49 @@ import type { MemoredisRequest } from './options.ts'
 /** The detached copies of requests (background refreshes) whose handler failed: their response is never kept. */
 export const failedShadows = new WeakSet<IncomingMessage>()
 
-/** An Express app, as far as a background refresh needs it. */
-type App = ((req: IncomingMessage, res: ServerResponse) => void) & { parent?: App }
+/** Sends a request through the whole app from the top (a background refresh's detached copy). */
+export type Dispatch = (req: IncomingMessage, res: ServerResponse) => void
+
+/** What a {@link NestExchange} is made of: one request as the platform and Node show it, and the pipeline to run. */
+export interface NestExchangeInput {
+  /** The platform's request: Express's `req`, Fastify's `request`. What `key`, `bypass` and `tags` receive. */
+  user: MemoredisRequest
+  /** The Node request and response under it (the same objects on Express). */
+  req: IncomingMessage
+  res: ServerResponse
+  /** The platform's response (Express's `res`, Fastify's `reply`): muted with the Node one after a hit. */
+  reply: object
+  /** How to send a detached copy of a request through the app; undefined: no background refresh. */
+  dispatch: Dispatch | undefined
+  next: CallHandler
+  subscriber: Subscriber<unknown>
+}
 
 /** The Nest request pipeline of one request (GET or HEAD), driven by `HttpCache`. */
-export class NestExpressExchange implements Exchange<MemoredisRequest, ServerResponse> {
+export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> {
   readonly req: IncomingMessage
   readonly user: MemoredisRequest
   private readonly res: ServerResponse
+  private readonly reply: object
+  private readonly dispatch: Dispatch | undefined
   private readonly next: CallHandler
   private readonly subscriber: Subscriber<unknown>
   private subscription: Subscription | undefined
   /** The handler (or an interceptor after this one) failed: its response goes out, never kept. */
   private failed = false
 
-  constructor(input: { req: MemoredisRequest; res: ServerResponse; next: CallHandler; subscriber: Subscriber<unknown> }) {
+  constructor(input: NestExchangeInput) {
     this.req = input.req
-    this.user = input.req
+    this.user = input.user
     this.res = input.res
+    this.reply = input.reply
+    this.dispatch = input.dispatch
     this.next = input.next
     this.subscriber = input.subscriber
   }
 
   get url(): string {
-    return this.user.originalUrl ?? this.req.url ?? '/'
+    return (this.user as { originalUrl?: string }).originalUrl ?? this.req.url ?? '/'
   }
 
   pass(status: CacheStatus): void {
@@ -57,13 +76,10 @@ export class NestExpressExchange implements Exchange<MemoredisRequest, ServerRes
   }
 
   refresh(limit: number): Promise<Held<MemoredisRequest, ServerResponse> | undefined> {
-    // The copy goes through the whole app from the top, as the original did.
-    let app = (this.user as { app?: App }).app
-    if (typeof app !== 'function') return Promise.resolve(undefined)
-    while (typeof app.parent === 'function') app = app.parent
+    if (this.dispatch === undefined) return Promise.resolve(undefined)
     const copy = shadowRequest(this.req, this.url)
     const hold = holdResponse(copy.res, limit, false)
-    app(copy.req, copy.res)
+    this.dispatch(copy.req, copy.res)
     return hold.captured.then((c) => {
       if (c === undefined || failedShadows.has(copy.req)) return undefined
       return { ...c, req: copy.req as MemoredisRequest, res: copy.res, release: () => undefined }
@@ -84,6 +100,7 @@ export class NestExpressExchange implements Exchange<MemoredisRequest, ServerRes
     // The handler did not run; Nest still replies with what the interceptors give it,
     // to a response already sent: let that reply write nothing.
     mute(res)
+    if (this.reply !== res) mute(this.reply)
     this.subscriber.next(undefined)
     this.subscriber.complete()
   }
@@ -111,11 +128,15 @@ export class NestExpressExchange implements Exchange<MemoredisRequest, ServerRes
   }
 }
 
-const MUTED = ['setHeader', 'appendHeader', 'removeHeader', 'writeHead', 'flushHeaders', 'write', 'end', 'status', 'set', 'header'] as const
+/** The writing methods of a Node response, of Express's and of Fastify's reply. */
+const MUTED = [
+  'setHeader', 'appendHeader', 'removeHeader', 'writeHead', 'flushHeaders', 'write', 'end',
+  'status', 'set', 'header', 'headers', 'type', 'json', 'send', 'code',
+] as const
 
-/** Makes every later write to a response already sent a no-op (they would throw ERR_HTTP_HEADERS_SENT). */
-function mute(res: ServerResponse): void {
-  const target = res as unknown as Record<string, unknown>
+/** Makes every later write to a response already sent a no-op (they would throw ERR_HTTP_HEADERS_SENT, or warn). */
+function mute(res: object): void {
+  const target = res as Record<string, unknown>
   for (const name of MUTED) {
     if (typeof target[name] === 'function') target[name] = name === 'write' ? () => true : () => res
   }

@@ -11,7 +11,7 @@ import type { Cache } from '../cache-types.ts'
 import { isShadow } from '../http/capture.ts'
 import { HttpCache } from '../http/core.ts'
 import { invalidateAfter, type InvalidateTagsOptions } from '../invalidate-tags.ts'
-import { failedShadows, NestExpressExchange } from './exchange.ts'
+import { failedShadows, NestExchange, type Dispatch } from './exchange.ts'
 import type { MemoredisHttpOptions, MemoredisRequest, ResolvedModuleOptions } from './options.ts'
 import { CACHE_RESPONSE_METADATA, INVALIDATE_ROUTE_TAGS_METADATA, MEMOREDIS_CACHE, MEMOREDIS_OPTIONS } from './tokens.ts'
 
@@ -22,12 +22,12 @@ export interface RouteInvalidation {
 }
 
 /** Requests a memoredis interceptor already handles (the interceptor bound twice, e.g. globally and by a decorator). */
-const handled = new WeakSet<IncomingMessage>()
+const handled = new WeakSet<object>()
 let warnedPlatform = false
 
 /**
- * Caches the GET (and HEAD) responses of the routes it is bound to, on the Express
- * platform, with the module's `http` options overridden by `@CacheResponse` on the
+ * Caches the GET (and HEAD) responses of the routes it is bound to, on the Express and
+ * Fastify platforms, with the module's `http` options overridden by `@CacheResponse` on the
  * controller, then on the route; after a non-GET route marked with
  * `@InvalidateRouteTags` succeeds, invalidates its tags (on any platform).
  *
@@ -37,8 +37,8 @@ let warnedPlatform = false
  *
  * On a hit the handler does not run and the response is sent from the cache; the
  * interceptors outside this one then see `undefined`, and what Nest would reply with is
- * dropped (the response has gone). On other platforms than Express (Fastify), GET
- * routes run uncached, with one warning.
+ * dropped (the response has gone). On another platform, GET routes run uncached, with
+ * one warning.
  */
 export class MemoredisInterceptor implements NestInterceptor {
   private readonly cache: Cache
@@ -55,21 +55,22 @@ export class MemoredisInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle()
     const http = context.switchToHttp()
-    const req = http.getRequest<MemoredisRequest & { raw?: IncomingMessage }>()
-    const res = http.getResponse<ServerResponse & { raw?: ServerResponse }>()
-    const raw = req.raw ?? req
-    if (isShadow(raw)) return watchShadow(raw, next)
+    const req = http.getRequest<PlatformRequest>()
+    const res = http.getResponse<PlatformResponse>()
+    const platform = platformOf(req, res)
+    if (platform !== undefined && isShadow(platform.req)) return watchShadow(platform.req, next)
+    const raw: object = platform?.req ?? req
     if (handled.has(raw)) return next.handle()
     handled.add(raw)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      if (!res.headersSent) (res.raw ?? res).setHeader('X-Cache', 'BYPASS')
+      if (platform !== undefined && !platform.res.headersSent) platform.res.setHeader('X-Cache', 'BYPASS')
       const invalidation = metadata<RouteInvalidation>(INVALIDATE_ROUTE_TAGS_METADATA, context)
       return invalidation === undefined ? next.handle() : this.invalidating(req, next, invalidation)
     }
-    if (req.raw !== undefined || res.raw !== undefined) return uncached(next)
+    if (platform === undefined) return uncached(next)
     const core = this.routeCache(context)
     return new Observable<unknown>((subscriber) => {
-      const exchange = new NestExpressExchange({ req, res, next, subscriber })
+      const exchange = new NestExchange({ ...platform, user: req, next, subscriber })
       core.handle(exchange).catch((error: unknown) => exchange.fail(error))
       return () => exchange.teardown()
     })
@@ -144,10 +145,38 @@ function watchShadow(raw: IncomingMessage, next: CallHandler): Observable<unknow
   })
 }
 
+/** An Express app, or a Fastify instance, as far as a background refresh needs it. */
+type ExpressApp = Dispatch & { parent?: ExpressApp }
+interface FastifyInstance { routing?: Dispatch }
+/** The platform's request: Express's `req` (an `IncomingMessage`), Fastify's `request` (`raw`), or another's. */
+type PlatformRequest = MemoredisRequest & { raw?: IncomingMessage; server?: FastifyInstance; app?: ExpressApp }
+/** The platform's response: Express's `res` (a `ServerResponse`), Fastify's `reply` (`raw`), or another's. */
+type PlatformResponse = Partial<ServerResponse> & { raw?: ServerResponse }
+
+/**
+ * The Node request and response under the platform's, and how to send a copy of a
+ * request through the app: Express (the same objects; the root app) or Fastify
+ * (`request.raw`, `reply.raw`; the instance's router). Undefined for any other platform.
+ */
+function platformOf(req: PlatformRequest, res: PlatformResponse): { req: IncomingMessage; res: ServerResponse; reply: object; dispatch: Dispatch | undefined } | undefined {
+  if (req.raw === undefined && res.raw === undefined && typeof res.setHeader === 'function' && typeof res.end === 'function') {
+    let app = req.app
+    while (typeof app?.parent === 'function') app = app.parent
+    const dispatch = typeof app === 'function' ? app : undefined
+    return { req: req as unknown as IncomingMessage, res: res as ServerResponse, reply: res, dispatch }
+  }
+  if (req.raw !== undefined && res.raw !== undefined) {
+    const server = req.server
+    const dispatch = typeof server?.routing === 'function' ? server.routing.bind(server) : undefined
+    return { req: req.raw, res: res.raw, reply: res, dispatch }
+  }
+  return undefined
+}
+
 function uncached(next: CallHandler): Observable<unknown> {
   if (!warnedPlatform) {
     warnedPlatform = true
-    process.emitWarning('MemoredisInterceptor caches responses on the Express platform only: GET routes run uncached here', 'MemoredisWarning')
+    process.emitWarning('MemoredisInterceptor caches responses on the Express and Fastify platforms only: GET routes run uncached here', 'MemoredisWarning')
   }
   return next.handle()
 }

@@ -2,7 +2,7 @@
  * The options of `MemoredisModule` and of the HTTP cache of `MemoredisInterceptor`:
  * their types (JSDoc, defaults) and their validation, done when they are given.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { resolve, type HttpCacheOptions } from '../http/shared.ts'
@@ -10,18 +10,20 @@ import { resolveCacheOptions, type CacheOptions } from '../options.ts'
 
 /**
  * The request the HTTP cache's functions (`key`, `bypass`, `tags`) receive: the
- * platform's own request object (Express's `req` on `@nestjs/platform-express`). Name
+ * platform's own request object (Express's `req`, Fastify's `request`). Name
  * your platform's type as the type argument of `CacheResponse` to read more of it.
  */
-export type MemoredisRequest = IncomingMessage & {
+export interface MemoredisRequest {
+  /** The request headers, lowercase names. */
+  headers: IncomingHttpHeaders
+  /** `GET`, `HEAD`, ... */
+  method?: string
+  /** The URL (path and query). */
+  url?: string
   /** Route parameters, e.g. `{ id: '42' }` for `/products/:id`. */
   params?: Record<string, string>
   /** The parsed query string. */
   query?: unknown
-  /** The path, without the query. */
-  path?: string
-  /** The URL as the client sent it. */
-  originalUrl?: string
 }
 
 /**
