@@ -11,6 +11,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify'
 import { CacheClosedError, createCache, InvalidOptionError, Memoize, type Cache } from 'memoredis'
 import {
   CacheResponse,
+  InjectCache,
   InvalidateRouteTags,
   MEMOREDIS_CACHE,
   MemoredisCache,
@@ -288,6 +289,49 @@ describe('memoredis/nestjs', () => {
     })
   })
 
+  describe('options of a route, its controller and the module', () => {
+    it("takes a route's @CacheResponse over its controller's, and the controller's over the module's", async () => {
+      const runs: string[] = []
+      class Tenants {
+        plain(req: Request): string {
+          runs.push(`plain ${String(req.headers['x-tenant'])}`)
+          return `plain for ${String(req.headers['x-tenant'])}`
+        }
+        shared(req: Request): string {
+          runs.push(`shared ${String(req.headers['x-tenant'])}`)
+          return 'the same for every tenant'
+        }
+      }
+      decorate(Tenants, 'plain', Get('plain'))
+      decorate(Tenants, 'shared', Get('shared'), CacheResponse({ vary: [], tags: () => ['shared'] }))
+      Req()(Tenants.prototype, 'plain', 0)
+      Req()(Tenants.prototype, 'shared', 0)
+      Reflect.decorate([Controller(), CacheResponse({ vary: ['x-tenant'] })], Tenants)
+      class AppModule {}
+      Module({ imports: [MemoredisModule.forRoot({ redis: redis.url, prefix: 'layers', http: { vary: ['x-other'], ttl: '1m' } })], controllers: [Tenants] })(AppModule)
+      const app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false, abortOnError: false })
+      await app.listen(0, '127.0.0.1')
+      const url = `http://127.0.0.1:${(app.getHttpServer() as { address(): AddressInfo }).address().port}`
+      try {
+        const get = async (path: string, tenant: string): Promise<string> => {
+          const reply = await call(url, path, { headers: { 'x-tenant': tenant } })
+          return `${reply.headers['x-cache']} ${reply.body}`
+        }
+        // The controller's vary (x-tenant) replaces the module's: one entry per tenant.
+        expect([await get('/plain', 'a'), await get('/plain', 'b'), await get('/plain', 'a')]).to.deep.equal([
+          'MISS plain for a', 'MISS plain for b', 'HIT plain for a',
+        ])
+        // The route's vary (none) replaces its controller's: one entry for all.
+        expect([await get('/shared', 'a'), await get('/shared', 'b')]).to.deep.equal(['MISS the same for every tenant', 'HIT the same for every tenant'])
+        await app.get<Cache>(MEMOREDIS_CACHE).invalidateTags(['shared'])
+        expect(await get('/shared', 'b')).to.equal('MISS the same for every tenant')
+        expect(runs).to.deep.equal(['plain a', 'plain b', 'shared a', 'shared b'])
+      } finally {
+        await app.close()
+      }
+    })
+  })
+
   describe('MemoredisModule', () => {
     it('forRootAsync makes the cache from a factory with injected providers; the cache is a provider, closed on shutdown', async () => {
       class ConfigModule {}
@@ -325,7 +369,7 @@ describe('memoredis/nestjs', () => {
         constructor(readonly cache: Cache, readonly prices: Prices) {}
       }
       Injectable()(Report)
-      Inject(MEMOREDIS_CACHE)(Report, undefined, 0)
+      InjectCache()(Report, undefined, 0)
       Inject(Prices)(Report, undefined, 1)
       class AppModule {}
       Module({ imports: [MemoredisModule.forRoot({ cache, closeOnShutdown: false })], providers: [Prices, Report] })(AppModule)
