@@ -8,7 +8,7 @@ import { Controller, Get, Inject, Injectable, Module, NotFoundException, Param, 
 import { NestFactory } from '@nestjs/core'
 import { ExpressAdapter } from '@nestjs/platform-express'
 import { FastifyAdapter } from '@nestjs/platform-fastify'
-import { CacheClosedError, createCache, InvalidOptionError, Memoize, type Cache } from 'memoredis'
+import { CacheClosedError, createCache, InvalidOptionError, Memoize, type Cache, type TagInvalidationError } from 'memoredis'
 import {
   CacheResponse,
   InjectCache,
@@ -22,6 +22,7 @@ import {
 } from 'memoredis/nestjs'
 import { nestjsExpress, nestjsFastify } from './support/http-framework-nestjs.ts'
 import { call, gate, type Reply } from './support/http.ts'
+import { RedisServer } from './support/redis-server.ts'
 import { useRedis } from './support/redis.ts'
 
 /**
@@ -328,6 +329,55 @@ describe('memoredis/nestjs', () => {
         expect(runs).to.deep.equal(['plain a', 'plain b', 'shared a', 'shared b'])
       } finally {
         await app.close()
+      }
+    })
+  })
+
+  describe('a write route when Redis cannot be told', () => {
+    let server: RedisServer
+    before(async () => {
+      server = await RedisServer.start()
+    })
+    after(() => server.stop())
+
+    it('fails the request with the TagInvalidationError (500); with onError, the handler’s response goes out and onError is told', async () => {
+      const seen: TagInvalidationError[] = []
+      const writes: string[] = []
+      class Orders {
+        strict(id: string): object {
+          writes.push(`strict ${id}`)
+          return { saved: id }
+        }
+        lenient(id: string): object {
+          writes.push(`lenient ${id}`)
+          return { saved: id }
+        }
+      }
+      decorate(Orders, 'strict', Put('strict/:id'), InvalidateRouteTags<Request>((req) => [`order:${req.params?.id}`]))
+      decorate(Orders, 'lenient', Put('lenient/:id'), InvalidateRouteTags<Request>((req) => [`order:${req.params?.id}`], { onError: (e) => seen.push(e) }))
+      Param('id')(Orders.prototype, 'strict', 0)
+      Param('id')(Orders.prototype, 'lenient', 0)
+      Controller()(Orders)
+      class AppModule {}
+      Module({ imports: [MemoredisModule.forRoot({ redis: server.url, prefix: 'down', redisTimeout: '200ms' })], controllers: [Orders] })(AppModule)
+      const app = await NestFactory.create(AppModule, new ExpressAdapter(), { logger: false, abortOnError: false })
+      await app.listen(0, '127.0.0.1')
+      const url = `http://127.0.0.1:${(app.getHttpServer() as { address(): AddressInfo }).address().port}`
+      try {
+        await app.get<Cache>(MEMOREDIS_CACHE).invalidateTags(['warm-up']) // connected and working
+        await server.kill()
+        const strict = await call(url, '/strict/7', { method: 'PUT' })
+        expect(strict.status).to.equal(500)
+        const lenient = await call(url, '/lenient/8', { method: 'PUT' })
+        expect([lenient.status, lenient.body]).to.deep.equal([200, '{"saved":"8"}'])
+        expect(writes).to.deep.equal(['strict 7', 'lenient 8'])
+        expect(seen).to.have.length(1)
+        expect(seen[0]).to.include({ code: 'ERR_TAG_INVALIDATION' })
+        expect(seen[0]?.result).to.deep.equal({ saved: '8' })
+        expect(seen[0]?.tags).to.deep.equal(['order:8'])
+      } finally {
+        await app.close()
+        await server.restart()
       }
     })
   })
