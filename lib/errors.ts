@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'ERR_REDIS_TIMEOUT'
   | 'ERR_CIRCUIT_OPEN'
   | 'ERR_CLOSED'
+  | 'ERR_TAG_INVALIDATION'
 
 /** Base class of every error memoredis creates. */
 export class MemoredisError extends Error {
@@ -158,5 +159,26 @@ export class RedisError extends MemoredisError {
 export class CacheClosedError extends MemoredisError {
   constructor() {
     super('ERR_CLOSED', 'the cache is closed')
+  }
+}
+
+/**
+ * A method decorated with `@InvalidateTags` (or a route with `@InvalidateRouteTags`)
+ * succeeded, but its tags could not be invalidated in every process: Redis could not be
+ * told, the cache is closed, or the `tags` function threw. The write itself happened:
+ * its `result` is here. `cause` is what failed (often a `RedisError`).
+ */
+export class TagInvalidationError extends MemoredisError {
+  /** The tags that were to be invalidated (empty when the `tags` function threw). */
+  readonly tags: readonly string[]
+  /** What the method returned (resolved). */
+  readonly result: unknown
+
+  constructor(tags: readonly string[], result: unknown, cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    const what = tags.length === 0 ? 'its tags' : tags.join(', ')
+    super('ERR_TAG_INVALIDATION', `the method succeeded but invalidating ${what} failed: ${why}`, { cause })
+    this.tags = tags
+    this.result = result
   }
 }

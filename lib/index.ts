@@ -14,6 +14,12 @@ export {
   type MethodDecorator,
   type MethodKeys,
 } from './memoize.ts'
+export {
+  InvalidateTags,
+  type InvalidateTagsDecorator,
+  type InvalidateTagsOptions,
+  type InvalidatedTags,
+} from './invalidate-tags.ts'
 export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
 export { superjsonCodec, type Codec } from './codec.ts'
 export type { CacheEvents, CacheEventName, Tier } from './events.ts'
@@ -39,5 +45,6 @@ export {
   BackgroundError,
   RedisError,
   CacheClosedError,
+  TagInvalidationError,
   type ErrorCode,
 } from './errors.ts'

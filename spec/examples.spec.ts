@@ -83,6 +83,21 @@ const EXPECTED: Record<string, Expected> = {
     l1: [/^cache: L1 only$/m, /^GET \/healthz -> 200 ok \(l2: none, coherence: none, L1 entries: 1\)$/m],
     redis: [/^GET \/healthz -> 200 (ok|degraded) \(l2: up, coherence: (tracking|degraded)/m],
   },
+  'nestjs.ts': {
+    both: [
+      /^GET \/products\/1 -> 200 MISS \{"id":"1","name":"Tea","price":3\} \(queries: 1, \d+ ms\)$/m,
+      /^GET \/products\/1 -> 200 HIT \{"id":"1","name":"Tea","price":3\} \(queries: 1, \d+ ms\)$/m,
+      /^service\.find\("1"\) from elsewhere in the app: \{"id":"1","name":"Tea","price":3\} \(queries: 1\)$/m,
+      /^PUT \/products\/1\/price\?price=4 -> 200 BYPASS \{"ok":true\}/m,
+      /^GET \/products\/1 -> 200 MISS \{"id":"1","name":"Tea","price":4\} \(queries: 2, \d+ ms\)$/m,
+      /^PUT \/products\/1\/name\?name=Green%20tea -> 200 BYPASS \{"ok":true\}/m,
+      /^GET \/products\/1 -> 200 MISS \{"id":"1","name":"Green tea","price":4\} \(queries: 3, \d+ ms\)$/m,
+      /^GET \/products\/1 -> 200 HIT \{"id":"1","name":"Green tea","price":4\} \(queries: 3, \d+ ms\)$/m,
+      /^app closed; the module closed the cache: yes$/m,
+    ],
+    l1: [/^cache: L1 only/m],
+    redis: [/^cache: L1 \+ Redis at redis:\/\/127\.0\.0\.1:\d+$/m],
+  },
   'decorator.ts': {
     both: [
       /^eur\.product\("a"\) +\{"id":"a","name":"Product A"\} +MISS \(ran product\(a\)\)$/m,
