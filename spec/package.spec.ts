@@ -155,7 +155,7 @@ describe('the npm package', function () {
   })
 
   it('ships the built dist/ (ESM and declarations) and the sources, nothing from spec/ or bench/', () => {
-    for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts']) {
+    for (const file of ['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts', 'dist/otel/index.js', 'dist/otel/index.d.ts']) {
       expect(packed, file).to.include(file)
     }
     expect(packed.filter((f) => /^(spec|bench|examples|\.ci)\//.test(f))).to.deep.equal([])
