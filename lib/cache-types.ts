@@ -20,6 +20,8 @@ export interface CacheStats {
     misses: number
     /** Entries held now. */
     size: number
+    /** Bytes held now: the sum of the entries' encoded sizes, as counted against `l1.maxSize`. */
+    bytes: number
   }
   /** Redis. */
   l2: {
@@ -53,6 +55,42 @@ export interface CacheStats {
   }
   /** Stale values served, by the `reason` of their `stale` event; they add up to `stale`. */
   staleByReason: Record<CacheEvents['stale']['reason'], number>
+  /**
+   * The circuit breaker guarding Redis, now: `'closed'` (commands are sent; also without
+   * Redis), `'open'` (none is sent for `circuit.resetAfter`), `'half-open'` (one probe decides).
+   */
+  circuit: 'closed' | 'open' | 'half-open'
+  /** Whether L1 is kept coherent now, as in {@link CacheHealth.coherence}. */
+  coherence: CacheHealth['coherence']
+}
+
+/** What `cache.health()` reports: whether Redis answers, and whether L1 is kept coherent. */
+export interface CacheHealth {
+  /**
+   * Redis: `'up'` (it answered a PING within `redisTimeout`), `'down'` (not connected, or
+   * no answer in time), `'circuit-open'` (after `circuit.failures` failures in a row, no
+   * command is sent for `circuit.resetAfter`), or `'none'` (no Redis configured, or the cache is closed).
+   * Whatever it is, calls are answered: from L1 and the function while Redis is away.
+   */
+  l2: 'up' | 'down' | 'circuit-open' | 'none'
+  /** The PING's round trip, ms; undefined when it got no answer (or there is no Redis). */
+  roundTripMs: number | undefined
+  /**
+   * How L1 is kept true: `'tracking'` (client tracking), `'bus'` (the publish channel),
+   * `'degraded'` (one of those is wanted, but a subscriber or a tracked connection is down
+   * or reconnecting: changes made elsewhere may go unheard now, and values read from Redis
+   * are not kept in L1 meanwhile), or `'none'` (L1 only, `coherence: 'off'`, or closed).
+   */
+  coherence: 'tracking' | 'bus' | 'degraded' | 'none'
+  /** L1 now. */
+  l1: {
+    /** Entries held. */
+    entries: number
+    /** Bytes held (encoded sizes, as counted against `l1.maxSize`). */
+    bytes: number
+  }
+  /** True once `close()` was called: then `l2` and `coherence` are `'none'` and L1 is empty. */
+  closed: boolean
 }
 
 /**
@@ -96,8 +134,17 @@ export interface Cache {
    * const getUser = cache.memoize(fetchUser, { ttl: '10m' })
    */
   memoize<A extends unknown[], R>(fn: (...args: A) => R, options?: Omit<MemoizeOptions<A, Awaited<R>>, 'cache'>): Memoized<A, R>
-  /** Counters since the cache was created. */
+  /** Counters since the cache was created, and the circuit's and coherence's state now (no I/O). */
   stats(): CacheStats
+  /**
+   * Checks the cache now: one PING to Redis, bounded by `redisTimeout`. Resolves within
+   * `redisTimeout` (a little more on a loaded machine) and never rejects, also once the
+   * cache is closed (`closed: true`). See `docs/observability.md` for a readiness probe.
+   *
+   * @example
+   * const { l2, coherence } = await cache.health() // { l2: 'up', coherence: 'tracking', ... }
+   */
+  health(): Promise<CacheHealth>
   /** Listens to an event (see the events reference for each payload). */
   on<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this
   /** Stops listening. */

@@ -1,7 +1,8 @@
-import type { Cache, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
+import type { Cache, CacheHealth, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 import { Core } from './core.ts'
 import { setDefaultCacheFactory } from './default-cache.ts'
 import { InvalidOptionError } from './errors.ts'
+import { circuitOf, coherenceOf, healthOf } from './health.ts'
 import type { CacheEventName, CacheEvents } from './events.ts'
 import { memoize } from './memoize.ts'
 import { bind, Namespace } from './namespace.ts'
@@ -20,7 +21,7 @@ function trafficOf(core: Core): Pick<CacheStats, 'redis' | 'staleByReason'> {
   }
 }
 
-export type { Cache, CacheResult, CacheStats } from './cache-types.ts'
+export type { Cache, CacheHealth, CacheResult, CacheStats } from './cache-types.ts'
 
 /**
  * The public face of a cache: argument checks and the public API, each a line or two
@@ -50,16 +51,16 @@ class CacheFacade implements Cache {
       return Promise.reject(error)
     }
     // The hot path, as for a memoized function: one L1 lookup, no allocation, no await.
-    const hit = ns.engine.hot(full, resolved)
+    const hit = ns.engine.hot(full, resolved, ns.origin)
     if (hit !== undefined) return Promise.resolve(hit.value as T)
-    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved }
+    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved, origin: ns.origin }
     return ns.engine.read(call).then(valueOf)
   }
 
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
     const ns = this.#ns
-    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet') })
+    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet'), origin: ns.origin })
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -68,7 +69,7 @@ class CacheFacade implements Cache {
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
     const resolved = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
-    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved })
+    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved, origin: this.#ns.origin })
   }
 
   async delete(key: string): Promise<void> {
@@ -94,14 +95,20 @@ class CacheFacade implements Cache {
     const core = this.#ns.core
     const s = core.stats
     return {
-      l1: { hits: s.l1Hits, misses: s.l1Misses, size: core.l1?.size ?? 0 },
+      l1: { hits: s.l1Hits, misses: s.l1Misses, size: core.l1?.size ?? 0, bytes: core.l1?.bytes ?? 0 },
       l2: { hits: s.l2Hits, misses: s.l2Misses, errors: s.l2Errors },
       computations: s.computations,
       stale: s.stale,
       lockWaits: s.lockWaits,
       lockTimeouts: s.lockTimeouts,
+      circuit: circuitOf(core),
+      coherence: coherenceOf(core),
       ...trafficOf(core),
     }
+  }
+
+  health(): Promise<CacheHealth> {
+    return healthOf(this.#ns.core)
   }
 
   on<E extends CacheEventName>(event: E, listener: (payload: CacheEvents[E]) => void): this {

@@ -122,6 +122,20 @@ export class Coherence {
     return true
   }
 
+  /**
+   * True while this process hears every change now: every subscriber subscribed and, for
+   * tracking, every command connection in use tracked (`cache.health()` reports
+   * `'degraded'` otherwise). Always true for `'off'`.
+   */
+  get listening(): boolean {
+    if (this.current === 'off') return true
+    if (this.listeners.size === 0) return false
+    for (const listener of this.listeners.values()) if (listener.id === undefined) return false
+    if (this.current === 'bus') return true
+    for (const [node, state] of this.followed) if (!state.tracked && node.status !== 'wait' && node.status !== 'end') return false
+    return true
+  }
+
   /** Tells other processes that `keys` changed (bus and off modes; tracking needs nothing). */
   async announce(keys: string[]): Promise<void> {
     if (this.current === 'tracking') return

@@ -1,5 +1,6 @@
 import type { Entry } from './codec.ts'
 import type { Core } from './core.ts'
+import { computeChannel, readChannel, staleReasons, traceAsync, type CallOrigin, type ComputeContext } from './diagnostics.ts'
 import { EncodeError, MemoredisError } from './errors.ts'
 import type { CacheEvents, Tier } from './events.ts'
 import { delay, runFactory, type Settled } from './factory-runner.ts'
@@ -22,6 +23,10 @@ export interface Call<T> {
   scope: readonly string[]
   factory: () => T | Promise<T>
   options: ResolvedEntryOptions<T>
+  /** Who made the call (the cache view, its namespace, the memoized function's name), for tracing. */
+  origin: CallOrigin
+  /** A refresh in the background, not a caller's call. */
+  background?: boolean
 }
 
 /** What a computation starts from. */
@@ -86,7 +91,7 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
     void from.lock?.release()
     from.detach?.()
   })
-  const settled = await runFactory(call.factory, key, options.hardTimeout)
+  const settled = await (computeChannel.hasSubscribers ? tracedRun(call) : runFactory(call.factory, key, options.hardTimeout))
   lease?.cancel()
   const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
   if (settled.kind === 'hard-timeout') {
@@ -112,6 +117,17 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
   } finally {
     core.watches.unwatch(key, changed)
   }
+}
+
+/** {@link runFactory} on the `memoredis:compute` channel. */
+function tracedRun<T>(call: Call<T>): Promise<Settled<T>> {
+  const context: ComputeContext = { ...call.origin, key: call.key, background: call.background === true }
+  return traceAsync(computeChannel, context, () => runFactory(call.factory, call.key, call.options.hardTimeout), (c, outcome) => {
+    // runFactory never rejects: the function's error (or its hard timeout) is a settled kind.
+    const settled = 'value' in outcome ? outcome.value : undefined
+    if (settled?.kind === 'value') c.result = settled.value
+    else if (settled !== undefined) c.error = settled.error
+  })
 }
 
 interface Store<T> {
@@ -212,5 +228,7 @@ export function serveStale<T>(core: Core, key: string, entry: Entry, reason: Cac
   core.stats.staleByReason[reason]++
   core.events.emit('stale', { key, reason })
   if (error !== undefined) core.error(error, key)
-  return resultOf(entry, 'stale')
+  const result = resultOf<T>(entry, 'stale')
+  if (readChannel.hasSubscribers) staleReasons.set(result, reason)
+  return result
 }

@@ -3,7 +3,7 @@
  * This file is the whole public surface; every other module is internal.
  */
 export { createCache } from './cache.ts'
-export type { Cache, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
+export type { Cache, CacheHealth, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 export {
   memoize,
   Memoize,
@@ -17,6 +17,7 @@ export {
 export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
 export { superjsonCodec, type Codec } from './codec.ts'
 export type { CacheEvents, CacheEventName, Tier } from './events.ts'
+export { channels, type ReadContext, type ComputeContext, type LockWaitContext } from './diagnostics.ts'
 export type {
   CacheOptions,
   Duration,

@@ -46,7 +46,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
   if (ns === undefined) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
   const name = options.name ?? fn.name
   if (name === '') throw new InvalidOptionError(`${where}: name is required when the function has no name`)
-  const { base, scope, id } = ns.functionScope(name, options.version ?? 1)
+  const { base, scope, id, origin } = ns.functionScope(name, options.version ?? 1)
   const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
   const tagsOf = typeof tags === 'function' ? tags : undefined
   const entryOptions = resolveEntryOptions(
@@ -59,7 +59,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
     tagsOf === undefined ? entryOptions : { ...entryOptions, tags: (value: V) => tagsOf(args, value) }
   const keyFor = keyMaker(base, keyFn)
   const engine = ns.engine
-  const callOf = (self: unknown, args: A, key: string): Call<V> => ({ key, scope, factory: () => fn.apply(self, args) as V, options: optionsFor(args) })
+  const callOf = (self: unknown, args: A, key: string): Call<V> => ({ key, scope, factory: () => fn.apply(self, args) as V, options: optionsFor(args), origin })
   return {
     cache,
     ns,
@@ -73,7 +73,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
         return Promise.reject(error)
       }
       // The hot path: an L1 hit is one lookup, no closure, no await.
-      const hit = engine.hot(key, entryOptions)
+      const hit = engine.hot(key, entryOptions, origin)
       if (hit !== undefined) return Promise.resolve(hit.value as V)
       return engine.read(callOf(self, args, key)).then(valueOf)
     },

@@ -1,5 +1,7 @@
+import type { Cache } from './cache-types.ts'
 import type { Call } from './compute.ts'
 import type { Core } from './core.ts'
+import type { CallOrigin } from './diagnostics.ts'
 import { InvalidOptionError } from './errors.ts'
 import { keySegment } from './key.ts'
 import { resolveEntryOptions, type EntryOptions, type ResolvedEntryOptions } from './options.ts'
@@ -30,12 +32,16 @@ export class Namespace {
   private readonly base: string
   private readonly keys = new Map<string, string>()
   readonly scope: readonly string[]
+  /** Who calls through this namespace's own API (`getOrSet`, the HTTP middleware), for tracing; its `cache` is set by {@link bind}. */
+  readonly origin: CallOrigin
 
   constructor(core: Core, name: string, root: boolean) {
     this.core = core
     this.engine = new ReadThrough(core)
     this.root = root
     this.ns = keySegment(name)
+    // The public cache object is made with its namespace, and bound to it at once.
+    this.origin = { cache: undefined as unknown as Cache, namespace: name, name: undefined }
     this.base = core.layout.valueBase(this.ns)
     this.scope = [ALL, `n:${this.ns}`]
   }
@@ -68,15 +74,16 @@ export class Namespace {
 
   /** The read-through call for a user key, with resolved options. */
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
-    const call: Call<T> = { key: this.keyOf(key), scope: this.scope, factory, options }
+    const call: Call<T> = { key: this.keyOf(key), scope: this.scope, factory, options, origin: this.origin }
     return this.engine.read(call)
   }
 
-  /** Key base and scope tags of a memoized function. */
-  functionScope(name: string, version: number): { base: string; scope: readonly string[]; id: string } {
+  /** Key base, scope tags and (for tracing) origin of a memoized function. */
+  functionScope(name: string, version: number): { base: string; scope: readonly string[]; id: string; origin: CallOrigin } {
     const segment = keySegment(name)
     const id = `f:${this.ns}:${segment}`
-    return { base: this.core.layout.functionBase(this.ns, segment, version), scope: [...this.scope, id], id }
+    const origin = { ...this.origin, name }
+    return { base: this.core.layout.functionBase(this.ns, segment, version), scope: [...this.scope, id], id, origin }
   }
 
   /** Claims `name` for a live memoized function in this namespace; false when another live one has it. */
@@ -98,8 +105,9 @@ export class Namespace {
 const bound = new WeakMap<object, Namespace>()
 
 /** Binds a public cache object to its namespace. */
-export function bind(cache: object, namespace: Namespace): void {
+export function bind(cache: Cache, namespace: Namespace): void {
   bound.set(cache, namespace)
+  namespace.origin.cache = cache
 }
 
 /** The namespace behind a cache made by `createCache` (or one of its views), or undefined. */

@@ -1,6 +1,10 @@
 import type { Entry } from './codec.ts'
 import { compute, serveStale, storeValue, type Call } from './compute.ts'
 import type { Core } from './core.ts'
+import {
+  fail, finish, lockWaitChannel, readChannel, staleReasons, traceAsync, traceDone, traceOpen,
+  type CallOrigin, type LockWaitContext, type ReadContext,
+} from './diagnostics.ts'
 import { CacheClosedError } from './errors.ts'
 import { HeldLock, lockToken } from './lock.ts'
 import type { ResolvedEntryOptions } from './options.ts'
@@ -45,8 +49,11 @@ export class ReadThrough {
     this.core = core
   }
 
-  /** The hot path: a fresh L1 entry whose tags are unchanged, not due for an early refresh; else undefined. */
-  hot(key: string, options: ResolvedEntryOptions<never>): Entry | undefined {
+  /**
+   * The hot path: a fresh L1 entry whose tags are unchanged, not due for an early
+   * refresh; else undefined (and nothing traced: the caller goes on to {@link read}).
+   */
+  hot(key: string, options: ResolvedEntryOptions<never>, origin: CallOrigin): Entry | undefined {
     const core = this.core
     if (core.l1 === undefined) return undefined
     const now = core.clock.coarseNow()
@@ -56,11 +63,19 @@ export class ReadThrough {
     if (!isFresh(entry, now) || shouldRefreshEarly(entry, now, options)) return undefined
     core.stats.l1Hits++
     if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+    if (readChannel.hasSubscribers) traceDone(readChannel, { ...origin, key }, (c) => ((c.status = 'hit-l1'), (c.result = entry.value)))
     return entry
   }
 
-  /** The read-through call. */
-  async read<T>(call: Call<T>): Promise<CacheResult<T>> {
+  /** The read-through call, traced on `memoredis:read` when someone listens. */
+  read<T>(call: Call<T>): Promise<CacheResult<T>> {
+    if (!readChannel.hasSubscribers) return this.readThrough(call, undefined)
+    const context: ReadContext = { ...call.origin, key: call.key }
+    return traceAsync(readChannel, context, () => this.readThrough(call, context), settleRead)
+  }
+
+  /** The read-through call; `traced` learns that a hit came from L1. */
+  private async readThrough<T>(call: Call<T>, traced: ReadContext | undefined): Promise<CacheResult<T>> {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
     const { key, options } = call
@@ -73,6 +88,7 @@ export class ReadThrough {
         core.stats.l1Hits++
         if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
         if (shouldRefreshEarly(entry, now, options)) this.refreshInBackground(call, entry)
+        if (traced !== undefined) traced.status = 'hit-l1'
         return resultOf(entry, 'hit')
       }
       stale = entry
@@ -166,7 +182,7 @@ export class ReadThrough {
     if (core.refreshing.has(key) || core.closed) return false
     core.refreshing.add(key)
     const started = performance.now()
-    const plain = { ...call, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
+    const plain = { ...call, background: true, options: { ...call.options, staleWhileRevalidate: false, softTimeout: 0 } }
     core
       .limit(() => work(plain))
       .then(
@@ -203,8 +219,18 @@ export class ReadThrough {
     return this.lockOrWait(call, { ...from, stale: newer(from.stale, looked.stale) })
   }
 
-  /** One computation across processes: take the lock with the read, or wait for whoever has it. */
-  private async lockOrWait<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+  /** One computation across processes: take the lock with the read, or wait for whoever has it (traced on `memoredis:lock-wait`). */
+  private lockOrWait<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    if (!lockWaitChannel.hasSubscribers) return this.lockOrWaitFor(call, from, undefined)
+    const wait: WaitTrace = { context: undefined }
+    // What the loop throws while a wait is open (the cache closed) ends the wait with it.
+    return this.lockOrWaitFor(call, from, wait).catch((error: unknown) => {
+      endWait(wait, 'error', error)
+      throw error
+    })
+  }
+
+  private async lockOrWaitFor<T>(call: Call<T>, from: FillFrom, wait: WaitTrace | undefined): Promise<CacheResult<T>> {
     const core = this.core
     const { key, options } = call
     const lockKey = core.layout.lockKey(key)
@@ -221,14 +247,18 @@ export class ReadThrough {
       if (found.kind !== 'held') armed.cancel()
       switch (found.kind) {
         case 'hit':
+          endWait(wait, 'value')
           return resultOf(found.entry, 'hit')
         case 'unusable':
           skipValue = true
           continue
         case 'down':
           // No Redis, or it just failed: straight to the function, not through more timeouts.
+          endWait(wait, 'error')
           return compute(core, call, { stale, detach: from.detach })
         case 'won':
+          // After a wait: the lock went away without a value.
+          endWait(wait, 'error')
           return this.won(call, { stale: newer(stale, found.stale), lock: this.hold(key, lockKey, token, options.lockTtl), serverNow: found.serverNow, from })
       }
       stale = newer(stale, found.stale)
@@ -236,6 +266,7 @@ export class ReadThrough {
       // refresh waits for that holder's value.
       if (from.newerThan === 0 && shouldServeStaleWhileRevalidating(stale, options)) {
         armed.cancel()
+        endWait(wait, 'stale')
         this.refreshInBackground(call, stale)
         return serveStale(core, key, stale, 'revalidate')
       }
@@ -243,11 +274,13 @@ export class ReadThrough {
         waited = true
         core.stats.lockWaits++
         core.events.emit('lock-wait', { key })
+        if (wait !== undefined) openWait(wait, call)
       }
       const limit = lockWaitLimit(stale !== undefined, options)
       const remaining = started + limit - performance.now()
       if (remaining <= 0) {
         armed.cancel()
+        endWait(wait, stale === undefined ? 'timeout' : 'stale')
         return this.gaveUp(call, stale, started)
       }
       // Lost the lock: wait for the winner's write (or its lock's end) instead of polling.
@@ -256,7 +289,10 @@ export class ReadThrough {
       await armed.wait(settled ? waitSlice(found.holderMs, remaining) : Math.min(50, remaining))
       if (core.closed) throw new CacheClosedError()
       const written = await this.lookup(key, from.newerThan, false)
-      if (written.kind === 'hit') return resultOf(written.entry, 'hit')
+      if (written.kind === 'hit') {
+        endWait(wait, 'value')
+        return resultOf(written.entry, 'hit')
+      }
     }
   }
 
@@ -394,6 +430,40 @@ interface Attempt {
 
 /** What one GET found. */
 type Looked = { kind: 'hit'; entry: Entry } | { kind: 'miss'; stale: Entry | undefined } | { kind: 'down' }
+
+/** A wait for another process's computation, traced from its start until {@link endWait}. */
+interface WaitTrace {
+  context: LockWaitContext | undefined
+}
+
+function openWait<T>(wait: WaitTrace, call: Call<T>): void {
+  wait.context = { ...call.origin, key: call.key }
+  traceOpen(lockWaitChannel, wait.context)
+}
+
+/** Ends an open wait (once) with its outcome; nothing when none is open. */
+function endWait(wait: WaitTrace | undefined, outcome: NonNullable<LockWaitContext['outcome']>, error?: unknown): void {
+  const context = wait?.context
+  if (context === undefined) return
+  ;(wait as WaitTrace).context = undefined
+  context.outcome = outcome
+  if (error === undefined) finish(lockWaitChannel, context)
+  else fail(lockWaitChannel, context, error)
+}
+
+/** Fills a read's context from its outcome: a hit not from L1 came from L2 (the flight reads no L1). */
+function settleRead(context: ReadContext, outcome: { value: CacheResult<unknown> } | { error: unknown }): void {
+  if (!('value' in outcome)) {
+    context.status ??= 'miss'
+    return
+  }
+  const result = outcome.value
+  context.result = result.value
+  if (result.status === 'stale') {
+    context.status = 'stale'
+    context.staleReason = staleReasons.get(result)
+  } else context.status ??= result.status === 'hit' ? 'hit-l2' : 'miss'
+}
 
 function newer(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
   if (a === undefined) return b

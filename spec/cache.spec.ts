@@ -84,7 +84,7 @@ describe('Cache on L1 only', () => {
     expect(await cache.getOrSet('k', factory)).to.deep.equal({ n: 1 })
     expect(factory.callCount).to.equal(1)
     expect(cache.stats()).to.deep.include({ computations: 1 })
-    expect(cache.stats().l1).to.deep.equal({ hits: 1, misses: 1, size: 1 })
+    expect(cache.stats().l1).to.deep.include({ hits: 1, misses: 1, size: 1 })
   })
 
   it('says whether a value was a hit or a miss and when it was computed', async () => {

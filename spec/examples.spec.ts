@@ -63,6 +63,14 @@ const EXPECTED: Record<string, Expected> = {
       /^API calls in all: 7$/m,
     ],
   },
+  'healthz.ts': {
+    both: [
+      /^GET \/healthz -> 200 (ok|degraded) \(l2: \S+, coherence: \S+, L1 entries: \d+\)$/m,
+      /^after close\(\): GET \/healthz -> 503 closed \(l2: none, coherence: none, L1 entries: 0\)$/m,
+    ],
+    l1: [/^cache: L1 only$/m, /^GET \/healthz -> 200 ok \(l2: none, coherence: none, L1 entries: 1\)$/m],
+    redis: [/^GET \/healthz -> 200 (ok|degraded) \(l2: up, coherence: (tracking|degraded)/m],
+  },
   'decorator.ts': {
     both: [
       /^eur\.product\("a"\) +\{"id":"a","name":"Product A"\} +MISS \(ran product\(a\)\)$/m,

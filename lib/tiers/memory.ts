@@ -56,4 +56,9 @@ export class MemoryTier {
   get size(): number {
     return this.lru.size
   }
+
+  /** The bytes held now: the sum of the entries' encoded sizes (at least 1 each). */
+  get bytes(): number {
+    return this.lru.calculatedSize
+  }
 }

@@ -373,6 +373,13 @@ export class RedisTier {
     return Number(seconds) * 1000 + Number(micros) / 1000
   }
 
+  /** One PING under the breaker and the timeout (`cache.health()`); resolves with its round trip, ms. */
+  async ping(): Promise<number> {
+    const started = performance.now()
+    await this.run('PING', (c) => c.ping())
+    return performance.now() - started
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.run('PUBLISH', (c) => c.publish(channel, message))
   }

@@ -1,0 +1,69 @@
+import type { CacheHealth, CacheStats } from './cache-types.ts'
+import type { Core } from './core.ts'
+import { RedisError } from './errors.ts'
+import type { RedisTier } from './tiers/redis.ts'
+
+/**
+ * The state of a cache now, for readiness probes and gauges: `cache.health()` (one PING,
+ * bounded by `redisTimeout`, never rejecting) and the states `cache.stats()` adds
+ * without I/O (the circuit, coherence, L1's size).
+ */
+
+/** What one PING found. */
+type Probe = { kind: 'answered'; ms: number } | { kind: 'refused'; circuitOpen: boolean } | { kind: 'late' }
+
+/** The circuit breaker's state now; `'closed'` without Redis. */
+export function circuitOf(core: Core): CacheStats['circuit'] {
+  const state = core.l2?.circuit ?? 'closed'
+  return state === 'probing' ? 'half-open' : state
+}
+
+/** Whether L1 is kept coherent now (see {@link CacheHealth.coherence}). */
+export function coherenceOf(core: Core): CacheHealth['coherence'] {
+  const coherence = core.coherence
+  if (core.closed || coherence === undefined || coherence.mode === 'off') return 'none'
+  return coherence.listening ? coherence.mode : 'degraded'
+}
+
+/** L1's entries and bytes now. */
+function l1Of(core: Core): CacheHealth['l1'] {
+  return { entries: core.l1?.size ?? 0, bytes: core.l1?.bytes ?? 0 }
+}
+
+/** Checks the cache: one PING (after a new cache's first connection), all within `redisTimeout`. Never rejects. */
+export async function healthOf(core: Core): Promise<CacheHealth> {
+  const l2 = core.l2
+  if (core.closed || l2 === undefined) {
+    return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed }
+  }
+  const probe = await ping(l2, core.options.redisTimeout)
+  const state = probe.kind === 'answered' ? 'up' : (probe.kind === 'refused' && probe.circuitOpen) || l2.circuit !== 'closed' ? 'circuit-open' : 'down'
+  return {
+    l2: core.closed ? 'none' : state,
+    roundTripMs: probe.kind === 'answered' ? probe.ms : undefined,
+    coherence: coherenceOf(core),
+    l1: l1Of(core),
+    closed: core.closed,
+  }
+}
+
+/** A PING, after a cache created a moment ago has connected, given up after `timeoutMs` in all. */
+async function ping(l2: RedisTier, timeoutMs: number): Promise<Probe> {
+  const answered = (async (): Promise<Probe> => {
+    await l2.whenStarted()
+    try {
+      return { kind: 'answered', ms: await l2.ping() }
+    } catch (error) {
+      return { kind: 'refused', circuitOpen: error instanceof RedisError && error.code === 'ERR_CIRCUIT_OPEN' }
+    }
+  })()
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<Probe>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'late' }), timeoutMs)
+  })
+  try {
+    return await Promise.race([answered, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
