@@ -94,6 +94,14 @@ describe('memoredis/otel: metrics of scripted runs', () => {
     expect(get.sum).to.be.greaterThan(0).and.lessThan(1)
     // Every series names its cache.
     expect(mb[N.reads.name]?.points.every((p) => p.attributes['memoredis.cache.prefix'] === 'spec')).to.equal(true)
+
+    // One span, for the one computation; none for the hits of either cache.
+    expect(ta.spans().map((span) => [span.name, span.attributes['memoredis.namespace'], span.attributes['memoredis.computation.background']])).to.deep.equal([
+      ['memoredis compute', 'default', false],
+    ])
+    expect(tb.spans()).to.deep.equal([])
+    expect(histogram(ma, N.computationDuration.name).count).to.equal(1)
+    expect(histogram(mb, N.computationDuration.name).count).to.equal(0)
   })
 
   it('reports the circuit closed and the coherence mode, with one series per state', async () => {
@@ -128,6 +136,8 @@ describe('memoredis/otel: metrics of scripted runs', () => {
     handle.uninstrument()
     handle.uninstrument()
     expect(coreOf(cache).l2?.onRoundTrip).to.equal(undefined)
+    await cache.getOrSet('k2', () => 2)
+    expect(t.spans(), 'no span for the computation after').to.have.length(1)
     expect((await t.collect())[N.reads.name]).to.equal(undefined)
 
     const again = instrument(cache, providers(t))
@@ -137,6 +147,44 @@ describe('memoredis/otel: metrics of scripted runs', () => {
     const read = sinon.spy(cache, 'stats')
     await t.collect()
     expect(read.callCount, 'a closed cache is no longer read').to.equal(0)
+  })
+})
+
+describe('memoredis/otel: computations', () => {
+  const { make } = useCaches()
+  const open = useTelemetry()
+
+  it('measures a computation in a span and the duration histogram, in seconds', async () => {
+    const t = open()
+    const cache = make()
+    instrument(cache, providers(t))
+    const getUser = cache.memoize(async (id: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      return { id }
+    }, { name: 'getUser' })
+    expect(await getUser(1)).to.deep.equal({ id: 1 })
+    expect(await getUser(1)).to.deep.equal({ id: 1 })
+    const [span, ...others] = t.spans()
+    expect(others).to.deep.equal([])
+    expect(span?.name).to.equal('memoredis compute')
+    expect(span?.attributes).to.deep.include({ 'memoredis.function': 'getUser', 'memoredis.namespace': 'default', 'memoredis.cache.prefix': 'spec' })
+    expect(span?.attributes).to.not.have.property('memoredis.key')
+    expect(span?.durationMs).to.be.at.least(49)
+    const duration = histogram(await t.collect(), N.computationDuration.name, { 'memoredis.computation.background': false })
+    expect(duration.count).to.equal(1)
+    expect(duration.sum).to.be.at.least(0.049).and.lessThan(5)
+  })
+
+  it('marks a failed computation: span status ERROR with the exception, error.type on the histogram', async () => {
+    const t = open()
+    const cache = make()
+    instrument(cache, providers(t))
+    const boom = new TypeError('no such user')
+    expect(await cache.getOrSet('k', () => Promise.reject(boom)).catch((e: unknown) => e)).to.equal(boom)
+    const [span] = t.spans()
+    expect(span?.status).to.equal(2) // SpanStatusCode.ERROR
+    expect(span?.attributes['error.type']).to.equal('TypeError')
+    expect(histogram(await t.collect(), N.computationDuration.name, { 'error.type': 'TypeError' }).count).to.equal(1)
   })
 })
 
@@ -213,6 +261,15 @@ describe('memoredis/otel: providers that throw', () => {
     expect(valueOf(await t.collect(), N.computations.name)).to.equal(1)
   })
 
+  it('never fails a read when the tracer throws at the start of a span', async () => {
+    const t = open()
+    const tracerProvider = { getTracer: () => ({ startSpan: () => { throw new Error('no spans today') } }) } as unknown as InstrumentOptions['tracerProvider']
+    const cache = make()
+    instrument(cache, { meterProvider: t.meterProvider, tracerProvider })
+    expect(await cache.getOrSet('k', () => 'v')).to.equal('v')
+    expect(valueOf(await t.collect(), N.computations.name)).to.equal(1)
+  })
+
   it('never fails a read when the batch callback throws at collection (the SDK reports it)', async () => {
     const t = open()
     const cache = make()
@@ -239,7 +296,7 @@ describe('memoredis/otel: a stampede across two processes', () => {
     child = undefined
   })
 
-  it('runs one computation; the other process waits, counted as a lock wait', async function () {
+  it('runs one computation; the other process waits, counted, measured in the histogram and as a span', async function () {
     this.timeout(20_000)
     const t = open()
     const parent = make({ ttl: '1m', lock: { wait: '10s' } } satisfies CacheOptions)
@@ -269,8 +326,16 @@ describe('memoredis/otel: a stampede across two processes', () => {
     expect(valueOf(theirs, N.lockTimeouts.name)).to.equal(0)
     expect(valueOf(mine, N.lockWaits.name)).to.equal(0)
     expect(waitedMs).to.be.greaterThan(100)
-    // The spans: the child made none for its wait's value read (a hit path); see the channel specs below.
-    expect((await child.call<SpanRecord[]>('spans')).filter((s) => s.name === 'memoredis compute')).to.have.length(0)
+    // The wait, measured in the child's histogram and as its one span; the computation in the parent's.
+    const waited = histogram(theirs, N.lockWaitDuration.name, { 'memoredis.lock.outcome': 'value' })
+    expect(waited.count).to.equal(1)
+    expect(waited.sum).to.be.at.least(0.09).and.at.most(waitedMs / 1000 + 0.05)
+    const childSpans = await child.call<SpanRecord[]>('spans')
+    expect(childSpans.map((span) => [span.name, span.attributes['memoredis.lock.outcome']])).to.deep.equal([['memoredis lock wait', 'value']])
+    expect(childSpans[0]?.durationMs).to.be.at.least(90)
+    expect(t.spans().map((span) => span.name)).to.deep.equal(['memoredis compute'])
+    expect(histogram(mine, N.computationDuration.name).sum).to.be.at.least(0.09)
+    expect(histogram(mine, N.lockWaitDuration.name).count).to.equal(0)
   })
 })
 

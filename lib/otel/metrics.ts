@@ -1,8 +1,7 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api'
-import type { Cache } from '../cache-types.ts'
+import type { Cache, CacheStats } from '../cache-types.ts'
 import type { Core } from '../core.ts'
 import { ATTR, DURATION_BUCKETS, INSTRUMENTS, ROUND_TRIP_BUCKETS, type InstrumentSpec } from './names.ts'
-import { CIRCUIT_STATES, circuitOf, COHERENCE_STATES, coherenceOf } from './state.ts'
 
 /**
  * The metrics of instrumented caches, per meter. Counters, up-down counters and gauges
@@ -77,7 +76,11 @@ class MeterState {
   }
 }
 
-/** One cache's counters, gauges and up-down counters, read from `stats()` and its internals. */
+/** Every value of each state gauge (each reported: 1 for the current one, 0 for the others). */
+const CIRCUIT_STATES: readonly CacheStats['circuit'][] = ['closed', 'open', 'half-open']
+const COHERENCE_STATES: readonly CacheStats['coherence'][] = ['tracking', 'bus', 'degraded', 'none']
+
+/** One cache's counters, gauges and up-down counters, read from `stats()` (Redis's only when it has Redis). */
 function observe(result: BatchObservableResult, o: Observables, entry: Observed): void {
   const s = entry.cache.stats()
   const p = entry.prefix
@@ -89,19 +92,16 @@ function observe(result: BatchObservableResult, o: Observables, entry: Observed)
   result.observe(o.lockWaits, s.lockWaits, p)
   result.observe(o.lockTimeouts, s.lockTimeouts, p)
   result.observe(o.l1Entries, s.l1.size, p)
-  const l1 = entry.core.l1 as { bytes?: number } | undefined
-  if (typeof l1?.bytes === 'number') result.observe(o.l1Size, l1.bytes, p)
-  const circuit = circuitOf(entry.core)
-  if (circuit !== undefined) {
+  result.observe(o.l1Size, s.l1.bytes, p)
+  for (const mode of COHERENCE_STATES) result.observe(o.coherence, mode === s.coherence ? 1 : 0, { ...p, [ATTR.coherenceMode]: mode })
+  if (entry.core.l2 !== undefined) {
     result.observe(o.reads, s.l2.hits, tiered('l2', 'hit'))
     result.observe(o.reads, s.l2.misses, tiered('l2', 'miss'))
     for (const [code, count] of Object.entries(s.redis.errors)) result.observe(o.redisErrors, count, { ...p, [ATTR.errorType]: code })
     result.observe(o.redisIo, s.redis.bytesRead, { ...p, [ATTR.direction]: 'receive' })
     result.observe(o.redisIo, s.redis.bytesWritten, { ...p, [ATTR.direction]: 'transmit' })
-    for (const state of CIRCUIT_STATES) result.observe(o.circuit, state === circuit ? 1 : 0, { ...p, [ATTR.circuitState]: state })
+    for (const state of CIRCUIT_STATES) result.observe(o.circuit, state === s.circuit ? 1 : 0, { ...p, [ATTR.circuitState]: state })
   }
-  const mode = coherenceOf(entry.core)
-  for (const state of COHERENCE_STATES) result.observe(o.coherence, state === mode ? 1 : 0, { ...p, [ATTR.coherenceMode]: state })
 }
 
 const states = new WeakMap<Meter, MeterState>()

@@ -1,6 +1,6 @@
 import { context, SpanKind, SpanStatusCode, type Attributes, type Histogram, type Span, type Tracer } from '@opentelemetry/api'
-import { tracingChannel } from 'node:diagnostics_channel'
 import type { Core } from '../core.ts'
+import { computeChannel, lockWaitChannel, type ComputeContext, type LockWaitContext } from '../diagnostics.ts'
 import { MemoredisError } from '../errors.ts'
 import { namespaceOf } from '../namespace.ts'
 import { ATTR, SPANS } from './names.ts'
@@ -14,24 +14,8 @@ import { ATTR, SPANS } from './names.ts'
  * meter loses its record, never a read.
  */
 
-/** What every memoredis channel's context carries (see the channels reference). */
-interface CallContext {
-  /** The cache (or namespace view) of the call. */
-  readonly cache: unknown
-  readonly namespace?: string
-  readonly name?: string
-  error?: unknown
-}
-
-/** `memoredis:compute`: one run of the function. */
-interface ComputeContext extends CallContext {
-  readonly background?: boolean
-}
-
-/** `memoredis:lock-wait`: one wait for another process's value. */
-interface LockWaitContext extends CallContext {
-  outcome?: 'value' | 'timeout' | 'stale' | 'error'
-}
+/** The fields of a channel's context this module reads. */
+type CallContext = Pick<ComputeContext, 'cache' | 'namespace' | 'name' | 'error'>
 
 /** What a call under way carries until it ends. */
 interface Open {
@@ -70,7 +54,7 @@ function handlersFor<C extends CallContext>(
   settle: (ctx: C, span: Span, seconds: number) => void,
 ): Handlers<C> {
   const open = new WeakMap<C, Open>()
-  const mine = (ctx: C): boolean => ctx.cache === sinks.core || namespaceOf(ctx.cache)?.core === sinks.core
+  const mine = (ctx: C): boolean => namespaceOf(ctx.cache)?.core === sinks.core
   const finish = (ctx: C): void => {
     const call = open.get(ctx)
     if (call === undefined) return
@@ -90,7 +74,7 @@ function handlersFor<C extends CallContext>(
       if (!mine(ctx)) return
       guarded(() => {
         const attributes: Attributes = { ...sinks.prefix }
-        if (ctx.namespace !== undefined) attributes[ATTR.namespace] = ctx.namespace
+        attributes[ATTR.namespace] = ctx.namespace
         if (ctx.name !== undefined) attributes[ATTR.function] = ctx.name
         // Published in the caller's context: its active span is the parent.
         const span = sinks.tracer.startSpan(spanName, { kind: SpanKind.INTERNAL, attributes }, context.active())
@@ -121,7 +105,7 @@ function guarded(work: () => void): void {
  */
 export function traceSlowPaths(sinks: SlowPathSinks): () => void {
   const compute = handlersFor<ComputeContext>(sinks, SPANS.compute, (ctx, span, seconds) => {
-    const background = ctx.background === true
+    const background = ctx.background
     span.setAttribute(ATTR.background, background)
     const attributes: Attributes = { ...sinks.prefix, [ATTR.background]: background }
     if (ctx.error !== undefined) attributes[ATTR.errorType] = errorType(ctx.error)
@@ -132,8 +116,6 @@ export function traceSlowPaths(sinks: SlowPathSinks): () => void {
     span.setAttribute(ATTR.lockOutcome, outcome)
     sinks.lockWaitDuration.record(seconds, { ...sinks.prefix, [ATTR.lockOutcome]: outcome })
   })
-  const computeChannel = tracingChannel<unknown, ComputeContext>('memoredis:compute')
-  const lockWaitChannel = tracingChannel<unknown, LockWaitContext>('memoredis:lock-wait')
   computeChannel.subscribe(compute)
   lockWaitChannel.subscribe(lockWait)
   return () => {
