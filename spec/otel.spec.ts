@@ -142,7 +142,7 @@ describe('memoredis/otel: metrics of scripted runs', () => {
 
     const again = instrument(cache, providers(t))
     expect(again).to.not.equal(handle)
-    expect(valueOf(await t.collect(), N.computations.name)).to.equal(1)
+    expect(valueOf(await t.collect(), N.computations.name)).to.equal(2)
     await cache.close()
     const read = sinon.spy(cache, 'stats')
     await t.collect()
