@@ -1,8 +1,10 @@
 import { expect } from 'chai'
 import sinon from 'sinon'
-import type { Meter, MeterProvider } from '@opentelemetry/api'
+import { context, type Meter, type MeterProvider } from '@opentelemetry/api'
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
+import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
-import { CacheClosedError, createCache, InvalidOptionError, type Cache, type CacheOptions } from '../lib/index.ts'
+import { CacheClosedError, channels, createCache, InvalidOptionError, type Cache, type CacheOptions } from '../lib/index.ts'
 import { instrument, INSTRUMENTS, type InstrumentOptions } from '../lib/otel/index.ts'
 import { deferred, useCaches } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
@@ -147,6 +149,12 @@ describe('memoredis/otel: metrics of scripted runs', () => {
     const read = sinon.spy(cache, 'stats')
     await t.collect()
     expect(read.callCount, 'a closed cache is no longer read').to.equal(0)
+    // Nor traced: its channel handlers leave at the next computation they see (another cache's).
+    const subscribers = (): number => (tracingChannel(channels.compute).start as unknown as { _subscribers?: unknown[] })._subscribers?.length ?? 0
+    const before = subscribers()
+    await make().getOrSet('other', () => 3)
+    await Promise.resolve()
+    expect(subscribers()).to.equal(before - 1)
   })
 })
 
@@ -173,6 +181,33 @@ describe('memoredis/otel: computations', () => {
     const duration = histogram(await t.collect(), N.computationDuration.name, { 'memoredis.computation.background': false })
     expect(duration.count).to.equal(1)
     expect(duration.sum).to.be.at.least(0.049).and.lessThan(5)
+  })
+
+  it('makes the computation span a child of the span the call was made under (with a context manager)', async () => {
+    const manager = new AsyncLocalStorageContextManager().enable()
+    context.setGlobalContextManager(manager)
+    try {
+      const t = open()
+      const cache = make()
+      instrument(cache, providers(t))
+      const tracer = t.tracerProvider.getTracer('app')
+      const requestSpanId = await tracer.startActiveSpan('GET /users/1', async (request) => {
+        await cache.getOrSet('user:1', async () => ({ id: 1 }))
+        request.end()
+        return request.spanContext().spanId
+      })
+      const compute = t.spans().find((span) => span.name === 'memoredis compute')
+      expect(compute?.parent).to.equal(requestSpanId)
+    } finally {
+      context.disable()
+    }
+  })
+
+  it('leaves the read channel unsubscribed: hits publish nothing', () => {
+    const t = open()
+    instrument(make(), providers(t))
+    expect(tracingChannel(channels.read).hasSubscribers).to.equal(false)
+    expect(tracingChannel(channels.compute).hasSubscribers).to.equal(true)
   })
 
   it('marks a failed computation: span status ERROR with the exception, error.type on the histogram', async () => {

@@ -116,10 +116,23 @@ export function traceSlowPaths(sinks: SlowPathSinks): () => void {
     span.setAttribute(ATTR.lockOutcome, outcome)
     sinks.lockWaitDuration.record(seconds, { ...sinks.prefix, [ATTR.lockOutcome]: outcome })
   })
-  computeChannel.subscribe(compute)
-  lockWaitChannel.subscribe(lockWait)
-  return () => {
+  let subscribed = true
+  const stop = (): void => {
+    if (!subscribed) return
+    subscribed = false
     computeChannel.unsubscribe(compute)
     lockWaitChannel.unsubscribe(lockWait)
   }
+  // A closed cache computes nothing more: its handlers leave at the next trace they see
+  // (after the publish under way, which a subscriber should not change).
+  for (const handlers of [compute, lockWait] as Handlers<CallContext>[]) {
+    const start = handlers.start
+    handlers.start = (ctx) => {
+      if (sinks.core.closed) queueMicrotask(stop)
+      else start(ctx)
+    }
+  }
+  computeChannel.subscribe(compute)
+  lockWaitChannel.subscribe(lockWait)
+  return stop
 }
