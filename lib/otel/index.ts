@@ -85,8 +85,8 @@ function checkOptions(options: InstrumentOptions): void {
  * on the same cache returns the same handle when the providers are the same (or both
  * defaults), and throws `InvalidOptionError` when they differ (`uninstrument()` first).
  * A closed cache throws `CacheClosedError` (`ERR_CLOSED`); once the cache closes, it is
- * no longer read (its series keep their last values). An error from the providers while setting up is thrown here; one while
- * recording loses that record, never a read.
+ * no longer read (its series keep their last values). An error from the providers while
+ * setting up is thrown here; one while recording loses that record, never a read.
  *
  * @example
  * const telemetry = instrument(cache, { meterProvider, tracerProvider })
