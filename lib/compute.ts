@@ -121,7 +121,8 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
 
 /** {@link runFactory} on the `memoredis:compute` channel. */
 function tracedRun<T>(call: Call<T>): Promise<Settled<T>> {
-  const context: ComputeContext = { ...call.origin, key: call.key, background: call.background === true }
+  const { cache, namespace, name } = call.origin
+  const context: ComputeContext = { cache, namespace, name, key: call.key, background: call.background === true }
   return traceAsync(computeChannel, context, () => runFactory(call.factory, call.key, call.options.hardTimeout), (c, outcome) => {
     // runFactory never rejects: the function's error (or its hard timeout) is a settled kind.
     const settled = 'value' in outcome ? outcome.value : undefined

@@ -126,15 +126,27 @@ export function traceAsync<C extends Failing, R>(
 }
 
 /**
- * A trace whose work was synchronous (an L1 hit on the hot path): every event at once, in
- * the same order as {@link traceAsync}, `settle` filling the context after `start`.
+ * The fields every context starts with. Written out, not spread: on Node 20 an object
+ * spread plus a key took microseconds (a slow path), a literal a few nanoseconds.
  */
-export function traceDone<C extends object>(channel: TracingChannel<unknown, C>, context: C, settle: (context: C) => void): void {
-  channel.start.runStores(context, () => {
-    settle(context)
-    channel.end.publish(context)
-  })
-  finish(channel, context)
+export function contextOf(origin: CallOrigin, key: string): Origin {
+  return { cache: origin.cache, namespace: origin.namespace, name: origin.name, key }
+}
+
+/**
+ * Traces an L1 hit answered on the hot path (synchronously): every event at once, in the
+ * same order as {@link traceAsync}, the status and result set after `start`.
+ */
+export function traceHit(origin: CallOrigin, key: string, value: unknown): void {
+  const context: ReadContext = contextOf(origin, key)
+  readChannel.start.runStores(context, hitSettled, undefined, context, value)
+  finish(readChannel, context)
+}
+
+function hitSettled(context: ReadContext, value: unknown): void {
+  context.status = 'hit-l1'
+  context.result = value
+  readChannel.end.publish(context)
 }
 
 /** Why each stale result of a read was served, kept only while someone traces reads: a caller that joined another's flight learns it here. */

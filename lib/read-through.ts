@@ -2,7 +2,7 @@ import type { Entry } from './codec.ts'
 import { compute, serveStale, storeValue, type Call } from './compute.ts'
 import type { Core } from './core.ts'
 import {
-  fail, finish, lockWaitChannel, readChannel, staleReasons, traceAsync, traceDone, traceOpen,
+  contextOf, fail, finish, lockWaitChannel, readChannel, staleReasons, traceAsync, traceHit, traceOpen,
   type CallOrigin, type LockWaitContext, type ReadContext,
 } from './diagnostics.ts'
 import { CacheClosedError } from './errors.ts'
@@ -63,14 +63,14 @@ export class ReadThrough {
     if (!isFresh(entry, now) || shouldRefreshEarly(entry, now, options)) return undefined
     core.stats.l1Hits++
     if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
-    if (readChannel.hasSubscribers) traceDone(readChannel, { ...origin, key }, (c) => ((c.status = 'hit-l1'), (c.result = entry.value)))
+    if (readChannel.hasSubscribers) traceHit(origin, key, entry.value)
     return entry
   }
 
   /** The read-through call, traced on `memoredis:read` when someone listens. */
   read<T>(call: Call<T>): Promise<CacheResult<T>> {
     if (!readChannel.hasSubscribers) return this.readThrough(call, undefined)
-    const context: ReadContext = { ...call.origin, key: call.key }
+    const context: ReadContext = contextOf(call.origin, call.key)
     return traceAsync(readChannel, context, () => this.readThrough(call, context), settleRead)
   }
 
@@ -437,7 +437,7 @@ interface WaitTrace {
 }
 
 function openWait<T>(wait: WaitTrace, call: Call<T>): void {
-  wait.context = { ...call.origin, key: call.key }
+  wait.context = contextOf(call.origin, call.key)
   traceOpen(lockWaitChannel, wait.context)
 }
 

@@ -1,7 +1,11 @@
 import { expect } from 'chai'
+import express from 'express'
 import { tracingChannel } from 'node:diagnostics_channel'
+import { createServer, type Server } from 'node:http'
+import { expressCache } from '../lib/http/express.ts'
 import { channels, memoize, type Cache, type ComputeContext, type LockWaitContext, type ReadContext } from '../lib/index.ts'
 import { deferred, next, sleep, useCaches } from './fixtures/stampede-helpers.ts'
+import { call, closeServers, listen } from './support/http.ts'
 
 /**
  * The tracing channels (`memoredis:read`, `memoredis:compute`, `memoredis:lock-wait`):
@@ -228,6 +232,35 @@ describe('tracing channels', () => {
     expect(only(wait.seen)).to.deep.include({ cache: b, outcome: 'timeout' })
     gate.resolve('from a')
     await first
+  })
+
+  describe('the HTTP middleware', () => {
+    const servers: Server[] = []
+    afterEach(() => closeServers(servers))
+
+    it('traces each lookup as a read in its namespace (http), with no name: a miss, then a hit', async () => {
+      const cache = make()
+      const app = express()
+      app.use(expressCache({ cache, ttl: '1m' }))
+      app.get('/r', (_req, res) => void res.json({ n: 1 }))
+      const server = createServer(app)
+      servers.push(server)
+      const base = await listen(server)
+      const read = watch<ReadContext>(channels.read)
+      expect((await call(base, '/r')).headers['x-cache']).to.equal('MISS')
+      expect((await call(base, '/r')).headers['x-cache']).to.equal('HIT')
+      const contexts = [...new Set(read.seen.map((s) => s.context))]
+      expect(read.phases()).to.deep.equal([...OK, ...OK])
+      expect(contexts.map((c) => [c.namespace, c.name, c.status])).to.deep.equal([
+        ['http', undefined, 'miss'],
+        // A hit in L1, unless the first value did not stay there (a cache that just connected).
+        ['http', undefined, contexts[1]?.status === 'hit-l1' ? 'hit-l1' : 'hit-l2'],
+      ])
+      // The namespace view the middleware reads through, of this cache.
+      expect(contexts[0]?.cache).to.equal(contexts[1]?.cache)
+      expect(contexts[0]?.cache.stats()).to.deep.equal(cache.stats())
+      expect(contexts[0]?.key).to.match(/^spec:http:GET /)
+    })
   })
 
   it('publishes nothing once unsubscribed', async () => {
