@@ -40,6 +40,21 @@ export interface CacheStats {
   lockWaits: number
   /** Waits for another process's value that ran out (`lock.wait`, or `lock.staleWait` with a stale value). */
   lockTimeouts: number
+  /** Redis traffic and failures, as the L2 tier counts them (all zero without Redis). */
+  redis: {
+    /** Bytes of stored values received: hits, and the value a miss's read-or-lock returned. */
+    bytesRead: number
+    /** Bytes of values Redis stored: fills, writes without the lock, `set`. */
+    bytesWritten: number
+    /**
+     * Failed and refused commands and connection errors, by code: the system or ioredis
+     * code behind the failure when there is one (`ECONNREFUSED`, `ECONNRESET`), else the
+     * `RedisError`'s (`ERR_REDIS_TIMEOUT`, `ERR_CIRCUIT_OPEN`, `ERR_REDIS`). A code appears once it happened.
+     */
+    errors: Record<string, number>
+  }
+  /** Stale values served, by the `reason` of their `stale` event; they add up to `stale`. */
+  staleByReason: Record<CacheEvents['stale']['reason'], number>
   /**
    * The circuit breaker guarding Redis, now: `'closed'` (commands are sent; also without
    * Redis), `'open'` (none is sent for `circuit.resetAfter`), `'half-open'` (one probe decides).

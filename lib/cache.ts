@@ -12,6 +12,15 @@ import type { CacheResult } from './result.ts'
 
 const valueOf = <T>(result: CacheResult<T>): T => result.value
 
+/** The `redis` and `staleByReason` parts of `stats()`: copies, so that a caller's snapshot stays put. */
+function trafficOf(core: Core): Pick<CacheStats, 'redis' | 'staleByReason'> {
+  const counts = core.l2?.counts
+  return {
+    redis: { bytesRead: counts?.bytesRead ?? 0, bytesWritten: counts?.bytesWritten ?? 0, errors: { ...counts?.errors } },
+    staleByReason: { ...core.stats.staleByReason },
+  }
+}
+
 export type { Cache, CacheHealth, CacheResult, CacheStats } from './cache-types.ts'
 
 /**
@@ -94,6 +103,7 @@ class CacheFacade implements Cache {
       lockTimeouts: s.lockTimeouts,
       circuit: circuitOf(core),
       coherence: coherenceOf(core),
+      ...trafficOf(core),
     }
   }
 

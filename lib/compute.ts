@@ -226,6 +226,7 @@ export async function storeValue<T>(core: Core, call: Call<T>, value: T): Promis
 /** Serves a stale value. `error` is the function's, which no caller sees: it becomes an `error` event. */
 export function serveStale<T>(core: Core, key: string, entry: Entry, reason: CacheEvents['stale']['reason'], error?: unknown): CacheResult<T> {
   core.stats.stale++
+  core.stats.staleByReason[reason]++
   core.events.emit('stale', { key, reason })
   if (error !== undefined) core.error(error, key)
   const result = resultOf<T>(entry, 'stale')

@@ -48,6 +48,7 @@ export class Core {
   readonly stats = {
     l1Hits: 0, l1Misses: 0, l2Hits: 0, l2Misses: 0, l2Errors: 0,
     computations: 0, stale: 0, lockWaits: 0, lockTimeouts: 0,
+    staleByReason: { revalidate: 0, error: 0, 'soft-timeout': 0, 'hard-timeout': 0, 'lock-timeout': 0 },
   }
   closed = false
 

@@ -98,6 +98,18 @@ const EXPECTED: Record<string, Expected> = {
     l1: [/^cache: L1 only/m],
     redis: [/^cache: L1 \+ Redis at redis:\/\/127\.0\.0\.1:\d+$/m],
   },
+  'prometheus.ts': {
+    both: [
+      /^GET \/products\/1 -> 200 MISS$/m,
+      /^GET \/products\/1 -> 200 HIT$/m,
+      /^GET \/products\/2 -> 200 MISS$/m,
+      /^scraped \/metrics:$/m,
+      /^ {2}memoredis_cache_reads_total\{.*memoredis_tier="l1",memoredis_read_result="miss".*\} [234]$/m,
+      /^ {2}memoredis_computations_total\{memoredis_cache_prefix="example-prometheus".*\} 2$/m,
+    ],
+    l1: [/^cache: L1 only$/m, /^ {2}memoredis_cache_reads_total\{.*memoredis_tier="l1",memoredis_read_result="hit".*\} 2$/m],
+    redis: [/^cache: L1 \+ Redis at redis:\/\/127\.0\.0\.1:\d+$/m],
+  },
   'decorator.ts': {
     both: [
       /^eur\.product\("a"\) +\{"id":"a","name":"Product A"\} +MISS \(ran product\(a\)\)$/m,

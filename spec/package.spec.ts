@@ -174,7 +174,7 @@ describe('the npm package', function () {
   })
 
   it('ships the built dist/ (ESM and declarations) and the sources, with the license and README, nothing from spec/ or bench/', () => {
-    for (const file of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts', 'dist/http/fastify.js', 'dist/http/fastify.d.ts']) {
+    for (const file of ['package.json', 'LICENSE', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/http/express.js', 'dist/http/express.d.ts', 'dist/http/koa.js', 'dist/http/koa.d.ts', 'dist/http/fastify.js', 'dist/http/fastify.d.ts', 'dist/nestjs/index.js', 'dist/nestjs/index.d.ts', 'dist/otel/index.js', 'dist/otel/index.d.ts']) {
       expect(packed, file).to.include(file)
     }
     expect(packed.filter((f) => /^(spec|bench|examples|\.ci)\//.test(f))).to.deep.equal([])

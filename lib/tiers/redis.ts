@@ -32,6 +32,33 @@ export interface RedisTierOptions {
 
 const NOTHING = (): void => undefined
 
+/** A code names an error kind only when it looks like one (`ECONNREFUSED`, `ERR_REDIS_TIMEOUT`): bounded, never a message. */
+const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,39}$/
+
+/**
+ * What a failure is counted under: the code of a system or ioredis error behind it
+ * (`ECONNREFUSED`, `ECONNRESET`), else the `RedisError`'s own (`ERR_REDIS_TIMEOUT`,
+ * `ERR_CIRCUIT_OPEN`, `ERR_REDIS`).
+ */
+export function errorCodeOf(error: RedisError): string {
+  const cause = error.cause as { code?: unknown } | undefined
+  const code = typeof cause === 'object' && cause !== null ? cause.code : undefined
+  return typeof code === 'string' && ERROR_CODE.test(code) ? code : error.code
+}
+
+/** What the tier counts, for `stats()`: bytes of values each way, and failures by code. */
+export interface RedisCounts {
+  /** Bytes of stored values received (GET replies, the value a read-or-lock returns). */
+  bytesRead: number
+  /** Bytes of values Redis took (fills, writes without the lock, `set`). */
+  bytesWritten: number
+  /** Failed or refused commands and connection errors, by {@link errorCodeOf}. */
+  errors: Record<string, number>
+}
+
+/** Told of each command's round trip, in seconds (installed by `memoredis/otel`; absent, nothing is measured). */
+export type RoundTripObserver = (command: string, seconds: number) => void
+
 /** EVALSHA / EVAL with bulk replies as Buffers. */
 interface BufferScripts {
   evalshaBuffer(sha: string, keyCount: number, ...keysAndArgs: (string | Buffer)[]): Promise<unknown>
@@ -78,12 +105,23 @@ export class RedisTier {
   private closed = false
   /** The socket is corked until the next tick (see `batchWrites`). */
   private corked = false
+  /** Bytes and failures so far (see {@link RedisCounts}). */
+  readonly counts: RedisCounts = { bytesRead: 0, bytesWritten: 0, errors: {} }
+  /** Told of each answered command's round trip; undefined (the default) costs one check per command. */
+  onRoundTrip: RoundTripObserver | undefined
+  /** Counts the bytes of a value read (bound once: nothing is allocated per read). */
+  private readonly countRead = (value: Buffer | null): void => {
+    if (value !== null) this.counts.bytesRead += value.length
+  }
 
   constructor(source: RedisSource, options: RedisTierOptions) {
     this.options = options
     this.client = connect(source)
     this.client.on('error', (error: Error) => {
-      if (!this.closed) options.events.error(new RedisError(`redis: ${error.message}`, { cause: error }))
+      if (this.closed) return
+      const wrapped = new RedisError(`redis: ${error.message}`, { cause: error })
+      this.countError(wrapped)
+      options.events.error(wrapped)
     })
     let started: ((settingUp: Promise<void> | void) => void) | undefined
     this.client.on('ready', () => {
@@ -139,8 +177,11 @@ export class RedisTier {
     return this.firstReady
   }
 
-  /** Runs one command under the shared deadline sweep and the circuit breaker. */
-  run<T>(name: string, command: (client: Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs one command under the shared deadline sweep and the circuit breaker; `received`,
+   * if given, sees its reply first (counting the bytes of a value read).
+   */
+  run<T>(name: string, command: (client: Client) => Promise<T>, received?: (value: T) => void): Promise<T> {
     const refused = this.refusal(name)
     if (refused !== undefined) return Promise.reject(refused)
     return new Promise<T>((resolve, reject) => {
@@ -157,6 +198,9 @@ export class RedisTier {
           // A late answer (after the timeout) still says that Redis answers again.
           this.succeeded()
           if (pending.done) return
+          // The deadline is the start plus the timeout: the start costs no second clock read.
+          if (this.onRoundTrip !== undefined) this.roundTrip(name, pending.deadline)
+          received?.(value)
           pending.done = true
           pending.expire = NOTHING
           resolve(value)
@@ -189,12 +233,28 @@ export class RedisTier {
     })
   }
 
+  private roundTrip(name: string, deadline: number): void {
+    const seconds = (performance.now() - (deadline - this.options.timeoutMs)) / 1000
+    try {
+      this.onRoundTrip?.(name, seconds)
+    } catch {
+      // An observer's failure never fails the command it measured.
+    }
+  }
+
+  private countError(error: RedisError): void {
+    const code = errorCodeOf(error)
+    this.counts.errors[code] = (this.counts.errors[code] ?? 0) + 1
+  }
+
   /** Why a command may not be sent now (closed, circuit open, not connected), or undefined. */
   private refusal(name: string): RedisError | undefined {
     if (this.closed) return new RedisError('redis: the cache is closed')
     if (this.state !== 'closed') {
       if (this.state === 'probing' || Date.now() - this.openedAt < this.options.circuitResetAfterMs) {
-        return new RedisError(`redis: circuit open, ${name} not sent`, { code: 'ERR_CIRCUIT_OPEN' })
+        const error = new RedisError(`redis: circuit open, ${name} not sent`, { code: 'ERR_CIRCUIT_OPEN' })
+        this.countError(error)
+        return error
       }
       this.state = 'probing'
     }
@@ -208,6 +268,7 @@ export class RedisTier {
   }
 
   private failed(error: RedisError): RedisError {
+    this.countError(error)
     this.failures++
     if (this.state === 'probing' || (this.state === 'closed' && this.failures >= this.options.circuitFailures)) {
       const wasClosed = this.state === 'closed'
@@ -226,7 +287,7 @@ export class RedisTier {
 
   /** A plain read: one GET (peek, and a waiter looking for the winner's value). */
   get(key: string): Promise<Buffer | null> {
-    return this.run('GET', (c) => c.getBuffer(key))
+    return this.run('GET', (c) => c.getBuffer(key), this.countRead)
   }
 
   /** The read of a miss: the fresh value, or the lock taken, or who holds it (one script). */
@@ -245,6 +306,7 @@ export class RedisTier {
       throw error
     }
     const bytes = (reply[1] ?? null) as Buffer | null
+    this.countRead(bytes)
     if (reply[0] === 0) return { kind: 'fresh', bytes: bytes as Buffer }
     const serverNow = Number(String(reply[2]))
     if (reply[0] === 1) return { kind: 'won', bytes, serverNow }
@@ -254,7 +316,9 @@ export class RedisTier {
   /** Writes a computed value and releases the lock, only while `token` holds it; false when it did not. */
   async fill(fill: Fill): Promise<boolean> {
     const px = String(Math.max(1, Math.ceil(fill.ttlMs)))
-    return Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
+    const written = Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
+    if (written) this.counts.bytesWritten += fill.bytes.length
+    return written
   }
 
   /**
@@ -263,12 +327,15 @@ export class RedisTier {
    */
   async setUnlessLocked(write: { key: string; lockKey: string; bytes: Buffer; ttlMs: number; created: number }): Promise<boolean> {
     const px = String(Math.max(1, Math.ceil(write.ttlMs)))
-    return Number(await this.script(SET_UNLESS_LOCKED, [write.key, write.lockKey], [write.bytes, px, String(write.created)])) === 1
+    const written = Number(await this.script(SET_UNLESS_LOCKED, [write.key, write.lockKey], [write.bytes, px, String(write.created)])) === 1
+    if (written) this.counts.bytesWritten += write.bytes.length
+    return written
   }
 
   /** A plain write (`cache.set`). */
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     await this.run('SET', (c) => c.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))))
+    this.counts.bytesWritten += value.length
   }
 
   /** Deletes keys of one hash slot (a value and its lock). */
