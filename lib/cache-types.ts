@@ -38,6 +38,17 @@ export interface CacheStats {
   lockWaits: number
   /** Waits for another process's value that ran out (`lock.wait`, or `lock.staleWait` with a stale value). */
   lockTimeouts: number
+  /** What keeps L1 true across processes (`coherence`). */
+  coherence: {
+    /**
+     * Change notices received: one per key reported changed, by client tracking or the
+     * bus (a flush of the whole database counts one). With `'tracking'` a process hears
+     * only of keys it has read (held in L1, or read while waiting for a lock), each of
+     * its own writes of them once, and nothing of the rest of the fleet's keys. 0
+     * without Redis.
+     */
+    notices: number
+  }
 }
 
 /**

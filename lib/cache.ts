@@ -91,6 +91,7 @@ class CacheFacade implements Cache {
       stale: s.stale,
       lockWaits: s.lockWaits,
       lockTimeouts: s.lockTimeouts,
+      coherence: { notices: core.coherence?.notices ?? 0 },
     }
   }
 

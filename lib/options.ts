@@ -154,8 +154,9 @@ export interface CacheOptions {
     resetAfter?: Duration
   }
   /**
-   * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
-   * broadcast mode, one subscriber per node, sees writes by any client), `'bus'`
+   * How every process's L1 stays true: `'tracking'` (Redis client-side caching in its
+   * default mode: each process is told only of changes to keys it has read, by any
+   * client; one subscriber per node), `'bus'`
    * (memoredis publishes its own writes), `'off'` (L1 copies live out their ttl).
    * Every process sharing a prefix should use the same mode. Default 'tracking' (on a
    * single node and on a Cluster); a server that refuses CLIENT TRACKING falls back to
