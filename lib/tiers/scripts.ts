@@ -6,8 +6,9 @@ import { createHash } from 'node:crypto'
  * Times are the server's clock in ms with the microseconds kept, sent as text (Lua
  * numbers reach the client as integers).
  *
- * Client tracking (default mode) remembers the keys a connection reads, inside scripts
- * too, and forgets a key when it changes. A script that writes a value this process then
+ * Client tracking (default mode) remembers the keys a connection reads (inside a script,
+ * Redis 7.0 tracks every key the script names at its first read), and forgets a key when
+ * it changes. A script that writes a value this process then
  * keeps in L1 reads the key just before its write (`PTTL`, a read the documented ACL
  * already grants: so the write comes back to this process as exactly one notice, its
  * echo, which `Watches` absorbs) and just after (so that Redis tracks it again, and the
