@@ -3,8 +3,9 @@
  * (each a GET, the lock script, the fill script) for a short window while 0, 10 and 50
  * idle memoredis processes sit on the same Redis, each with coherence on and 20 keys of
  * its own read into L1. Per fleet size it prints the writer's misses per second as a
- * ratio to the 0-process case, the notices each idle process received per miss, and the
- * idle processes' CPU time over the window (process.cpuUsage).
+ * ratio to the 0-process case (measured just before that fleet starts), the notices each
+ * idle process received per miss, and the idle processes' CPU time over the window
+ * (process.cpuUsage).
  *
  * Two modes, measured on the same processes one after the other:
  *   tracking  memoredis as it is: client tracking in its default mode (a process is told
@@ -17,7 +18,7 @@
  *
  * Run: node --conditions=source --import tsx bench/fleet-coherence.ts
  * (FLEET_WINDOW_MS: one measured window of the writer, default 3000; FLEET_TRIES: windows per
- * measurement, the best counts, default 2; FLEET_SIZES: default 10,50.)
+ * measurement, the best counts, default 3; FLEET_SIZES: default 10,50.)
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url'
 import type { Redis } from 'ioredis'
 import { createCache, type Cache } from '../lib/index.ts'
 import { RedisServer } from '../spec/support/redis-server.ts'
+import { untilL1Keeps } from './subjects.ts'
 import { RootRedis, user } from './support.ts'
 
 const PREFIX = 'fc'
@@ -49,18 +51,19 @@ interface Done {
   notices: number
 }
 /** Each measurement is the best of this many windows (the machine is shared: load comes and goes). */
-const TRIES = Number(process.env.FLEET_TRIES ?? 2)
+const TRIES = Number(process.env.FLEET_TRIES ?? 3)
 
 // ── Members ────────────────────────────────────────────────────────────────
 
 /** An idle process: a cache with 20 keys of its own in L1; in bcast mode, the old BCAST pair beside it. */
 async function idle(url: string): Promise<void> {
   const cache = createCache({ redis: url, prefix: PREFIX, ttl: '1h' })
+  // Coherence in place (L1 kept), then its keys read twice: the second read is an L1 hit.
+  if (!(await untilL1Keeps(cache, url, PREFIX, 60_000))) throw new Error('idle: L1 did not settle within 60 s')
   for (let i = 0; i < OWN_KEYS; i++) {
     const key = `own:${process.pid}:${i}`
     await cache.getOrSet(key, () => user(i))
-    // Read until an L1 hit: coherence is in place and the key is held.
-    for (let hits = cache.stats().l1.hits; cache.stats().l1.hits === hits; ) await cache.getOrSet(key, () => user(i))
+    await cache.getOrSet(key, () => user(i))
   }
   let raw = 0
   const pair: Redis[] = []
@@ -99,7 +102,7 @@ async function idle(url: string): Promise<void> {
 /** The writer: cold misses, `WRITER_CONCURRENCY` at a time, for `ms`; answers how many. */
 async function writer(url: string): Promise<void> {
   const cache: Cache = createCache({ redis: url, prefix: PREFIX, ttl: '1h' })
-  await cache.getOrSet('writer:warm', () => 1)
+  if (!(await untilL1Keeps(cache, url, PREFIX, 60_000))) throw new Error('writer: L1 did not settle within 60 s')
   process.on('message', (command: Command) => {
     void (async () => {
       if (command.do === 'exit') {
@@ -193,19 +196,21 @@ async function main(): Promise<void> {
   try {
     console.log(`fleet coherence: one writer of cold misses (${WRITER_CONCURRENCY} in flight, ${WINDOW_MS} ms windows), idle processes with ${OWN_KEYS} keys each in L1`)
     await window(w, []) // warm-up, not counted: JIT, connections
-    const soloBefore = await measure(w, [])
-    const results: { size: number; mode: Mode; m: Measured }[] = []
+    // Each fleet size against a solo measurement just before it: load from elsewhere on
+    // the machine comes and goes, and skews a ratio of neighbours least.
+    const results: { size: number; mode: Mode; m: Measured; solo: Measured }[] = []
     for (const size of SIZES) {
+      const solo = await measure(w, [])
       const fleet = await started(Array.from({ length: size }, () => member('idle', server.url)))
-      results.push({ size, mode: 'tracking', m: await measure(w, fleet) })
+      results.push({ size, mode: 'tracking', m: await measure(w, fleet), solo })
       await ask(fleet, { do: 'bcast' })
-      results.push({ size, mode: 'bcast', m: await measure(w, fleet) })
+      results.push({ size, mode: 'bcast', m: await measure(w, fleet), solo })
       await Promise.all(fleet.map((child) => (child.send({ do: 'exit' } satisfies Command), once(child, 'exit'))))
     }
-    const soloAfter = await measure(w, [])
-    const solo = (soloBefore.perSecond + soloAfter.perSecond) / 2
-    console.log(`   0 idle            writer ${Math.round(soloBefore.perSecond)} and ${Math.round(soloAfter.perSecond)} misses/s (before and after; solo = their mean; writer: ${soloBefore.writerNotices.toFixed(2)} notices per miss)`)
-    for (const r of results) console.log(line(r.size, r.mode, r.m, solo))
+    for (const r of results) {
+      if (r.mode === 'tracking') console.log(`   0 idle            writer ${Math.round(r.solo.perSecond).toString().padStart(6)} misses/s (solo, just before the ${r.size})   (writer: ${r.solo.writerNotices.toFixed(2)} notices per miss)`)
+      console.log(line(r.size, r.mode, r.m, r.solo.perSecond))
+    }
   } finally {
     w.send({ do: 'exit' } satisfies Command)
     await once(w, 'exit')
