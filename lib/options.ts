@@ -43,7 +43,9 @@ export interface EntryOptions<T = unknown> {
    * there is no stale value to fall back on, remember the error for this long and throw
    * the very same error object to every call of this key in this process, without
    * running the function again (a value another process stores in L2 still wins).
-   * Never stored in Redis. Milliseconds or a {@link Duration} string. Default 0: errors are never cached.
+   * Forgotten by `delete`/`invalidate`, `clear()`, and invalidating a tag given as a list
+   * (tags given as a function of the value are unknown for an error). Never stored in
+   * Redis. Milliseconds or a {@link Duration} string. Default 0: errors are never cached.
    */
   errorTtl?: Duration
 }

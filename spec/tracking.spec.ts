@@ -74,6 +74,45 @@ eachTopology((t: TopologyHandle) => {
     })
   })
 
+  describe('lock traffic', function () {
+    this.timeout(30_000)
+    it('reaches the process waiting on the key (woken at once by a release without a value), and no other', async () => {
+      const options = { redis: t.redis(), prefix: 'locks', ttl: '1m', lock: { ttl: '10s', wait: '10s' } } as const
+      const [holder, waiter, bystander] = [createCache(options), createCache(options), createCache(options)]
+      try {
+        // Coherence in place in all three (each an L1 hit on a key of its own, read, not
+        // written by them: no echoes of their own to come).
+        await Promise.all([0, 1, 2].map((i) => holder.set(`own${i}`, i)))
+        for (const [i, cache] of [holder, waiter, bystander].entries()) {
+          await eventually(async () => {
+            await cache.getOrSet(`own${i}`, () => i)
+            const hits = cache.stats().l1.hits
+            await cache.getOrSet(`own${i}`, () => i)
+            return cache.stats().l1.hits > hits
+          }, 'coherence in place')
+        }
+        const heard = (cache: Cache): number => cache.stats().coherence.notices
+        const before = { waiter: heard(waiter), bystander: heard(bystander) }
+        let fail: (error: Error) => void = () => undefined
+        const computed = holder.stats().computations
+        const failing = holder.getOrSet('contended', () => new Promise<number>((_, reject) => (fail = reject)))
+        await eventually(() => holder.stats().computations > computed, 'the holder computing')
+        const waited = waiter.getOrSet('contended', () => 42)
+        await eventually(() => waiter.stats().lockWaits === 1, 'the waiter waiting on the lock')
+        const released = Date.now()
+        fail(new Error('no value'))
+        await failing.catch(() => undefined)
+        // The lock lives 10 s and the wait may last 10 s: only the release's notice explains a quick answer.
+        expect(await waited).to.equal(42)
+        expect(Date.now() - released).to.be.below(500)
+        expect(heard(waiter) - before.waiter, 'notices to the waiter').to.be.at.least(1)
+        expect(heard(bystander) - before.bystander, 'notices to a process that never read the key').to.equal(0)
+      } finally {
+        await Promise.all([holder.close(), waiter.close(), bystander.close()])
+      }
+    })
+  })
+
   describe('a server tracking table far too small for the keys read (tracking-table-max-keys 4)', function () {
     this.timeout(30_000)
     before(async () => {
