@@ -3,9 +3,9 @@
  * (each a GET, the lock script, the fill script) for a short window while 0, 10 and 50
  * idle memoredis processes sit on the same Redis, each with coherence on and 20 keys of
  * its own read into L1. Per fleet size it prints the writer's misses per second as a
- * ratio to the 0-process case (measured just before that fleet starts), the notices each
- * idle process received per miss, and the idle processes' CPU time over the window
- * (process.cpuUsage).
+ * ratio to the 0-process case (solo windows just before and after that fleet), the
+ * notices each idle process received per miss, and the idle processes' CPU time over the
+ * window (process.cpuUsage).
  *
  * Two modes, measured on the same processes one after the other:
  *   tracking  memoredis as it is: client tracking in its default mode (a process is told
@@ -159,6 +159,20 @@ async function started(children: ChildProcess[]): Promise<ChildProcess[]> {
   return children
 }
 
+/**
+ * Waits (up to 60 s) until the idle processes are done starting: under 2% of a core each
+ * over a second. Forked on a loaded machine, they compile and warm up for a while.
+ */
+async function quiet(fleet: ChildProcess[]): Promise<void> {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    await ask(fleet, { do: 'mark' })
+    await delay(1000)
+    const reports = await ask<Report>(fleet, { do: 'report' })
+    if (Math.max(...reports.map((r) => r.cpuMs)) < 20) return
+  }
+}
+
 interface Measured {
   perSecond: number
   /** Notices the writer received per miss (its own writes' echoes). */
@@ -207,20 +221,25 @@ async function main(): Promise<void> {
   try {
     console.log(`fleet coherence: one writer of cold misses (${WRITER_CONCURRENCY} in flight, ${WINDOW_MS} ms windows), idle processes with ${OWN_KEYS} keys each in L1`)
     await window(w, []) // warm-up, not counted: JIT, connections
-    // Each fleet size against a solo measurement just before it: load from elsewhere on
-    // the machine comes and goes, and skews a ratio of neighbours least.
-    const results: { size: number; mode: Mode; m: Measured; solo: Measured }[] = []
+    // Each fleet size against solo windows just before it starts and just after it stops:
+    // load from elsewhere on the machine comes and goes, and skews a ratio of neighbours least.
+    const results: { size: number; mode: Mode; m: Measured; solo: number[] }[] = []
     for (const size of SIZES) {
-      const solo = await measure(w, [])
+      const before = await measure(w, [])
       const fleet = await started(Array.from({ length: size }, () => member('idle', server.url)))
-      results.push({ size, mode: 'tracking', m: await measure(w, fleet), solo })
+      await quiet(fleet)
+      const tracking = await measure(w, fleet)
       await ask(fleet, { do: 'bcast' })
-      results.push({ size, mode: 'bcast', m: await measure(w, fleet), solo })
+      const bcast = await measure(w, fleet)
       await Promise.all(fleet.map((child) => (child.send({ do: 'exit' } satisfies Command), once(child, 'exit'))))
+      const after = await measure(w, [])
+      const solo = [before.perSecond, after.perSecond]
+      results.push({ size, mode: 'tracking', m: tracking, solo }, { size, mode: 'bcast', m: bcast, solo })
     }
     for (const r of results) {
-      if (r.mode === 'tracking') console.log(`   0 idle            writer ${Math.round(r.solo.perSecond).toString().padStart(6)} misses/s (solo, just before the ${r.size})   (writer: ${r.solo.writerNotices.toFixed(2)} notices per miss)`)
-      console.log(line(r.size, r.mode, r.m, r.solo.perSecond))
+      const solo = ((r.solo[0] as number) + (r.solo[1] as number)) / 2
+      if (r.mode === 'tracking') console.log(`   0 idle            writer ${r.solo.map((x) => Math.round(x)).join(' and ')} misses/s (solo, just before and after the ${r.size}: their mean counts)`)
+      console.log(line(r.size, r.mode, r.m, solo))
     }
   } finally {
     w.send({ do: 'exit' } satisfies Command)
