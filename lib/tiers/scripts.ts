@@ -119,6 +119,8 @@ return 0`,
 /**
  * Stamps a tag with the server's clock, never moving it back and never ahead of the
  * clock. No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
+ * The stamp is read again after the write (`PTTL`), so that client tracking follows it for
+ * this process, which keeps it: the next stamp by anyone is heard.
  */
 export const STAMP = script(
   'TAG STAMP',
@@ -128,5 +130,6 @@ local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
 if old > now then now = old end
 local stamp = string.format('%.3f', now)
 redis.call('set', KEYS[1], stamp)
+redis.call('pttl', KEYS[1])
 return stamp`,
 )
