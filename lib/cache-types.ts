@@ -60,8 +60,19 @@ export interface CacheStats {
    * Redis), `'open'` (none is sent for `circuit.resetAfter`), `'half-open'` (one probe decides).
    */
   circuit: 'closed' | 'open' | 'half-open'
-  /** Whether L1 is kept coherent now, as in {@link CacheHealth.coherence}. */
-  coherence: CacheHealth['coherence']
+  /** What keeps L1 true across processes (`coherence`). */
+  coherence: {
+    /** Whether L1 is kept coherent now, as in {@link CacheHealth.coherence}. */
+    state: CacheHealth['coherence']
+    /**
+     * Change notices received: one per key reported changed, by client tracking or the
+     * bus (a flush of the whole database counts one). With `'tracking'` a process hears
+     * only of keys it has read (held in L1, or read while waiting for a lock), each of
+     * its own writes of them once, and nothing of the rest of the fleet's keys. 0
+     * without Redis.
+     */
+    notices: number
+  }
 }
 
 /** What `cache.health()` reports: whether Redis answers, and whether L1 is kept coherent. */

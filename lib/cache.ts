@@ -102,7 +102,7 @@ class CacheFacade implements Cache {
       lockWaits: s.lockWaits,
       lockTimeouts: s.lockTimeouts,
       circuit: circuitOf(core),
-      coherence: coherenceOf(core),
+      coherence: { state: coherenceOf(core), notices: core.coherence?.notices ?? 0 },
       ...trafficOf(core),
     }
   }

@@ -9,14 +9,20 @@ import type { RedisTier } from './tiers/redis.ts'
  * Keeps every process's L1 true and wakes lock waiters, over subscriber connections of
  * its own (RESP2: ioredis 6 drops RESP3 `invalidate` pushes).
  *
- * - `'tracking'`: Redis server-assisted client-side caching in broadcast mode. A
+ * - `'tracking'`: Redis server-assisted client-side caching in its default mode. A
  *   subscriber listens on `__redis__:invalidate`, and the command connection to the same
- *   node runs `CLIENT TRACKING on REDIRECT <subscriber id> BCAST PREFIX <prefix>: NOLOOP`,
- *   so this process hears of every write under the prefix by any other client — another
- *   process, `redis-cli`, an expiry — and not of its own. Tracking is per node, so on a
- *   Cluster each node gets a subscriber, paired with the Cluster's own connection to it,
- *   and the pairs follow the topology as it changes. A server that refuses CLIENT
- *   TRACKING makes this process fall back to the bus, with a `warning`.
+ *   node runs `CLIENT TRACKING on REDIRECT <subscriber id>`: Redis remembers every key
+ *   that connection reads (inside scripts too) and tells this process when one of them
+ *   changes — a write by anyone, an expiry, an eviction from the server's tracking
+ *   table — once, then forgets it until it is read again. So a process hears only of
+ *   keys it holds (in L1, in a read or a wait under way), never of the rest of the
+ *   fleet's traffic. No NOLOOP: with it, Redis 7 does not report keys it evicts from a
+ *   full tracking table while serving this connection's own command, and an L1 copy would
+ *   outlive its tracking. A process's own writes come back as one notice each (an echo,
+ *   see `Watches`). Tracking is per node, so on a Cluster each node gets a subscriber,
+ *   paired with the Cluster's own connection to it, and the pairs follow the topology as
+ *   it changes. A server that refuses CLIENT TRACKING makes this process fall back to the
+ *   bus, with a `warning`.
  * - `'bus'` (and `'off'`, which only uses it to wake waiters): memoredis publishes the
  *   keys it writes on `<prefix>:!bus`, with this cache's origin id so that a process
  *   ignores its own messages. On a Cluster everyone subscribes and publishes on the
@@ -67,7 +73,6 @@ export class Coherence {
   private current: CoherenceMode
   private readonly tier: RedisTier
   private readonly cluster: Cluster | undefined
-  private readonly prefix: string
   private readonly channel: string
   private readonly slot: number
   private readonly origin = randomBytes(8).toString('hex')
@@ -78,11 +83,12 @@ export class Coherence {
   /** Undoes every listener put on command connections (see `attach`). */
   private readonly attached: (() => void)[] = []
   private closed = false
+  /** Keys other clients (or this one's own writes, in tracking mode) were reported changed: see {@link notices}. */
+  private heard = 0
 
   constructor(source: RedisSource, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
     this.current = mode
     this.tier = tier
-    this.prefix = prefix
     this.channel = `${prefix}:!bus`
     this.slot = slotOf(this.channel)
     this.handlers = handlers
@@ -107,6 +113,15 @@ export class Coherence {
   /** `'tracking'`, `'bus'` (also after falling back from tracking) or `'off'`. */
   get mode(): CoherenceMode {
     return this.current
+  }
+
+  /**
+   * Change notices received so far: one per key reported changed (tracking or bus), a
+   * flush of the whole database counting one. In tracking mode a process hears only of
+   * keys it read, and of its own writes of them once each.
+   */
+  get notices(): number {
+    return this.heard
   }
 
   /** True when every change by another process will be heard: L1 may be filled. */
@@ -194,7 +209,7 @@ export class Coherence {
     const connects = state.connects
     try {
       await node.call('CLIENT', 'TRACKING', 'off')
-      await node.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(id), 'BCAST', 'PREFIX', `${this.prefix}:`, 'NOLOOP')
+      await node.call('CLIENT', 'TRACKING', 'on', 'REDIRECT', String(id))
       // Only if both connections are still the ones it was turned on for.
       if (state.connects === connects && listener.id === id && node.status === 'ready') state.tracked = true
       this.handlers.onUnsettled()
@@ -304,8 +319,14 @@ export class Coherence {
     if (this.closed) return
     if (channel === INVALIDATE) {
       // A null message means the whole database was flushed.
-      if (message === null) this.handlers.onFlush('database flushed')
-      else this.handlers.onKeys((Array.isArray(message) ? message : [message]).map(String))
+      if (message === null) {
+        this.heard++
+        this.handlers.onFlush('database flushed')
+        return
+      }
+      const keys = (Array.isArray(message) ? message : [message]).map(String)
+      this.heard += keys.length
+      this.handlers.onKeys(keys)
       return
     }
     if (channel !== this.channel || message === null || Array.isArray(message)) return
@@ -317,6 +338,8 @@ export class Coherence {
     }
     const { o, k } = parsed as { o?: unknown; k?: unknown }
     if (o === this.origin || !Array.isArray(k)) return
-    this.handlers.onKeys(k.filter((key): key is string => typeof key === 'string'))
+    const keys = k.filter((key): key is string => typeof key === 'string')
+    this.heard += keys.length
+    this.handlers.onKeys(keys)
   }
 }

@@ -69,8 +69,23 @@ export async function compute<T>(core: Core, call: Call<T>, from: ComputeFrom): 
   if (outcome.kind === 'stored') return resultOf(outcome.entry, 'miss')
   // Fail-safe: a stale value within grace rather than the error.
   if (from.stale !== undefined) return serveStale(core, key, from.stale, outcome.kind, outcome.error)
-  if (options.errorTtl > 0) core.remembered.set(key, outcome.error, options.errorTtl, core.tags.epoch)
+  if (options.errorTtl > 0) await rememberError(core, call, outcome.error)
   throw outcome.error
+}
+
+/**
+ * Remembers a failure (`errorTtl`) until any stamp that covers it changes: its scope's and
+ * its own tags' (when given as a list). The stamps are read first, so that this process
+ * hears of their changes; one stamped since the failure means nothing is remembered.
+ */
+async function rememberError<T>(core: Core, call: Call<T>, error: unknown): Promise<void> {
+  const failedAt = core.clock.startedAt()
+  const epoch = core.tags.epoch
+  const tags = call.options.tags
+  const own = Array.isArray(tags) ? (tags as readonly string[]).map((t) => `t:${t}`) : []
+  if ((await core.tags.follow([...call.scope, ...own])) >= failedAt) return
+  // A change heard meanwhile moved the epoch: the error is forgotten at its first read.
+  core.remembered.set(call.key, error, call.options.errorTtl, epoch)
 }
 
 /** The function under its hard timeout and lease, then the write. Never rejects. */
@@ -165,17 +180,18 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
     await s.lock?.release()
     return entry
   }
-  const writing = core.watch(key)
+  // Watched from the computation's start (`changed`) to the write's reply; the write's echo is not a change.
+  const writing = core.watchWrite(key, s.changed)
   const tier = await writeL2(core, { key, entry, bytes, lock: s.lock, given: s.given === true })
   // Not if a tag was invalidated while we computed: the value is already out of date.
   const epoch = core.tags.epoch
   const valid = await core.tags.valid(entry)
-  core.unwatch(key, writing)
+  const echoes = core.endWrite(key, writing, tier === 'l2')
   // Not if the key was deleted or written by another client meanwhile; and reads of an
   // older value still under way in this process must not put it back over ours.
-  if (tier !== 'lost' && valid && !writing.dirty && s.changed?.dirty !== true && !core.closed) {
+  if (tier !== 'lost' && valid && echoes !== undefined && !core.closed) {
     core.touch(key)
-    core.l1?.set(key, entry, bytes.length, epoch)
+    core.l1?.set(key, entry, bytes.length, epoch, echoes)
   }
   core.waiters.wake(key)
   if (tier !== 'lost') core.events.emit('set', { key, tier })

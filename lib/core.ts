@@ -15,7 +15,7 @@ import { TagStamps } from './tags.ts'
 import { MemoryTier } from './tiers/memory.ts'
 import { RedisTier } from './tiers/redis.ts'
 import { Waiters } from './waiters.ts'
-import { Watches, type Watch } from './watches.ts'
+import { afterWrite, Watches, type Watch } from './watches.ts'
 
 /**
  * What a cache and all its namespaces share: the tiers, the coherence connection and
@@ -131,7 +131,7 @@ export class Core {
       if (key.startsWith(stampPrefix)) {
         if (keepL1) continue
         this.tags.changed(key.slice(stampPrefix.length))
-        this.touch(key)
+        this.watches.hear(key)
         continue
       }
       const guarded = this.layout.valueKeyOfLock(key)
@@ -139,7 +139,10 @@ export class Core {
         this.waiters.wake(guarded)
         continue
       }
-      if (!keepL1) this.touch(key)
+      if (!keepL1) {
+        this.l1?.hear(key)
+        this.watches.hear(key)
+      }
       this.waiters.wake(key)
     }
   }
@@ -169,6 +172,26 @@ export class Core {
 
   unwatch(key: string, watch: Watch): void {
     this.watches.unwatch(key, watch)
+  }
+
+  /**
+   * Watches this process's write of `key`, taking over `since` (a computation's watch,
+   * ended here): in tracking mode the write's own echo is expected (see `watches.ts`).
+   */
+  watchWrite(key: string, since?: Watch): Watch {
+    const echoes = this.coherence?.mode === 'tracking' ? 1 : 0
+    const watch = this.watches.watch(key, since?.dirty === true || (this.coherence !== undefined && !this.coherence.settled), echoes)
+    if (since !== undefined) this.watches.unwatch(key, since)
+    return watch
+  }
+
+  /**
+   * Ends a write's watch: undefined when its value must stay out of L1, else the echoes
+   * its L1 copy must still absorb. `reached`: Redis took the write.
+   */
+  endWrite(key: string, watch: Watch, reached: boolean): number | undefined {
+    this.watches.unwatch(key, watch)
+    return afterWrite(watch, this.coherence?.mode === 'tracking' ? 1 : 0, reached)
   }
 
   // ── Invalidation ─────────────────────────────────────────────────────────

@@ -43,7 +43,9 @@ export interface EntryOptions<T = unknown> {
    * there is no stale value to fall back on, remember the error for this long and throw
    * the very same error object to every call of this key in this process, without
    * running the function again (a value another process stores in L2 still wins).
-   * Never stored in Redis. Milliseconds or a {@link Duration} string. Default 0: errors are never cached.
+   * Forgotten by `delete`/`invalidate`, `clear()`, and invalidating a tag given as a list
+   * (tags given as a function of the value are unknown for an error). Never stored in
+   * Redis. Milliseconds or a {@link Duration} string. Default 0: errors are never cached.
    */
   errorTtl?: Duration
 }
@@ -154,8 +156,9 @@ export interface CacheOptions {
     resetAfter?: Duration
   }
   /**
-   * How every process's L1 stays true: `'tracking'` (Redis client-side caching in
-   * broadcast mode, one subscriber per node, sees writes by any client), `'bus'`
+   * How every process's L1 stays true: `'tracking'` (Redis client-side caching in its
+   * default mode: each process is told only of changes to keys it has read, by any
+   * client; one subscriber per node), `'bus'`
    * (memoredis publishes its own writes), `'off'` (L1 copies live out their ttl).
    * Every process sharing a prefix should use the same mode. Default 'tracking' (on a
    * single node and on a Cluster); a server that refuses CLIENT TRACKING falls back to

@@ -66,6 +66,16 @@ export class TagStamps {
     return Promise.all(unknown.map((id) => this.fetch(id))).then((stamps) => stamps.every((s) => s < entry.created))
   }
 
+  /**
+   * Makes sure this process hears when any of `ids` is stamped from now on: with client
+   * tracking it hears only of stamps it has read, so the unknown ones are read now.
+   * Resolves with the newest of their stamps (server ms; 0 when none was ever set).
+   */
+  async follow(ids: readonly string[]): Promise<number> {
+    const stamps = await Promise.all(ids.map((id) => this.known.get(id)?.stamp ?? this.fetch(id)))
+    return Math.max(0, ...stamps)
+  }
+
   private async fetch(id: string): Promise<number> {
     const { l2, clock } = this.host
     const known = this.known.get(id)

@@ -78,7 +78,7 @@ class MeterState {
 
 /** Every value of each state gauge (each reported: 1 for the current one, 0 for the others). */
 const CIRCUIT_STATES: readonly CacheStats['circuit'][] = ['closed', 'open', 'half-open']
-const COHERENCE_STATES: readonly CacheStats['coherence'][] = ['tracking', 'bus', 'degraded', 'none']
+const COHERENCE_STATES: readonly CacheStats['coherence']['state'][] = ['tracking', 'bus', 'degraded', 'none']
 
 /** One cache's counters, gauges and up-down counters, read from `stats()` (Redis's only when it has Redis). */
 function observe(result: BatchObservableResult, o: Observables, entry: Observed): void {
@@ -93,7 +93,7 @@ function observe(result: BatchObservableResult, o: Observables, entry: Observed)
   result.observe(o.lockTimeouts, s.lockTimeouts, p)
   result.observe(o.l1Entries, s.l1.size, p)
   result.observe(o.l1Size, s.l1.bytes, p)
-  for (const mode of COHERENCE_STATES) result.observe(o.coherence, mode === s.coherence ? 1 : 0, { ...p, [ATTR.coherenceMode]: mode })
+  for (const mode of COHERENCE_STATES) result.observe(o.coherence, mode === s.coherence.state ? 1 : 0, { ...p, [ATTR.coherenceMode]: mode })
   if (entry.core.l2 !== undefined) {
     result.observe(o.reads, s.l2.hits, tiered('l2', 'hit'))
     result.observe(o.reads, s.l2.misses, tiered('l2', 'miss'))

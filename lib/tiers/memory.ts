@@ -13,6 +13,8 @@ import { deepFreeze } from '../freeze.ts'
 export interface L1Record {
   entry: Entry
   epoch: number
+  /** Notices this copy still takes for the echo of this process's own write of it (see `Watches`), 0 or 1. */
+  echoes: number
 }
 
 export class MemoryTier {
@@ -38,14 +40,25 @@ export class MemoryTier {
     return record
   }
 
-  /** Stores an entry whose encoded form is `size` bytes (at least 1); with `freeze`, deep-freezes its value in place first. */
-  set(key: string, entry: Entry, size: number, epoch: number): void {
+  /**
+   * Stores an entry whose encoded form is `size` bytes (at least 1); with `freeze`,
+   * deep-freezes its value in place first. `echoes`: notices still to come for this
+   * process's own write of it, which the copy survives (default 0).
+   */
+  set(key: string, entry: Entry, size: number, epoch: number, echoes = 0): void {
     if (this.freeze) deepFreeze(entry.value)
-    this.lru.set(key, { entry, epoch }, { size: size > 0 ? size : 1 })
+    this.lru.set(key, { entry, epoch, echoes }, { size: size > 0 ? size : 1 })
   }
 
   delete(key: string): void {
     this.lru.delete(key)
+  }
+
+  /** A notice that `key` changed: the copy goes, unless it takes the notice for the echo of its own write. */
+  hear(key: string): void {
+    const record = this.lru.peek(key)
+    if (record !== undefined && record.echoes > 0) record.echoes--
+    else this.lru.delete(key)
   }
 
   /** Drops every entry (the invalidation channel was lost, or everything was cleared). */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
 import { connect, isCluster, type Client, type RedisSource } from './client.ts'
 import { Deadlines, type Pending } from './deadlines.ts'
-import { EXTEND, FILL, READ_OR_LOCK, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
+import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2 over ioredis. Every command goes through {@link RedisTier.run}: it is refused at once
@@ -332,9 +332,9 @@ export class RedisTier {
     return written
   }
 
-  /** A plain write (`cache.set`). */
+  /** A plain write (`cache.set`), tracked for this connection around it (see `SET_TRACKED`). */
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
-    await this.run('SET', (c) => c.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))))
+    await this.script(SET_TRACKED, [key], [value, String(Math.max(1, Math.ceil(ttlMs)))])
     this.counts.bytesWritten += value.length
   }
 

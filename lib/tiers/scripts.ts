@@ -5,6 +5,14 @@ import { createHash } from 'node:crypto'
  * which share a hash slot (see `KeyLayout.lockKey`), so each runs whole on a Cluster.
  * Times are the server's clock in ms with the microseconds kept, sent as text (Lua
  * numbers reach the client as integers).
+ *
+ * Client tracking (default mode) remembers the keys a connection reads (inside a script,
+ * Redis 7.0 tracks every key the script names at its first read), and forgets a key when
+ * it changes. A script that writes a value this process then
+ * keeps in L1 reads the key just before its write (`PTTL`, a read the documented ACL
+ * already grants: so the write comes back to this process as exactly one notice, its
+ * echo, which `Watches` absorbs) and just after (so that Redis tracks it again, and the
+ * next change by anyone is heard).
  */
 
 export interface Script {
@@ -47,14 +55,29 @@ return {2, v, stamp, redis.call('pttl', KEYS[2])}`,
  * The write of a computed value, in one round trip. KEYS: value, lock. ARGV: token,
  * value, PX (ms). Writes only while `token` still holds the lock (a delete, or a lease
  * that ran out, took it away: the value is out of date or someone else computes), then
- * releases it. Waiters hear of both changes (tracking) or of the bus message the caller
- * publishes. Answers 1 when written, 0 when not.
+ * releases it. Waiters hear of both changes (tracking: they read both keys in
+ * READ_OR_LOCK) or of the bus message the caller publishes. The value is tracked for the
+ * writer around its write (see above). Answers 1 when written, 0 when not.
  */
 export const FILL = script(
   'FILL',
   `if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('pttl', KEYS[1])
 redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('pttl', KEYS[1])
 redis.call('del', KEYS[2])
+return 1`,
+)
+
+/**
+ * A plain write of a given value (`cache.set`), tracked for the writer around it (see
+ * above). KEYS: value. ARGV: value, PX (ms).
+ */
+export const SET_TRACKED = script(
+  'SET',
+  `redis.call('pttl', KEYS[1])
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('pttl', KEYS[1])
 return 1`,
 )
 
@@ -63,7 +86,8 @@ return 1`,
  * wait for the holder ran out, or it landed after its hard timeout). KEYS: value, lock.
  * ARGV: value, PX (ms), the value's `created`. Writes only while nobody holds the lock (a
  * holder computes a newer value and will write it) and over no value computed later
- * than ours (by its envelope header). Answers 1 when written, 0 when not.
+ * than ours (by its envelope header). Its read of the value tracks it before the write,
+ * and the write is tracked after (see above). Answers 1 when written, 0 when not.
  */
 export const SET_UNLESS_LOCKED = script(
   'SET UNLESS LOCKED',
@@ -74,6 +98,7 @@ if v then
   if created and tonumber(created) > tonumber(ARGV[3]) then return 0 end
 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('pttl', KEYS[1])
 return 1`,
 )
 
@@ -94,6 +119,8 @@ return 0`,
 /**
  * Stamps a tag with the server's clock, never moving it back and never ahead of the
  * clock. No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
+ * The stamp is read again after the write (`PTTL`), so that client tracking follows it for
+ * this process, which keeps it: the next stamp by anyone is heard.
  */
 export const STAMP = script(
   'TAG STAMP',
@@ -103,5 +130,6 @@ local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
 if old > now then now = old end
 local stamp = string.format('%.3f', now)
 redis.call('set', KEYS[1], stamp)
+redis.call('pttl', KEYS[1])
 return stamp`,
 )
