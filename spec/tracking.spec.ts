@@ -1,6 +1,8 @@
 import { expect } from 'chai'
 import { createCache, type Cache, type CacheStats } from 'memoredis'
 import { Child } from './support/child.ts'
+import { coreOf } from './support/internals.ts'
+import { RedisServer } from './support/redis-server.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'
 
 /**
@@ -148,5 +150,42 @@ eachTopology((t: TopologyHandle) => {
         await Promise.all([a.close(), b.close()])
       }
     })
+  })
+})
+
+describe('a server started with a tiny tracking table (--tracking-table-max-keys 4)', function () {
+  this.timeout(30_000)
+  let small: RedisServer
+  let roomy: RedisServer
+  before(async () => {
+    ;[small, roomy] = await Promise.all([RedisServer.start({ args: ['--tracking-table-max-keys', '4'] }), RedisServer.start()])
+  })
+  after(async () => {
+    await Promise.all([small.stop(), roomy.stop()])
+  })
+
+  /** The share of a reader's second reads of 40 keys that L1 answered. */
+  async function hitRate(url: string): Promise<number> {
+    const writer = createCache({ redis: url, prefix: 'rate' })
+    const reader = createCache({ redis: url, prefix: 'rate' })
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`)
+    try {
+      await Promise.all(keys.map((key) => writer.set(key, key)))
+      // L1 is filled once the reader's tracking is in place.
+      await eventually(() => coreOf(reader).coherence?.settled === true, "the reader's tracking in place")
+      for (const key of keys) expect(await reader.get(key)).to.equal(key)
+      // What L1 did not answer went to Redis (get() counts a read it answers from L1 as no tier's hit).
+      const before = reader.stats().l2.hits
+      for (const key of keys) expect(await reader.get(key)).to.equal(key)
+      return 1 - (reader.stats().l2.hits - before) / keys.length
+    } finally {
+      await Promise.all([writer.close(), reader.close()])
+    }
+  }
+
+  it('serves the right values with a lower L1 hit rate than a server whose table holds every key', async () => {
+    const [tiny, roomyRate] = [await hitRate(small.url), await hitRate(roomy.url)]
+    expect(roomyRate, 'hit rate with room for every key').to.equal(1)
+    expect(tiny, 'hit rate with a table of 4 keys').to.be.below(roomyRate)
   })
 })
