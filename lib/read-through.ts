@@ -85,16 +85,14 @@ export class ReadThrough {
     const entry = record === undefined ? undefined : await this.checked(key, record)
     if (entry !== undefined) {
       if (isFresh(entry, now)) {
-        core.stats.l1Hits++
-        if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+        this.countL1(key, true)
         if (shouldRefreshEarly(entry, now, options)) this.refreshInBackground(call, entry)
         if (traced !== undefined) traced.status = 'hit-l1'
         return resultOf(entry, 'hit')
       }
       stale = entry
     }
-    core.stats.l1Misses++
-    if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l1' })
+    this.countL1(key, false)
     if (shouldServeStaleWhileRevalidating(stale, options)) {
       this.refreshInBackground(call, stale)
       return serveStale(core, key, stale, 'revalidate')
@@ -103,16 +101,32 @@ export class ReadThrough {
   }
 
   /** A value without computing: L1, then one GET. */
-  async peek<T>(key: string): Promise<CacheResult<T> | undefined> {
+  async peek<T>(key: string, counted = true): Promise<CacheResult<T> | undefined> {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
-    const record = core.l1?.get(key, core.now())
-    const entry = record === undefined ? undefined : await this.checked(key, record)
-    if (entry !== undefined && isFresh(entry, core.now())) return resultOf(entry, 'hit')
+    if (core.l1 !== undefined) {
+      const record = core.l1.get(key, core.now())
+      const entry = record === undefined ? undefined : await this.checked(key, record)
+      const found = entry !== undefined && isFresh(entry, core.now())
+      if (counted) this.countL1(key, found)
+      if (found) return resultOf(entry, 'hit')
+    }
     if (core.l2 === undefined) return undefined
     await core.l2.whenStarted()
     const looked = await this.lookup(key, 0, true)
     return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
+  }
+
+  /** A user's read that looked in L1 (`get`, memoized `peek`), in `stats()` and the `hit`/`miss` events. */
+  private countL1(key: string, found: boolean): void {
+    const core = this.core
+    if (found) {
+      core.stats.l1Hits++
+      if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l1' })
+      return
+    }
+    core.stats.l1Misses++
+    if (core.events.hot.miss) core.events.emit('miss', { key, tier: 'l1' })
   }
 
   /** Refreshes `key` in the background, once per key, at most `refreshConcurrency` at a time. */
@@ -127,7 +141,7 @@ export class ReadThrough {
     if (this.core.closed) throw new CacheClosedError()
     // Any value computed from now on will do, ours or another process's; never the value
     // we were asked to replace (clock offsets are estimates: its `created` may look later than our now).
-    const since = Math.max(this.core.now() - 1, (await this.peek(call.key))?.created ?? 0)
+    const since = Math.max(this.core.now() - 1, (await this.peek(call.key, false))?.created ?? 0)
     return (await this.fill(call, { stale: undefined, newerThan: since })).value
   }
 

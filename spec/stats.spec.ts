@@ -102,3 +102,22 @@ describe('stats(): Redis errors by code', () => {
     for (const code of Object.keys(errors)) expect(code).to.match(/^[A-Z][A-Z0-9_]+$/)
   })
 })
+
+describe('stats(): reads that do not compute', () => {
+  it('counts get() and a memoized peek() that look in L1 as L1 hits and misses, like getOrSet', async () => {
+    const cache = createCache()
+    try {
+      await cache.set('here', 1)
+      expect(await cache.get('here')).to.equal(1)
+      expect(await cache.get('absent')).to.equal(undefined)
+      const square = cache.memoize(async (n: number) => n * n, { name: 'square' })
+      expect(await square.peek(3)).to.equal(undefined)
+      await square(3)
+      expect(await square.peek(3)).to.equal(9)
+      // get('here') and peek(3) after the call found L1; get('absent'), peek(3) before it and the call's own look did not.
+      expect(cache.stats().l1).to.include({ hits: 2, misses: 3 })
+    } finally {
+      await cache.close()
+    }
+  })
+})
