@@ -255,7 +255,7 @@ export function text(value: OutgoingHttpHeaders[string]): string | undefined {
   return Array.isArray(value) ? value.join(', ') : String(value)
 }
 
-/** The names of {@link HttpCacheOptions}: any other is refused. */
+/** The names of {@link HttpCacheOptions}: every other name is refused. */
 export const HTTP_OPTIONS: readonly (keyof HttpCacheOptions<unknown, unknown>)[] = [
   'cache', 'ttl', 'grace', 'staleWhileRevalidate', 'tags', 'key', 'vary', 'rewriteHeaders', 'ignoreQuery', 'headers',
   'statuses', 'maxBodySize', 'etag', 'honorNoCache', 'bypass', 'namespace', 'onError',
