@@ -101,13 +101,16 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
   // A delete (or another writer) while the function runs keeps its value out of L1.
   const changed = core.watches.watch(key, false)
   // With no hard timeout, the lease bounds how long the lock and the flight are held.
-  const lease = options.hardTimeout > 0 ? undefined : delay(options.lockLease)
-  void lease?.done.then(() => {
-    void from.lock?.release()
-    from.detach?.()
-  })
+  // A plain timer, not `delay()`: a miss then costs no promise for a lease that rarely ends.
+  const lease =
+    options.hardTimeout > 0 || options.lockLease <= 0
+      ? undefined
+      : setTimeout(() => {
+          void from.lock?.release()
+          from.detach?.()
+        }, options.lockLease)
   const settled = await (computeChannel.hasSubscribers ? tracedRun(call) : runFactory(call.factory, key, options.hardTimeout))
-  lease?.cancel()
+  clearTimeout(lease)
   const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
   if (settled.kind === 'hard-timeout') {
     // The lock goes now, so that another process may take over; a value the function
