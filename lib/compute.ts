@@ -101,13 +101,16 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
   // A delete (or another writer) while the function runs keeps its value out of L1.
   const changed = core.watches.watch(key, false)
   // With no hard timeout, the lease bounds how long the lock and the flight are held.
-  const lease = options.hardTimeout > 0 ? undefined : delay(options.lockLease)
-  void lease?.done.then(() => {
-    void from.lock?.release()
-    from.detach?.()
-  })
+  // A plain timer, not `delay()`: a miss then costs no promise for a lease that rarely ends.
+  const lease =
+    options.hardTimeout > 0 || options.lockLease <= 0
+      ? undefined
+      : setTimeout(() => {
+          void from.lock?.release()
+          from.detach?.()
+        }, options.lockLease)
   const settled = await (computeChannel.hasSubscribers ? tracedRun(call) : runFactory(call.factory, key, options.hardTimeout))
-  lease?.cancel()
+  clearTimeout(lease)
   const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
   if (settled.kind === 'hard-timeout') {
     // The lock goes now, so that another process may take over; a value the function
@@ -185,7 +188,8 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   const tier = await writeL2(core, { key, entry, bytes, lock: s.lock, given: s.given === true })
   // Not if a tag was invalidated while we computed: the value is already out of date.
   const epoch = core.tags.epoch
-  const valid = await core.tags.valid(entry)
+  let valid = core.tags.valid(entry)
+  if (typeof valid !== 'boolean') valid = await valid
   const echoes = core.endWrite(key, writing, tier === 'l2')
   // Not if the key was deleted or written by another client meanwhile; and reads of an
   // older value still under way in this process must not put it back over ours.
@@ -221,7 +225,8 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
       if (!written) return 'lost'
     } else {
       const written = await l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
-      await lock.gone()
+      const going = lock.gone()
+      if (going !== undefined) await going
       if (!written) return 'lost'
     }
   } catch (error) {
@@ -229,7 +234,9 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
     await lock?.release()
     return 'l1'
   }
-  await core.announce([key])
+  // Bus mode only: with tracking, Redis tells the processes that read the key.
+  const announced = core.announce([key])
+  if (announced !== undefined) await announced
   return 'l2'
 }
 

@@ -17,6 +17,9 @@ import { RedisTier } from './tiers/redis.ts'
 import { Waiters } from './waiters.ts'
 import { afterWrite, Watches, type Watch } from './watches.ts'
 
+/** The watch of a value read while there is no L1: never registered, so never dirty. */
+const UNWATCHED: Watch = Object.freeze({ dirty: false, echoes: 0 })
+
 /**
  * What a cache and all its namespaces share: the tiers, the coherence connection and
  * what it keeps true (L1, tag stamps, lock waiters, reads under way), the clock, the
@@ -170,8 +173,16 @@ export class Core {
     return this.watches.watch(key, this.coherence !== undefined && !this.coherence.settled)
   }
 
+  /**
+   * Watches an L2 read of a value, as {@link watch}; without L1 nothing is watched (a
+   * watch only keeps a value out of L1), and a shared, never-dirty watch is returned.
+   */
+  watchValue(key: string): Watch {
+    return this.l1 === undefined ? UNWATCHED : this.watch(key)
+  }
+
   unwatch(key: string, watch: Watch): void {
-    this.watches.unwatch(key, watch)
+    if (watch !== UNWATCHED) this.watches.unwatch(key, watch)
   }
 
   /**
@@ -214,13 +225,14 @@ export class Core {
     }
   }
 
-  /** Tells other processes that `keys` changed (bus mode; tracking needs nothing). */
-  async announce(keys: string[]): Promise<void> {
-    try {
-      await this.coherence?.announce(keys)
-    } catch (error) {
-      this.error(error, keys[0], 'l2')
-    }
+  /**
+   * Tells other processes that `keys` changed (bus mode); undefined when nothing is sent
+   * (tracking needs nothing, and a miss then costs no promise for it).
+   */
+  announce(keys: string[]): Promise<void> | undefined {
+    const coherence = this.coherence
+    if (coherence === undefined || coherence.mode === 'tracking') return undefined
+    return coherence.announce(keys).catch((error: unknown) => this.error(error, keys[0], 'l2'))
   }
 
   /** Closes the connections and drops every listener; calls under way find `closed` and stop. */

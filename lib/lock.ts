@@ -16,6 +16,9 @@ import type { RedisTier } from './tiers/redis.ts'
 const PROCESS_TOKEN = randomBytes(9).toString('base64url')
 let tokens = 0
 
+/** A release already done. */
+const DONE = Promise.resolve()
+
 /**
  * A lock token, unique to one holder: this process's random part and a counter. Not
  * `randomBytes` per call: every L2 read sends one, and a read of the system's random
@@ -82,11 +85,22 @@ export class HeldLock {
     this.renewal.unref()
   }
 
-  /** The lock went away with the value's write (the fill script deleted it), or was lost: stop renewing. */
-  gone(): Promise<void> {
+  /**
+   * The lock went away with the value's write (the fill script deleted it), or was lost:
+   * stop renewing. Undefined when that is all done at once (nothing to wait for).
+   */
+  gone(): Promise<void> | undefined {
     clearInterval(this.renewal)
-    this.released ??= Promise.resolve(this.hold.afterRelease(false)).catch((error: unknown) => this.hold.onError(error, this.lockKey))
-    return this.released
+    if (this.released !== undefined) return this.released
+    let after: Promise<void> | void
+    try {
+      after = this.hold.afterRelease(false)
+    } catch (error) {
+      after = undefined
+      this.hold.onError(error, this.lockKey)
+    }
+    this.released = after === undefined ? DONE : after.catch((error: unknown) => this.hold.onError(error, this.lockKey))
+    return after === undefined ? undefined : this.released
   }
 
   /**

@@ -74,28 +74,42 @@ export class ReadThrough {
     return traceAsync(readChannel, context, () => this.readThrough(call, context), settleRead)
   }
 
-  /** The read-through call; `traced` learns that a hit came from L1. */
-  private async readThrough<T>(call: Call<T>, traced: ReadContext | undefined): Promise<CacheResult<T>> {
+  /**
+   * The read-through call; `traced` learns that a hit came from L1. Not an async function:
+   * one that returns the flight's promise would cost two more turns of the microtask queue.
+   */
+  private readThrough<T>(call: Call<T>, traced: ReadContext | undefined): Promise<CacheResult<T>> {
     const core = this.core
-    if (core.closed) throw new CacheClosedError()
+    if (core.closed) return Promise.reject(new CacheClosedError())
+    try {
+      const now = core.now()
+      const record = core.l1?.get(call.key, now)
+      const entry = record === undefined ? undefined : this.checked(call.key, record)
+      if (entry instanceof Promise) return entry.then((checked) => this.afterL1(call, checked, now, traced))
+      return this.afterL1(call, entry, now, traced)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
+  /** What follows the L1 lookup: its fresh value, a stale one being revalidated, or the flight. */
+  private afterL1<T>(call: Call<T>, entry: Entry | undefined, now: number, traced: ReadContext | undefined): Promise<CacheResult<T>> {
+    const core = this.core
     const { key, options } = call
-    const now = core.now()
     let stale: Entry | undefined
-    const record = core.l1?.get(key, now)
-    const entry = record === undefined ? undefined : await this.checked(key, record)
     if (entry !== undefined) {
       if (isFresh(entry, now)) {
         this.countL1(key, true)
         if (shouldRefreshEarly(entry, now, options)) this.refreshInBackground(call, entry)
         if (traced !== undefined) traced.status = 'hit-l1'
-        return resultOf(entry, 'hit')
+        return Promise.resolve(resultOf(entry, 'hit'))
       }
       stale = entry
     }
     this.countL1(key, false)
     if (shouldServeStaleWhileRevalidating(stale, options)) {
       this.refreshInBackground(call, stale)
-      return serveStale(core, key, stale, 'revalidate')
+      return Promise.resolve(serveStale(core, key, stale, 'revalidate'))
     }
     return core.flights.run(key, (detach) => this.fill(call, { stale, newerThan: 0, detach })) as Promise<CacheResult<T>>
   }
@@ -165,7 +179,8 @@ export class ReadThrough {
     await core.l2.del(key, core.layout.lockKey(key))
     // A read of this process that sent its GET before the DEL must not keep the old value.
     core.touch(key)
-    await core.announce([key])
+    const announced = core.announce([key])
+    if (announced !== undefined) await announced
   }
 
   /** The L1 record's entry if its tags are still valid (checked once per stamp epoch); else dropped. */
@@ -339,7 +354,7 @@ export class ReadThrough {
     const l2 = core.l2 as NonNullable<Core['l2']>
     const { key, options } = call
     // Watched until the value is in L1: a write reported before then keeps it out.
-    const watch = core.watch(key)
+    const watch = core.watchValue(key)
     let reply
     try {
       reply = await l2.readOrLock({ key, lockKey: a.lockKey, token: a.token, lockTtlMs: options.lockTtl, newerThan: a.newerThan, skipValue: a.skipValue, now: core.now() })
@@ -349,11 +364,11 @@ export class ReadThrough {
       return { kind: 'down' }
     }
     if (reply.kind === 'fresh') {
-      const entry = await this.accept(key, reply.bytes, a.newerThan, watch)
-      if (entry !== undefined && isFresh(entry, core.now())) return { kind: 'hit', entry }
+      const accepted = await this.accept(key, reply.bytes, a.newerThan, watch)
+      if (accepted !== undefined && accepted.fresh) return { kind: 'hit', entry: accepted.entry }
       return { kind: 'unusable' }
     }
-    const stale = reply.bytes === null ? undefined : await this.accept(key, reply.bytes, a.newerThan, watch)
+    const stale = reply.bytes === null ? undefined : (await this.accept(key, reply.bytes, a.newerThan, watch))?.entry
     if (reply.bytes === null) core.unwatch(key, watch)
     if (reply.kind === 'won') return { kind: 'won', stale, serverNow: reply.serverNow }
     return { kind: 'held', stale, holderMs: reply.holderMs }
@@ -363,7 +378,7 @@ export class ReadThrough {
   private async lookup(key: string, newerThan: number, count: boolean): Promise<Looked> {
     const core = this.core
     const l2 = core.l2 as NonNullable<Core['l2']>
-    const watch = core.watch(key)
+    const watch = core.watchValue(key)
     let bytes: Buffer | null
     try {
       bytes = await l2.get(key)
@@ -372,19 +387,26 @@ export class ReadThrough {
       core.error(error, key, 'l2')
       return { kind: 'down' }
     }
-    const entry = bytes === null ? undefined : await this.accept(key, bytes, newerThan, watch)
     if (bytes === null) core.unwatch(key, watch)
-    if (entry !== undefined && isFresh(entry, core.now())) return { kind: 'hit', entry }
+    else {
+      // Awaited only when a tag's stamp had to be read: a hit costs no extra turn.
+      let accepted = this.accept(key, bytes, newerThan, watch)
+      if (accepted instanceof Promise) accepted = await accepted
+      if (accepted !== undefined && accepted.fresh) return { kind: 'hit', entry: accepted.entry }
+      if (count) this.countMiss(key)
+      return { kind: 'miss', stale: accepted?.entry }
+    }
     if (count) this.countMiss(key)
-    return { kind: 'miss', stale: entry }
+    return { kind: 'miss', stale: undefined }
   }
 
   /**
    * Decodes and checks an L2 value; ends `watch`. Undefined when it is corrupt or
    * tampered (deleted, an `error` event), past grace, not newer than `newerThan`, or
-   * invalidated by a tag. A fresh one is counted as a hit and kept in L1.
+   * invalidated by a tag. A fresh one is counted as a hit and kept in L1. A promise only
+   * when a tag's stamp must be read first.
    */
-  private async accept(key: string, bytes: Buffer, newerThan: number, watch: Watch): Promise<Entry | undefined> {
+  private accept(key: string, bytes: Buffer, newerThan: number, watch: Watch): Accepted | undefined | Promise<Accepted | undefined> {
     const core = this.core
     let entry: Entry | undefined
     try {
@@ -396,16 +418,23 @@ export class ReadThrough {
     }
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
     const epoch = core.tags.epoch
-    let valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
-    if (typeof valid !== 'boolean') valid = await valid
+    const valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
+    if (typeof valid === 'boolean') return this.accepted(key, bytes, entry, valid, watch, epoch)
+    return valid.then((checked) => this.accepted(key, bytes, entry, checked, watch, epoch))
+  }
+
+  /** The end of {@link accept}, once the tags are checked: the clock is read once here. */
+  private accepted(key: string, bytes: Buffer, entry: Entry | undefined, valid: boolean, watch: Watch, epoch: number): Accepted | undefined {
+    const core = this.core
     core.unwatch(key, watch)
     if (entry === undefined || !valid) return undefined
-    if (isFresh(entry, core.now())) {
+    const fresh = isFresh(entry, core.now())
+    if (fresh) {
       core.stats.l2Hits++
       if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
       if (!watch.dirty) core.l1?.set(key, entry, bytes.length, epoch)
     }
-    return entry
+    return { entry, fresh }
   }
 
   private countMiss(key: string): void {
@@ -422,12 +451,13 @@ export class ReadThrough {
       ttlMs,
       lost: core.lostReleases,
       onError: (error, at) => core.error(error, at, 'l2'),
-      afterRelease: async (announce) => {
+      afterRelease: (announce) => {
         core.heldLocks.delete(held)
         // Waiters elsewhere hear of a release on the channel (the bus needs it announced);
         // after a write they hear of the value itself. Waiters here are woken now.
-        if (announce) await core.announce([lockKey])
-        core.waiters.wake(key)
+        const announced = announce ? core.announce([lockKey]) : undefined
+        if (announced === undefined) return core.waiters.wake(key)
+        return announced.then(() => core.waiters.wake(key))
       },
     })
     core.heldLocks.add(held)
@@ -440,6 +470,12 @@ interface Attempt {
   token: string
   newerThan: number
   skipValue: boolean
+}
+
+/** A value {@link ReadThrough.accept} took, and whether it was fresh when it did. */
+interface Accepted {
+  entry: Entry
+  fresh: boolean
 }
 
 /** What one GET found. */
