@@ -4,7 +4,7 @@
  * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
  */
 import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, directive, hasAny, headerLine, normalizeUrl, notModified, presentLines, resolve,
+  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, notModified, presentLines, resolve,
   strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
@@ -28,12 +28,15 @@ export class HttpCache<Req, Res> {
   private readonly entry: ResolvedEntryOptions<Value>
   /** The engine behind `o.cache`. */
   private readonly ns: Namespace
+  /** Recent URLs with a query, normalized. */
+  private readonly urls: NormalizedUrls
 
   /** `alsoAllowed`: option names the framework itself puts beside ours (Fastify's `prefix`, ...), ignored. */
   constructor(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []) {
     this.settings = resolve(options, where, alsoAllowed)
     this.ns = namespaceOf(this.settings.cache) as Namespace
     this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
+    this.urls = new NormalizedUrls(this.settings.ignored)
   }
 
   /** Hands an error the adapter swallowed to `onError` (default: a process warning). */
@@ -95,7 +98,7 @@ export class HttpCache<Req, Res> {
    */
   private keyOf(ex: Exchange<Req, Res>): string {
     const h = ex.req.headers
-    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.settings.ignored))
+    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + this.urls.of(ex.url))
     for (const name of this.settings.vary) key += headerLine(name, h[name])
     return key + presentLines(this.settings.present, h)
   }
