@@ -17,7 +17,8 @@
  *
  * Run: cd bench && npm install && npm run http   (or, from the repo root,
  * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
- * one round of one case (default 2).
+ * one round of one case (default 2). BENCH_CASES picks the cases: `fastify` (the two
+ * Fastify cases), `express` (the four others), or names separated by commas (default: all).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -42,8 +43,19 @@ interface Apicache { middleware(duration: string): RequestHandler }
 
 const require = createRequire(import.meta.url)
 const autocannon = (options: Parameters<Autocannon>[0]): Promise<AutocannonResult> => (require('autocannon') as Autocannon)(options)
-const CASES = ['floor', 'uncached', 'memoredis', 'apicache', 'fastify-floor', 'fastify-memoredis'] as const
-type Case = (typeof CASES)[number]
+const ALL = ['floor', 'uncached', 'memoredis', 'apicache', 'fastify-floor', 'fastify-memoredis'] as const
+type Case = (typeof ALL)[number]
+
+/** The cases BENCH_CASES names (see the header). */
+function chosen(given: string | undefined): readonly Case[] {
+  if (given === undefined || given === '') return ALL
+  if (given === 'fastify') return ALL.filter((c) => c.startsWith('fastify'))
+  if (given === 'express') return ALL.filter((c) => !c.startsWith('fastify'))
+  const names = given.split(',').map((name) => name.trim())
+  const unknown = names.find((name) => !(ALL as readonly string[]).includes(name))
+  if (unknown !== undefined) throw new Error(`BENCH_CASES: no case ${unknown} (cases: fastify, express, or ${ALL.join(', ')})`)
+  return ALL.filter((c) => names.includes(c))
+}
 
 /** The route's work: a report built and serialized on every call (~50 items), after a 1ms wait. */
 async function report(): Promise<object> {
@@ -128,6 +140,7 @@ async function measure(server: { url: string; child: ChildProcess }, seconds: nu
 
 async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 2)
+  const CASES = chosen(process.env.BENCH_CASES)
   const servers = new Map<Case, { url: string; child: ChildProcess }>()
   const best = new Map<Case, Measured>()
   try {
@@ -146,19 +159,27 @@ async function main(): Promise<void> {
   console.log(`case                req/s   vs its floor   p99    server CPU per request`)
   for (const which of CASES) {
     const m = best.get(which) as Measured
-    const floor = (best.get(which.startsWith('fastify') ? 'fastify-floor' : 'floor') as Measured).rps
+    const floor = best.get(which.startsWith('fastify') ? 'fastify-floor' : 'floor')?.rps
+    const versus = floor === undefined ? '-' : `${(m.rps / floor).toFixed(2)}x`
     console.log(
-      `${which.padEnd(18)} ${Math.round(m.rps).toString().padStart(6)}   ${(m.rps / floor).toFixed(2).padStart(10)}x  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
+      `${which.padEnd(18)} ${Math.round(m.rps).toString().padStart(6)}   ${versus.padStart(11)}  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
         (m.failed > 0 ? `   (${m.failed} failed)` : ''),
     )
   }
-  const mine = best.get('memoredis') as Measured
-  const theirs = best.get('apicache') as Measured
-  console.log(`\nmemoredis / apicache: ${(mine.rps / theirs.rps).toFixed(2)}x req/s, ${(theirs.cpu / mine.cpu).toFixed(2)}x CPU efficiency`)
-  const floor = (best.get('floor') as Measured).rps
-  console.log(`target memoredis ≥ 0.8x floor req/s: ${mine.rps / floor >= 0.8 ? 'met' : 'NOT met'} (${(mine.rps / floor).toFixed(2)}x)`)
-  const fastify = (best.get('fastify-memoredis') as Measured).rps / (best.get('fastify-floor') as Measured).rps
-  console.log(`target fastify-memoredis ≥ 0.8x fastify-floor req/s: ${fastify >= 0.8 ? 'met' : 'NOT met'} (${fastify.toFixed(2)}x)`)
+  const ratio = (which: Case, floor: Case): number | undefined => {
+    const a = best.get(which)
+    const b = best.get(floor)
+    return a === undefined || b === undefined ? undefined : a.rps / b.rps
+  }
+  const mine = best.get('memoredis')
+  const theirs = best.get('apicache')
+  if (mine !== undefined && theirs !== undefined) {
+    console.log(`\nmemoredis / apicache: ${(mine.rps / theirs.rps).toFixed(2)}x req/s, ${(theirs.cpu / mine.cpu).toFixed(2)}x CPU efficiency`)
+  }
+  const express = ratio('memoredis', 'floor')
+  if (express !== undefined) console.log(`target memoredis ≥ 0.8x floor req/s: ${express >= 0.8 ? 'met' : 'NOT met'} (${express.toFixed(2)}x)`)
+  const fastify = ratio('fastify-memoredis', 'fastify-floor')
+  if (fastify !== undefined) console.log(`target fastify-memoredis ≥ 0.8x fastify-floor req/s: ${fastify >= 0.8 ? 'met' : 'NOT met'} (${fastify.toFixed(2)}x)`)
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as Case)

@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import { createCache, InvalidOptionError } from '../lib/index.ts'
 import {
-  FORWARDING, REWRITING, directive, normalizeUrl, notModified, presentLines, resolve, strongEtag, variantKey, type Stored,
+  FORWARDING, NormalizedUrls, REWRITING, directive, normalizeUrl, notModified, presentLines, resolve, strongEtag, variantKey, type Stored,
 } from '../lib/http/shared.ts'
 
 function stored(headers: Record<string, string>, status = 200): Stored {
@@ -29,6 +29,30 @@ describe('http keying and policy', () => {
       expect(normalizeUrl('/p?utm_source=x&utm_medium=y&fbclid=z&_ga=1&id=7', o.ignored)).to.equal('/p?id=7')
       expect(normalizeUrl('/p?utm_source=x', o.ignored)).to.equal('/p')
       expect(normalizeUrl('/p?utmost=1&fbclid2=1', o.ignored)).to.equal('/p?fbclid2=1&utmost=1')
+    })
+  })
+
+  describe('NormalizedUrls', () => {
+    it('answers as normalizeUrl does, ignored parameters included, the first time and the next', () => {
+      const o = resolve({ cache: createCache(), ignoreQuery: ['utm_*'] }, 'spec')
+      const urls = new NormalizedUrls(o.ignored)
+      for (const url of ['/a', '/p?b=2&a=1&utm_source=x', '/p?q=a b', '/p?utm_medium=y']) {
+        const expected = normalizeUrl(url, o.ignored)
+        expect(urls.of(url)).to.equal(expected)
+        expect(urls.of(url)).to.equal(expected)
+      }
+    })
+
+    it('keeps only URLs with a query, up to its bounds, and starts over when full', () => {
+      const urls = new NormalizedUrls(undefined, 2, 10)
+      urls.of('/no-query')
+      urls.of('/p?' + 'x'.repeat(20))
+      expect(urls.size).to.equal(0)
+      urls.of('/p?b=1&a=1')
+      urls.of('/q?b=1&a=1')
+      expect(urls.size).to.equal(2)
+      expect(urls.of('/r?b=1&a=1')).to.equal('/r?a=1&b=1')
+      expect(urls.size).to.equal(1)
     })
   })
 

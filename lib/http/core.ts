@@ -4,7 +4,7 @@
  * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
  */
 import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, directive, hasAny, headerLine, normalizeUrl, notModified, presentLines, resolve,
+  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, notModified, presentLines, resolve,
   strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
@@ -18,6 +18,7 @@ interface Unshared { k: 'n' }
 type Value = Stored | Variants | Unshared
 
 const UNSHARED: Unshared = { k: 'n' }
+const DONE: Promise<void> = Promise.resolve()
 const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
 
 /** The cache logic every adapter shares (Express, Koa, Fastify); options are validated here, once. */
@@ -27,12 +28,15 @@ export class HttpCache<Req, Res> {
   private readonly entry: ResolvedEntryOptions<Value>
   /** The engine behind `o.cache`. */
   private readonly ns: Namespace
+  /** Recent URLs with a query, normalized. */
+  private readonly urls: NormalizedUrls
 
   /** `alsoAllowed`: option names the framework itself puts beside ours (Fastify's `prefix`, ...), ignored. */
   constructor(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []) {
     this.settings = resolve(options, where, alsoAllowed)
     this.ns = namespaceOf(this.settings.cache) as Namespace
     this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
+    this.urls = new NormalizedUrls(this.settings.ignored)
   }
 
   /** Hands an error the adapter swallowed to `onError` (default: a process warning). */
@@ -41,10 +45,37 @@ export class HttpCache<Req, Res> {
   }
 
   /** One request, top to bottom. Rejects only with the user's own errors (`key`, `bypass`, the handler's in Koa). */
-  async handle(ex: Exchange<Req, Res>): Promise<void> {
+  handle(ex: Exchange<Req, Res>): Promise<void> {
+    return this.serve(ex) ?? DONE
+  }
+
+  /**
+   * {@link handle}, but a fresh hit in L1 is answered at once and returns undefined: no
+   * promise to make nor to wait for (the common case). Otherwise, the promise of the
+   * rest. Never throws: the user's errors (`key`, `bypass`) reject the promise.
+   */
+  serve(ex: Exchange<Req, Res>): Promise<void> | undefined {
     const { req } = ex
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || this.skips(ex)) return ex.pass('BYPASS')
-    const key = this.keyOf(ex)
+    let key: string
+    try {
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || this.skips(ex)) return Promise.resolve(ex.pass('BYPASS'))
+      key = this.keyOf(ex)
+      if (req.method === 'GET' && !(this.settings.honorNoCache && directive(req.headers['cache-control'], 'no-cache'))) {
+        const hit = this.hot(key)
+        if (hit !== undefined) {
+          this.reply(ex, hit, 'HIT')
+          return undefined
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.rest(ex, key)
+  }
+
+  /** What is not a fresh L1 hit: HEAD, a revalidation, or the engine's read-through call. */
+  private async rest(ex: Exchange<Req, Res>, key: string): Promise<void> {
+    const { req } = ex
     if (req.method === 'HEAD') return this.head(ex, key)
     if (this.settings.honorNoCache && directive(req.headers['cache-control'], 'no-cache')) return this.revalidate(ex, key)
     return this.lookup(ex, key, undefined, key)
@@ -67,7 +98,7 @@ export class HttpCache<Req, Res> {
    */
   private keyOf(ex: Exchange<Req, Res>): string {
     const h = ex.req.headers
-    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + normalizeUrl(ex.url, this.settings.ignored))
+    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + this.urls.of(ex.url))
     for (const name of this.settings.vary) key += headerLine(name, h[name])
     return key + presentLines(this.settings.present, h)
   }

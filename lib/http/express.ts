@@ -34,7 +34,7 @@ export function expressCache(options: ExpressCacheOptions): RequestHandler {
   return function memoredisCache(req: Request, res: Response, next: NextFunction): void {
     // A background refresh's copy of a request: let it through to the handler.
     if (isShadow(req)) return next()
-    core.handle(new ExpressExchange(req, res, next)).catch(next)
+    core.serve(new ExpressExchange(req, res, next))?.catch(next) // undefined: answered from L1 already
   }
 }
 

@@ -172,7 +172,8 @@ function plugin(app: FastifyInstance, options: FastifyCacheOptions, done: (error
       return next()
     }
     const exchange = new FastifyExchange(request, reply, next, refreshes)
-    route.handle(exchange).then(
+    // undefined: a hit in L1, sent already; nothing else to do.
+    route.serve(exchange)?.then(
       () => exchange.settled(undefined, report),
       (error: unknown) => exchange.settled(error, report),
     )

@@ -188,6 +188,44 @@ export function normalizeUrl(url: string, ignored?: (name: string) => boolean): 
   return query === '' ? url.slice(0, q) : `${url.slice(0, q)}?${query}`
 }
 
+/**
+ * {@link normalizeUrl} remembered for recent URLs with a query (parsing and sorting a
+ * query costs more than the rest of a hit's key): up to `max` URLs of at most
+ * `maxLength` characters, all forgotten at once when full. A URL without a query is
+ * its own normal form and is not kept.
+ */
+export class NormalizedUrls {
+  private readonly known = new Map<string, string>()
+  private readonly ignored: ((name: string) => boolean) | undefined
+  private readonly max: number
+  private readonly maxLength: number
+
+  /** `ignored`: as for {@link normalizeUrl}; it must answer the same for the same name. Defaults: 512 URLs of 256 characters. */
+  constructor(ignored: ((name: string) => boolean) | undefined, max = 512, maxLength = 256) {
+    this.ignored = ignored
+    this.max = max
+    this.maxLength = maxLength
+  }
+
+  /** `url` normalized: the same as `normalizeUrl(url, ignored)`. */
+  of(url: string): string {
+    if (url.indexOf('?') < 0) return url
+    let normal = this.known.get(url)
+    if (normal !== undefined) return normal
+    normal = normalizeUrl(url, this.ignored)
+    if (url.length <= this.maxLength) {
+      if (this.known.size >= this.max) this.known.clear()
+      this.known.set(url, normal)
+    }
+    return normal
+  }
+
+  /** How many URLs are remembered. */
+  get size(): number {
+    return this.known.size
+  }
+}
+
 /** The key of a response that also varies on request headers `names`. */
 export function variantKey(base: string, names: readonly string[], headers: IncomingHttpHeaders): string {
   let key = base + '\n'

@@ -71,7 +71,7 @@ export class MemoredisInterceptor implements NestInterceptor {
     const core = this.routeCache(context)
     return new Observable<unknown>((subscriber) => {
       const exchange = new NestExchange({ ...platform, user: req, next, subscriber })
-      core.handle(exchange).catch((error: unknown) => exchange.fail(error))
+      core.serve(exchange)?.catch((error: unknown) => exchange.fail(error)) // undefined: answered from L1 already
       return () => exchange.teardown()
     })
   }
