@@ -364,11 +364,11 @@ export class ReadThrough {
       return { kind: 'down' }
     }
     if (reply.kind === 'fresh') {
-      const accepted = await this.accept(key, reply.bytes, a.newerThan, watch)
+      const accepted = await this.accept({ key, bytes: reply.bytes, newerThan: a.newerThan, watch })
       if (accepted !== undefined && accepted.fresh) return { kind: 'hit', entry: accepted.entry }
       return { kind: 'unusable' }
     }
-    const stale = reply.bytes === null ? undefined : (await this.accept(key, reply.bytes, a.newerThan, watch))?.entry
+    const stale = reply.bytes === null ? undefined : (await this.accept({ key, bytes: reply.bytes, newerThan: a.newerThan, watch }))?.entry
     if (reply.bytes === null) core.unwatch(key, watch)
     if (reply.kind === 'won') return { kind: 'won', stale, serverNow: reply.serverNow }
     return { kind: 'held', stale, holderMs: reply.holderMs }
@@ -387,17 +387,16 @@ export class ReadThrough {
       core.error(error, key, 'l2')
       return { kind: 'down' }
     }
+    let accepted: Accepted | undefined
     if (bytes === null) core.unwatch(key, watch)
     else {
       // Awaited only when a tag's stamp had to be read: a hit costs no extra turn.
-      let accepted = this.accept(key, bytes, newerThan, watch)
-      if (accepted instanceof Promise) accepted = await accepted
-      if (accepted !== undefined && accepted.fresh) return { kind: 'hit', entry: accepted.entry }
-      if (count) this.countMiss(key)
-      return { kind: 'miss', stale: accepted?.entry }
+      const checking = this.accept({ key, bytes, newerThan, watch })
+      accepted = checking instanceof Promise ? await checking : checking
+      if (accepted?.fresh === true) return { kind: 'hit', entry: accepted.entry }
     }
     if (count) this.countMiss(key)
-    return { kind: 'miss', stale: undefined }
+    return { kind: 'miss', stale: accepted?.entry }
   }
 
   /**
@@ -406,8 +405,9 @@ export class ReadThrough {
    * invalidated by a tag. A fresh one is counted as a hit and kept in L1. A promise only
    * when a tag's stamp must be read first.
    */
-  private accept(key: string, bytes: Buffer, newerThan: number, watch: Watch): Accepted | undefined | Promise<Accepted | undefined> {
+  private accept(read: ValueRead): Accepted | undefined | Promise<Accepted | undefined> {
     const core = this.core
+    const { key, bytes, newerThan } = read
     let entry: Entry | undefined
     try {
       entry = core.envelope.decode(bytes, key)
@@ -419,13 +419,15 @@ export class ReadThrough {
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
     const epoch = core.tags.epoch
     const valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
-    if (typeof valid === 'boolean') return this.accepted(key, bytes, entry, valid, watch, epoch)
-    return valid.then((checked) => this.accepted(key, bytes, entry, checked, watch, epoch))
+    const decoded: Decoded = { key, bytes, newerThan, watch: read.watch, entry, epoch }
+    if (typeof valid === 'boolean') return this.accepted(decoded, valid)
+    return valid.then((checked) => this.accepted(decoded, checked))
   }
 
   /** The end of {@link accept}, once the tags are checked: the clock is read once here. */
-  private accepted(key: string, bytes: Buffer, entry: Entry | undefined, valid: boolean, watch: Watch, epoch: number): Accepted | undefined {
+  private accepted(decoded: Decoded, valid: boolean): Accepted | undefined {
     const core = this.core
+    const { key, bytes, entry, watch, epoch } = decoded
     core.unwatch(key, watch)
     if (entry === undefined || !valid) return undefined
     const fresh = isFresh(entry, core.now())
@@ -476,6 +478,21 @@ interface Attempt {
 interface Accepted {
   entry: Entry
   fresh: boolean
+}
+
+/** A value read from Redis, to check (see `accept`); `watch` ends with the check. */
+interface ValueRead {
+  key: string
+  bytes: Buffer
+  /** A value created at or before this (server ms) is not accepted. */
+  newerThan: number
+  watch: Watch
+}
+
+/** A value read and decoded (undefined when it could not be), with the tag epoch before its check. */
+interface Decoded extends ValueRead {
+  entry: Entry | undefined
+  epoch: number
 }
 
 /** What one GET found. */

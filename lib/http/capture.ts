@@ -1,12 +1,13 @@
 /**
  * Holding a Node response back: what a handler writes to a `ServerResponse` is kept
  * here, not sent, until the cache has judged it; a streamed body read up to a limit
- * (Koa's and Fastify's bodies); and the detached copy of a request that a background
- * refresh sends through the app.
+ * (Koa's and Fastify's bodies); the detached copy of a request that a background
+ * refresh sends through the app; and a response from the cache sent on a Node response.
  */
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import { Socket } from 'node:net'
 import { Readable } from 'node:stream'
+import type { CacheStatus } from './shared.ts'
 
 /** What a handler made: status, headers (lowercase names) and body. */
 export interface Captured {
@@ -283,4 +284,29 @@ export function shadowRequest(from: IncomingMessage, url: string): { req: Incomi
   req.push(null)
   shadows.add(req)
   return { req, res: new ServerResponse(req) }
+}
+
+/** A response from the cache, as an adapter's `send` gets it (`body` undefined: none, as for 304 and 204). */
+export interface Answer {
+  status: number
+  headers: Readonly<Record<string, string>>
+  cache: CacheStatus
+  /** Seconds since it was made. */
+  age: number
+  body: Buffer | undefined
+}
+
+/** Sends `answer` on a Node response: its status and headers, `X-Cache`, `Age`, and its body with its length. */
+export function sendAnswer(res: ServerResponse, answer: Answer): void {
+  const { headers, body } = answer
+  res.statusCode = answer.status
+  for (const name of Object.keys(headers)) res.setHeader(name, headers[name] as string)
+  res.setHeader('X-Cache', answer.cache)
+  res.setHeader('Age', String(answer.age))
+  if (body === undefined) {
+    res.end()
+    return
+  }
+  res.setHeader('Content-Length', body.length)
+  res.end(body)
 }

@@ -113,9 +113,8 @@ export class HttpCache<Req, Res> {
     }
   }
 
+  /** The engine's read-through call for `key` (`serve` has already looked for a fresh hit in L1). */
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
-    const hit = this.hot(key)
-    if (hit !== undefined) return this.reply(ex, hit, 'HIT')
     const settings = this.settings
     let settled = false
     let own: Promise<Held<Req, Res> | undefined> | undefined
@@ -152,7 +151,11 @@ export class HttpCache<Req, Res> {
       return ex.pass('BYPASS')
     }
     if (value.k === 'r') return this.reply(ex, value, status === 'stale' ? 'STALE' : 'HIT')
-    if (value.k === 'v' && variant === undefined) return this.lookup(ex, variantKey(key, value.n, ex.req.headers), value.n, key)
+    if (value.k === 'v' && variant === undefined) {
+      const at = variantKey(key, value.n, ex.req.headers)
+      const hit = this.hot(at)
+      return hit !== undefined ? this.reply(ex, hit, 'HIT') : this.lookup(ex, at, value.n, key)
+    }
     // Another request's response that may not be shared: this one runs the handler itself.
     return ex.pass('BYPASS')
   }

@@ -10,9 +10,8 @@
  * const cache = createCache({ redis: process.env.REDIS_URL })
  * app.use('/api', expressCache({ cache, ttl: '30s', tags: (req) => [`path:${req.path}`] }))
  */
-import type { ServerResponse } from 'node:http'
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express'
-import { holdResponse, isShadow, shadowRequest } from './capture.ts'
+import { holdResponse, isShadow, sendAnswer, shadowRequest } from './capture.ts'
 import { HttpCache } from './core.ts'
 import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
 
@@ -77,16 +76,6 @@ class ExpressExchange implements Exchange<Request, Response> {
   }
 
   send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
-    const res: ServerResponse = this.res
-    res.statusCode = status
-    for (const name of Object.keys(headers)) res.setHeader(name, headers[name] as string)
-    res.setHeader('X-Cache', cache)
-    res.setHeader('Age', String(age))
-    if (body === undefined) {
-      res.end()
-      return
-    }
-    res.setHeader('Content-Length', body.length)
-    res.end(body)
+    sendAnswer(this.res, { status, headers, cache, age, body })
   }
 }

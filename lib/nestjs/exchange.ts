@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CallHandler } from '@nestjs/common'
 import type { Subscriber, Subscription } from 'rxjs'
-import { holdResponse, shadowRequest } from '../http/capture.ts'
+import { holdResponse, sendAnswer, shadowRequest } from '../http/capture.ts'
 import type { CacheStatus, Exchange, Held } from '../http/shared.ts'
 import type { MemoredisRequest } from './options.ts'
 
@@ -88,15 +88,7 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
 
   send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
     const res = this.res
-    res.statusCode = status
-    for (const name of Object.keys(headers)) res.setHeader(name, headers[name] as string)
-    res.setHeader('X-Cache', cache)
-    res.setHeader('Age', String(age))
-    if (body === undefined) res.end()
-    else {
-      res.setHeader('Content-Length', body.length)
-      res.end(body)
-    }
+    sendAnswer(res, { status, headers, cache, age, body })
     // The handler did not run; Nest still replies with what the interceptors give it,
     // to a response already sent: let that reply write nothing.
     mute(res)
