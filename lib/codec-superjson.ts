@@ -2,6 +2,7 @@ import { SuperJSON } from 'superjson'
 import type { SuperJSONResult } from 'superjson'
 import type { Codec } from './codec-types.ts'
 import { DecodeError, UnregisteredClassError } from './errors.ts'
+import { plainSuperjson } from './plain-superjson.ts'
 import { onRegister, registeredName } from './registry.ts'
 
 /**
@@ -73,8 +74,16 @@ const MAX_PATH = 10_000
 /** superjson, hardened for decoding untrusted bytes. Name `'superjson'`. */
 export const superjsonCodec: Codec = {
   name: 'superjson',
-  encode: (value) => sj.stringify(value),
+  encode: (value) => plainSuperjson(value) ?? sj.stringify(value),
   decode,
+}
+
+/**
+ * The superjson document of `value`, written by `plainSuperjson` when the value is JSON
+ * data and Dates, else by superjson after `prepareValue(value, strict, warn)`.
+ */
+export function encodeSuperjson(value: unknown, strict: boolean, warn: (className: string) => void): string {
+  return plainSuperjson(value) ?? sj.stringify(prepareValue(value, strict, warn))
 }
 
 type Obj = Record<string, unknown>

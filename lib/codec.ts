@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { constants as bufferConstants } from 'node:buffer'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { prepareValue, superjsonCodec } from './codec-superjson.ts'
+import { encodeSuperjson, superjsonCodec } from './codec-superjson.ts'
 import type { Codec } from './codec-types.ts'
 import { DecodeError, InvalidOptionError, SignatureError, ValueTooLargeError } from './errors.ts'
 
@@ -143,8 +143,7 @@ export class Envelope {
     const { created, freshUntil, staleUntil, tags } = entry
     checkTimes(created, freshUntil, staleUntil, (why) => new RangeError(`Envelope.encode: ${why}`))
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('Envelope.encode: tags must be an array of strings')
-    const value = this.codec === superjsonCodec ? prepareValue(entry.value, this.strictClasses, this.report) : entry.value
-    const encoded = this.codec.encode(value)
+    const encoded = this.codec === superjsonCodec ? encodeSuperjson(entry.value, this.strictClasses, this.report) : this.codec.encode(entry.value)
     let payload = typeof encoded === 'string' ? Buffer.from(encoded, 'utf8') : encoded
     if (!Buffer.isBuffer(payload)) throw new TypeError(`codec ${this.codec.name} must encode to a string or a Buffer`)
     let flags = this.keys.length > 0 ? FLAG_SIGNED : 0

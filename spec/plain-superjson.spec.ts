@@ -1,0 +1,115 @@
+import { expect } from 'chai'
+import { SuperJSON } from 'superjson'
+import { superjsonCodec } from '../lib/codec.ts'
+import { plainSuperjson } from '../lib/plain-superjson.ts'
+import { mulberry32 } from './support/random.ts'
+
+const SEED = 0x9a17
+const COUNT = 3_000
+const superjson = new SuperJSON()
+
+/** Keys that need superjson's path escapes, look like indices, or are ordinary. */
+const KEYS = ['a', 'id', 'créé', 'a.b', 'back\\slash', '.', '\\.', '0', '12', '', ' ', 'x'.repeat(40), '😀', '\u2028']
+const STRINGS = ['', 'Ada', 'line\nbreak', '"quoted"', '\ud800 lone', '😀', '\u0000', 'x'.repeat(300)]
+
+/** A value of JSON data and Dates (at least one Date somewhere when `dated`). */
+function plainValue(random: () => number, depth: number): unknown {
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T
+  const roll = random()
+  if (depth > 4 || roll < 0.45) {
+    return pick<() => unknown>([
+      () => pick(STRINGS),
+      () => Math.floor(random() * 2e9) - 1e9,
+      () => random() * 1e6,
+      () => pick([0, Number.MAX_SAFE_INTEGER, 5e-324, 1e308]),
+      () => random() < 0.5,
+      () => null,
+      () => new Date(Math.floor(random() * 4e12) - 1e12),
+    ])()
+  }
+  const size = Math.floor(random() * 5)
+  if (roll < 0.7) return Array.from({ length: size }, () => plainValue(random, depth + 1))
+  const object: Record<string, unknown> = {}
+  for (let i = 0; i < size; i++) object[pick(KEYS)] = plainValue(random, depth + 1)
+  return object
+}
+
+/** Values superjson alone may write: each breaks one of the rules of the fast path. */
+const declined: Array<[string, () => unknown]> = [
+  ['undefined', () => ({ a: undefined })],
+  ['a hole in an array', () => [1, , 3]], // eslint-disable-line no-sparse-arrays
+  ['NaN', () => ({ n: NaN })],
+  ['-0', () => [-0]],
+  ['Infinity', () => [Infinity]],
+  ['a bigint', () => ({ b: 10n })],
+  ['an invalid Date', () => ({ d: new Date(NaN) })],
+  ['a Map', () => ({ m: new Map([[1, 2]]) })],
+  ['a Set', () => new Set([1])],
+  ['a RegExp', () => ({ r: /x/g })],
+  ['an Error', () => ({ e: new Error('boom') })],
+  ['a class instance', () => ({ u: new URL('https://example.com/') })],
+  ['a null-prototype object', () => Object.assign(Object.create(null) as object, { a: 1 })],
+  ['a shared object', () => { const shared = { a: 1 }; return { x: shared, y: shared } }], // prettier-ignore
+  ['a shared Date', () => { const d = new Date(0); return [d, d] }], // prettier-ignore
+  ['a cycle', () => { const o: Record<string, unknown> = {}; o.self = o; return o }], // prettier-ignore
+  ['an inherited key', () => Object.create({ inherited: 1 }) as object],
+  ['a toJSON key', () => ({ toJSON: 'x' })],
+  ['a Date with its own toJSON', () => Object.assign(new Date(0), { toJSON: () => 'forged' })],
+  ['a function', () => ({ f: () => 1 })],
+  ['a symbol', () => [Symbol('s')]],
+  ['a nesting deeper than 256', () => { let v: unknown = 1; for (let i = 0; i < 300; i++) v = [v]; return v }], // prettier-ignore
+]
+
+describe('plainSuperjson: the superjson document of JSON data and Dates, without superjson', () => {
+  it(`writes exactly the bytes SuperJSON.stringify writes, for ${COUNT} generated values of JSON data and Dates`, () => {
+    const random = mulberry32(SEED)
+    let withDates = 0
+    for (let i = 0; i < COUNT; i++) {
+      const value = plainValue(random, 0)
+      const expected = superjson.stringify(value)
+      expect(plainSuperjson(value), `seed ${SEED}, value ${i}: ${expected}`).to.equal(expected)
+      if (expected.includes('"Date"')) withDates++
+    }
+    // Both kinds of document were compared: with annotations and without.
+    expect(withDates).to.be.within(COUNT / 10, COUNT - COUNT / 10)
+  })
+
+  it('writes a Date root, and Dates under keys that need escapes, as superjson does', () => {
+    for (const value of [new Date(0), { 'a.b': { 'c\\d': new Date(1) } }, [[new Date(2)]], { '': new Date(3) }]) {
+      expect(plainSuperjson(value)).to.equal(superjson.stringify(value))
+    }
+  })
+
+  for (const [what, make] of declined) {
+    it(`declines ${what}, and superjsonCodec.encode then writes what superjson writes`, () => {
+      expect(plainSuperjson(make())).to.equal(undefined)
+      let expected: string | Error
+      try {
+        expected = superjson.stringify(make())
+      } catch (error) {
+        expected = error as Error
+      }
+      if (typeof expected === 'string') expect(superjsonCodec.encode(make())).to.equal(expected)
+      else expect(() => superjsonCodec.encode(make())).to.throw(expected.constructor as ErrorConstructor)
+    })
+  }
+
+  it('declines every value once Date.prototype.toJSON is replaced, as JSON.stringify would then write something else', () => {
+    const original = Date.prototype.toJSON
+    Date.prototype.toJSON = () => 'replaced'
+    try {
+      expect(plainSuperjson({ a: 1 })).to.equal(undefined)
+    } finally {
+      Date.prototype.toJSON = original
+    }
+    expect(plainSuperjson({ a: 1 })).to.equal('{"json":{"a":1}}')
+  })
+
+  it('refuses __proto__, constructor and prototype keys through superjson, as before', () => {
+    for (const key of ['__proto__', 'constructor', 'prototype']) {
+      const value = JSON.parse(`{"${key}": 1}`) as unknown
+      expect(plainSuperjson(value)).to.equal(undefined)
+      expect(() => superjsonCodec.encode(value)).to.throw(/prototype pollution/)
+    }
+  })
+})
