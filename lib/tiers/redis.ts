@@ -94,6 +94,9 @@ export interface Fill {
   ttlMs: number
 }
 
+/** Commands per socket write when many are sent in one tick (see `batchWrites`). */
+const FLUSH_EVERY = 8
+
 export class RedisTier {
   readonly client: Client
   private readonly options: RedisTierOptions
@@ -105,6 +108,8 @@ export class RedisTier {
   private closed = false
   /** The socket is corked until the next tick (see `batchWrites`). */
   private corked = false
+  /** Commands written to the corked socket since its last write. */
+  private corkedCommands = 0
   /** Bytes and failures so far (see {@link RedisCounts}). */
   readonly counts: RedisCounts = { bytesRead: 0, bytesWritten: 0, errors: {} }
   /** Told of each answered command's round trip; undefined (the default) costs one check per command. */
@@ -217,16 +222,31 @@ export class RedisTier {
   }
 
   /**
-   * Commands sent in one tick leave in one socket write: the socket is corked at the
-   * first and uncorked on the next tick (a write syscall costs more than a small command).
-   * A single node only: a Cluster spreads commands over one socket per node.
+   * Commands sent in one tick share socket writes: the socket is corked at the first and
+   * uncorked on the next tick (a write syscall costs more than a small command), with a
+   * write every {@link FLUSH_EVERY} commands so that Redis starts on the first ones while
+   * this process still prepares the rest (a cold miss of 50 concurrent keys: about 1.45x
+   * the floor, against 1.75x with one write per tick; see bench/engine.ts). Called before
+   * each command is written. A single node only: a Cluster spreads commands over one
+   * socket per node.
    */
   private batchWrites(): void {
-    if (this.corked || isCluster(this.client)) return
+    if (this.corked) {
+      if (this.corkedCommands === FLUSH_EVERY) {
+        const stream = (this.client as Redis).stream
+        stream.uncork()
+        stream.cork()
+        this.corkedCommands = 0
+      }
+      this.corkedCommands++
+      return
+    }
+    if (isCluster(this.client)) return
     const stream = (this.client as Redis).stream as Redis['stream'] | undefined
     if (stream === undefined || stream.writableCorked > 0) return
     stream.cork()
     this.corked = true
+    this.corkedCommands = 1
     process.nextTick(() => {
       this.corked = false
       stream.uncork()
