@@ -9,15 +9,17 @@
  *   fastify-memoredis  the same route on Fastify with the `fastifyCache` plugin
  *
  * Each server runs in its own child process so that autocannon does not share its CPU.
- * The cases run interleaved, in two rounds, and each keeps its best round: a busy machine
- * then skews the ratios less. Besides req/s, each server reports the CPU time it spent
- * per request, which other load on the machine hardly changes.
+ * The cases run interleaved, in rounds (forward, then backward, and so on), and each
+ * ratio is the median over rounds of the case's req/s over its floor's in the same
+ * round: a shared machine's speed drifts by up to 2x over minutes, and a case compared
+ * only with a floor measured at another speed says nothing. Besides req/s, each server
+ * reports the CPU time it spent per request; all columns are medians over rounds.
  * Target: memoredis ≥ 0.8x the floor's requests per second, on Express and on Fastify
  * (each against its own floor).
  *
  * Run: cd bench && npm install && npm run http   (or, from the repo root,
  * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
- * one round of one case (default 2). BENCH_CASES picks the cases: `fastify` (the two
+ * one round of one case (default 1.5), BENCH_ROUNDS the number of rounds (default 5). BENCH_CASES picks the cases: `fastify` (the two
  * Fastify cases), `express` (the four others), or names separated by commas (default: all).
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -138,43 +140,55 @@ async function measure(server: { url: string; child: ChildProcess }, seconds: nu
   return { rps: r.requests.average, p99: r.latency.p99, cpu: message.cpu / Math.max(1, r.requests.total), failed: r.non2xx + r.errors }
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+/** The floor a case is compared with. */
+const floorOf = (which: Case): Case => (which.startsWith('fastify') ? 'fastify-floor' : 'floor')
+
 async function main(): Promise<void> {
-  const seconds = Number(process.env.BENCH_SECONDS ?? 2)
+  const seconds = Number(process.env.BENCH_SECONDS ?? 1.5)
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
   const CASES = chosen(process.env.BENCH_CASES)
   const servers = new Map<Case, { url: string; child: ChildProcess }>()
-  const best = new Map<Case, Measured>()
+  const runs = new Map<Case, Measured[]>(CASES.map((c) => [c, []]))
   try {
     for (const which of CASES) servers.set(which, await start(which))
-    for (const round of [0, 1]) {
-      const order = round === 0 ? CASES : [...CASES].reverse()
-      for (const which of order) {
-        const m = await measure(servers.get(which) as { url: string; child: ChildProcess }, seconds)
-        const kept = best.get(which)
-        if (kept === undefined || m.rps > kept.rps) best.set(which, { ...m, failed: m.failed + (kept?.failed ?? 0) })
-      }
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? CASES : [...CASES].reverse()
+      for (const which of order) runs.get(which)?.push(await measure(servers.get(which) as { url: string; child: ChildProcess }, seconds))
     }
   } finally {
     for (const { child } of servers.values()) child.kill()
   }
-  console.log(`case                req/s   vs its floor   p99    server CPU per request`)
+  /** The median over rounds of `which`'s req/s over `floor`'s in the same round. */
+  const ratio = (which: Case, floor: Case): number | undefined => {
+    const mine = runs.get(which)
+    const theirs = runs.get(floor)
+    if (mine === undefined || theirs === undefined) return undefined
+    return median(mine.map((m, round) => m.rps / (theirs[round] as Measured).rps))
+  }
+  console.log(`case                req/s   vs its floor   p99    server CPU per request   (medians of ${rounds} rounds of ${seconds}s)`)
   for (const which of CASES) {
-    const m = best.get(which) as Measured
-    const floor = best.get(which.startsWith('fastify') ? 'fastify-floor' : 'floor')?.rps
-    const versus = floor === undefined ? '-' : `${(m.rps / floor).toFixed(2)}x`
+    const measured = runs.get(which) as Measured[]
+    const versus = ratio(which, floorOf(which))
+    const failed = measured.reduce((sum, m) => sum + m.failed, 0)
     console.log(
-      `${which.padEnd(18)} ${Math.round(m.rps).toString().padStart(6)}   ${versus.padStart(11)}  ${String(m.p99).padStart(4)}ms  ${m.cpu.toFixed(0).padStart(5)}µs` +
-        (m.failed > 0 ? `   (${m.failed} failed)` : ''),
+      `${which.padEnd(18)} ${Math.round(median(measured.map((m) => m.rps))).toString().padStart(6)}   ${(versus === undefined ? '-' : `${versus.toFixed(2)}x`).padStart(11)}  ` +
+        `${String(median(measured.map((m) => m.p99))).padStart(4)}ms  ${median(measured.map((m) => m.cpu)).toFixed(0).padStart(5)}µs` +
+        (failed > 0 ? `   (${failed} failed)` : ''),
     )
   }
-  const ratio = (which: Case, floor: Case): number | undefined => {
-    const a = best.get(which)
-    const b = best.get(floor)
-    return a === undefined || b === undefined ? undefined : a.rps / b.rps
-  }
-  const mine = best.get('memoredis')
-  const theirs = best.get('apicache')
-  if (mine !== undefined && theirs !== undefined) {
-    console.log(`\nmemoredis / apicache: ${(mine.rps / theirs.rps).toFixed(2)}x req/s, ${(theirs.cpu / mine.cpu).toFixed(2)}x CPU efficiency`)
+  const versusApicache = ratio('memoredis', 'apicache')
+  const mine = runs.get('memoredis')
+  const theirs = runs.get('apicache')
+  if (versusApicache !== undefined && mine !== undefined && theirs !== undefined) {
+    const cpu = median(theirs.map((t, round) => t.cpu / (mine[round] as Measured).cpu))
+    console.log(`\nmemoredis / apicache: ${versusApicache.toFixed(2)}x req/s, ${cpu.toFixed(2)}x CPU efficiency`)
   }
   const express = ratio('memoredis', 'floor')
   if (express !== undefined) console.log(`target memoredis ≥ 0.8x floor req/s: ${express >= 0.8 ? 'met' : 'NOT met'} (${express.toFixed(2)}x)`)
