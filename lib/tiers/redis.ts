@@ -106,8 +106,10 @@ export class RedisTier {
   private state: 'closed' | 'open' | 'probing' = 'closed'
   private firstReady: Promise<void> | undefined
   private closed = false
-  /** The socket is corked until the next tick (see `batchWrites`). */
-  private corked = false
+  /** A command was sent in this tick (see `batchWrites`). */
+  private sentThisTick = false
+  /** The socket corked until the next tick (see `batchWrites`). */
+  private corked: Redis['stream'] | undefined
   /** Commands written to the corked socket since its last write. */
   private corkedCommands = 0
   /** Bytes and failures so far (see {@link RedisCounts}). */
@@ -222,35 +224,45 @@ export class RedisTier {
   }
 
   /**
-   * Commands sent in one tick share socket writes: the socket is corked at the first and
-   * uncorked on the next tick (a write syscall costs more than a small command), with a
-   * write every {@link FLUSH_EVERY} commands so that Redis starts on the first ones while
-   * this process still prepares the rest (a cold miss of 50 concurrent keys: about 1.45x
-   * the floor, against 1.75x with one write per tick; see bench/engine.ts). Called before
+   * Commands sent in one tick share socket writes: the first is written at once (a lone
+   * call waits for nothing), and from the second the socket is corked until the next
+   * tick (a write syscall costs more than a small command), with a write every
+   * {@link FLUSH_EVERY} commands so that Redis starts on the first ones while this
+   * process still prepares the rest (a cold miss of 50 concurrent keys: about 1.45x the
+   * floor, against 1.75x with one write per tick; see bench/engine.ts). Called before
    * each command is written. A single node only: a Cluster spreads commands over one
    * socket per node.
    */
   private batchWrites(): void {
-    if (this.corked) {
+    const corked = this.corked
+    if (corked !== undefined) {
       if (this.corkedCommands === FLUSH_EVERY) {
-        const stream = (this.client as Redis).stream
-        stream.uncork()
-        stream.cork()
+        corked.uncork()
+        corked.cork()
         this.corkedCommands = 0
       }
       this.corkedCommands++
       return
     }
     if (isCluster(this.client)) return
+    if (!this.sentThisTick) {
+      this.sentThisTick = true
+      process.nextTick(this.endTick)
+      return
+    }
     const stream = (this.client as Redis).stream as Redis['stream'] | undefined
     if (stream === undefined || stream.writableCorked > 0) return
     stream.cork()
-    this.corked = true
+    this.corked = stream
     this.corkedCommands = 1
-    process.nextTick(() => {
-      this.corked = false
-      stream.uncork()
-    })
+  }
+
+  /** The tick's commands are all sent: those still corked leave. */
+  private readonly endTick = (): void => {
+    this.sentThisTick = false
+    const corked = this.corked
+    this.corked = undefined
+    corked?.uncork()
   }
 
   private roundTrip(name: string, deadline: number): void {
