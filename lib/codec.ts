@@ -285,20 +285,33 @@ function splitHeader(bytes: Buffer, from: number, limit: number): number {
   throw new DecodeError('envelope header is malformed, missing or too long')
 }
 
-/** The number in header field `index` (bounds offset): digits fast, else `String(number)` syntax. */
+/**
+ * The number in header field `index` (bounds offset). Digits with at most one `.` are
+ * read without a string: the digits make an integer n below 2^53 with k of them after
+ * the point, and n / 10^k, one correctly rounded division of two exact numbers, is the
+ * very number `Number(text)` gives. Anything else (an exponent, more digits) goes the
+ * `String(number)` way.
+ */
 function numberField(bytes: Buffer, index: number): number {
   const start = bounds[index] as number
   const end = bounds[index + 1] as number
-  let i = bytes[start] === 45 ? start + 1 : start
+  const negative = bytes[start] === 45
+  let i = negative ? start + 1 : start
   let value = 0
-  if (i === end || end - i > 15) return slowNumber(bytes, start, end)
+  let point = -1
+  if (i === end || end - i > 17) return slowNumber(bytes, start, end)
   for (; i < end; i++) {
     const digit = (bytes[i] as number) - 48
-    if (digit < 0 || digit > 9) return slowNumber(bytes, start, end)
-    value = value * 10 + digit
+    if (digit >= 0 && digit <= 9) value = value * 10 + digit
+    else if (digit === -2 && point === -1 && i > start + (negative ? 1 : 0) && i < end - 1) point = i
+    else return slowNumber(bytes, start, end)
   }
-  return bytes[start] === 45 ? -value : value
+  if (value > Number.MAX_SAFE_INTEGER) return slowNumber(bytes, start, end)
+  if (point !== -1) value /= POWERS_OF_TEN[end - point - 1] as number
+  return negative ? -value : value
 }
+
+const POWERS_OF_TEN = Array.from({ length: 18 }, (_, k) => 10 ** k)
 
 function slowNumber(bytes: Buffer, start: number, end: number): number {
   const text = bytes.toString('latin1', start, end)

@@ -226,6 +226,25 @@ describe('Envelope round trips', () => {
     expect(Object.isFrozen(back.tags)).to.equal(true)
   })
 
+  it('reads back exactly the times it wrote, for 20,000 generated times: whole, with 1 to 3 decimals, long fractions, negative, exponents', () => {
+    const e = envelope()
+    const random = mulberry32(0x71e5)
+    const times = [
+      () => Math.floor(random() * 4e12),
+      () => Number((1.7e12 + random() * 1e12).toFixed(1 + Math.floor(random() * 3))),
+      () => 1.7e12 + random() * 1e12,
+      () => -Number((random() * 1e6).toFixed(2)),
+      () => random() * 1e-7,
+      () => 2 ** 53 + 2 * Math.floor(random() * 1e6),
+    ]
+    for (let i = 0; i < 20_000; i++) {
+      const created = (times[i % times.length] as () => number)()
+      const input: Entry = { value: null, created, freshUntil: created + 0.25, staleUntil: created + 1e21, tags: [] }
+      const back = e.decode(e.encode(input))
+      expect([back.created, back.freshUntil, back.staleUntil], String(created)).to.deep.equal([input.created, input.freshUntil, input.staleUntil])
+    }
+  })
+
   it('refuses to encode an entry with non-finite or out-of-order times, or tags that are not strings', () => {
     const e = envelope()
     const ok = entry(1)
