@@ -65,6 +65,8 @@ const TYPED_NAMES = new Set(TYPED_ARRAYS.map((c) => c.name))
 const LEAF_PROTOS = new Set<object>([Date.prototype, RegExp.prototype, URL.prototype, Buffer.prototype, ...TYPED_ARRAYS.map((c) => c.prototype)])
 const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
 const ERROR_KEYS = new Set(['name', 'message', 'cause'])
+/** Text that may spell a forbidden key (its name, or a \\u escape). */
+const FORBIDDEN_TEXT = /proto|constructor|\\u/
 const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0'])
 const BIGINT = /^-?\d{1,100000}$/
 /** Annotation trees deeper than this, or paths longer than this, are refused. */
@@ -97,17 +99,55 @@ function decode(bytes: Buffer): unknown {
   const text = bytes.toString('utf8')
   const doc: unknown = JSON.parse(text)
   // A forbidden key needs its name in the text, or a \u escape to spell it: only then walk.
-  if (text.includes('proto') || text.includes('constructor') || text.includes('\\u')) refuseForbiddenKeys(doc)
+  if (FORBIDDEN_TEXT.test(text)) refuseForbiddenKeys(doc)
   if (!isObj(doc) || !hasOwn.call(doc, 'json')) return fail('not a superjson document')
-  let keys = 1
-  let meta: SuperJSONResult['meta']
-  if (hasOwn.call(doc, 'meta')) {
-    keys++
-    checkMeta(doc.meta, doc.json)
-    meta = doc.meta as SuperJSONResult['meta']
+  const json = doc.json
+  const withMeta = hasOwn.call(doc, 'meta')
+  if (Object.keys(doc).length !== (withMeta ? 2 : 1)) fail('unknown top-level key')
+  if (!withMeta) return json // superjson would return it as it is
+  const meta = doc.meta
+  if (datesOnly(meta)) return withDates(json, meta.values)
+  checkMeta(meta, json)
+  return sj.deserialize({ json: json as SuperJSONResult['json'], meta: meta as SuperJSONResult['meta'] }, { inPlace: true })
+}
+
+/** `meta` annotating Dates and nothing else, at paths below the root: the common case, restored without superjson. */
+function datesOnly(meta: unknown): meta is { v: 1; values: Obj } {
+  if (!isObj(meta) || !hasOwn.call(meta, 'v') || meta.v !== 1 || !hasOwn.call(meta, 'values') || Object.keys(meta).length !== 2) return false
+  const values = meta.values
+  if (!isObj(values)) return false
+  for (const key of Object.keys(values)) {
+    const annotation = values[key]
+    if (!Array.isArray(annotation) || annotation.length !== 1 || annotation[0] !== 'Date') return false
   }
-  if (Object.keys(doc).length !== keys) fail('unknown top-level key')
-  return sj.deserialize({ json: doc.json as SuperJSONResult['json'], meta }, { inPlace: true })
+  return true
+}
+
+/**
+ * `json` with the string at each path of `values` made a Date, as superjson's
+ * deserialize would: each path checked as {@link checkMeta} checks it (own keys and
+ * in-range indices, no forbidden segment, a string at the end). A Date is a leaf, so no
+ * path can pass through another's node.
+ */
+function withDates(json: unknown, values: Obj): unknown {
+  for (const key of Object.keys(values)) {
+    const path = parseKey(key)
+    if (path.length > MAX_PATH) fail('path too long')
+    const last = path.pop() as string
+    const parent = resolve(json, path, undefined)
+    let raw: unknown
+    if (Array.isArray(parent)) {
+      const index = toIndex(last)
+      if (index < 0 || index >= parent.length) fail('path index out of range')
+      raw = parent[index]
+    } else if (isObj(parent)) {
+      if (!hasOwn.call(parent, last)) fail('path to a missing key')
+      raw = parent[last]
+    } else fail('path through a leaf')
+    if (typeof raw !== 'string') fail('Date must be a string')
+    ;(parent as Obj)[last] = new Date(raw as string)
+  }
+  return json
 }
 
 function refuseForbiddenKeys(root: unknown): void {

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { SuperJSON } from 'superjson'
 import { superjsonCodec } from '../lib/codec.ts'
+import { DecodeError } from '../lib/errors.ts'
 import { plainSuperjson } from '../lib/plain-superjson.ts'
 import { mulberry32 } from './support/random.ts'
 
@@ -111,5 +112,43 @@ describe('plainSuperjson: the superjson document of JSON data and Dates, without
       expect(plainSuperjson(value)).to.equal(undefined)
       expect(() => superjsonCodec.encode(value)).to.throw(/prototype pollution/)
     }
+  })
+})
+
+describe('superjsonCodec.decode of documents whose only annotations are Dates (restored without superjson)', () => {
+  const decode = (text: string): unknown => superjsonCodec.decode(Buffer.from(text))
+
+  it(`gives what superjson.parse gives, for ${COUNT} generated values of JSON data and Dates`, () => {
+    const random = mulberry32(SEED + 1)
+    for (let i = 0; i < COUNT; i++) {
+      const text = superjson.stringify(plainValue(random, 0))
+      expect(decode(text), `seed ${SEED + 1}, value ${i}: ${text}`).to.deep.equal(superjson.parse(text))
+    }
+  })
+
+  const hostile: Array<[string, string]> = [
+    ['a path to a missing key', '{"json":{"a":"2020-01-01T00:00:00.000Z"},"meta":{"values":{"b":["Date"]},"v":1}}'],
+    ['a path through a leaf', '{"json":{"a":"x"},"meta":{"values":{"a.b":["Date"]},"v":1}}'],
+    ['an index out of range', '{"json":{"a":["x"]},"meta":{"values":{"a.1":["Date"]},"v":1}}'],
+    ['an index that is not canonical', '{"json":{"a":["x"]},"meta":{"values":{"a.00":["Date"]},"v":1}}'],
+    ['an inherited property', '{"json":{"a":{}},"meta":{"values":{"a.toString":["Date"]},"v":1}}'],
+    ['a __proto__ segment', '{"json":{"a":{}},"meta":{"values":{"a.__proto__":["Date"]},"v":1}}'],
+    ['a number where the Date should be', '{"json":{"a":1},"meta":{"values":{"a":["Date"]},"v":1}}'],
+    ['an object where the Date should be', '{"json":{"a":{"b":1}},"meta":{"values":{"a":["Date"]},"v":1}}'],
+    ['a bad escape', '{"json":{"a":"x"},"meta":{"values":{"a\\\\x":["Date"]},"v":1}}'],
+    ['an unknown top-level key', '{"json":{"a":"x"},"meta":{"values":{"a":["Date"]},"v":1},"extra":1}'],
+    ['an unknown meta key', '{"json":{"a":"x"},"meta":{"values":{"a":["Date"]},"v":1,"w":2}}'],
+    ['another meta version', '{"json":{"a":"x"},"meta":{"values":{"a":["Date"]},"v":0}}'],
+  ]
+  for (const [what, text] of hostile) {
+    it(`refuses ${what} with DecodeError, and changes no prototype`, () => {
+      expect(() => decode(text)).to.throw(DecodeError)
+      expect(Object.getOwnPropertyNames(Object.prototype)).not.to.include('a')
+    })
+  }
+
+  it('restores a Date under keys with escapes and inside arrays, in place', () => {
+    const value = { 'a.b': [{ 'c\\d': new Date(5) }], '': new Date(6) }
+    expect(decode(superjson.stringify(value))).to.deep.equal(value)
   })
 })
