@@ -106,6 +106,8 @@ export class RedisTier {
   private state: 'closed' | 'open' | 'probing' = 'closed'
   private firstReady: Promise<void> | undefined
   private closed = false
+  /** A Cluster: commands go over one socket per node, and are not batched here. */
+  private readonly cluster: boolean
   /** A command was sent in this tick (see `batchWrites`). */
   private sentThisTick = false
   /** The socket corked until the next tick (see `batchWrites`). */
@@ -124,6 +126,7 @@ export class RedisTier {
   constructor(source: RedisSource, options: RedisTierOptions) {
     this.options = options
     this.client = connect(source)
+    this.cluster = isCluster(this.client)
     this.client.on('error', (error: Error) => {
       if (this.closed) return
       const wrapped = new RedisError(`redis: ${error.message}`, { cause: error })
@@ -244,7 +247,7 @@ export class RedisTier {
       this.corkedCommands++
       return
     }
-    if (isCluster(this.client)) return
+    if (this.cluster) return
     if (!this.sentThisTick) {
       this.sentThisTick = true
       process.nextTick(this.endTick)
