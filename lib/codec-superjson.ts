@@ -135,15 +135,7 @@ function withDates(json: unknown, values: Obj): unknown {
     if (path.length > MAX_PATH) fail('path too long')
     const last = path.pop() as string
     const parent = resolve(json, path, undefined)
-    let raw: unknown
-    if (Array.isArray(parent)) {
-      const index = toIndex(last)
-      if (index < 0 || index >= parent.length) fail('path index out of range')
-      raw = parent[index]
-    } else if (isObj(parent)) {
-      if (!hasOwn.call(parent, last)) fail('path to a missing key')
-      raw = parent[last]
-    } else fail('path through a leaf')
+    const raw = step(parent, last)
     if (typeof raw !== 'string') fail('Date must be a string')
     ;(parent as Obj)[last] = new Date(raw as string)
   }
@@ -318,16 +310,23 @@ function resolve(raw: unknown, path: readonly string[], marks: Marks | undefined
       if (marks.annotated.has(node as object)) fail('annotation inside an annotated subtree')
       marks.crossed.add(node as object)
     }
-    if (Array.isArray(node)) {
-      const index = toIndex(segment)
-      if (index < 0 || index >= node.length) fail('path index out of range')
-      node = node[index]
-    } else if (isObj(node)) {
-      if (!hasOwn.call(node, segment)) fail('path to a missing key')
-      node = node[segment]
-    } else fail('path through a leaf')
+    node = step(node, segment)
   }
   return node
+}
+
+/** The child of `node` at `segment`: an own key, or a canonical in-range index. */
+function step(node: unknown, segment: string): unknown {
+  if (Array.isArray(node)) {
+    const index = toIndex(segment)
+    if (index < 0 || index >= node.length) fail('path index out of range')
+    return node[index]
+  }
+  if (isObj(node)) {
+    if (!hasOwn.call(node, segment)) fail('path to a missing key')
+    return node[segment]
+  }
+  return fail('path through a leaf')
 }
 
 /** A canonical array index (`0`, `17`, not `017` or `1e3`), or -1. */
