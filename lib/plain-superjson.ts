@@ -6,13 +6,13 @@
  * cannot tell which wrote it.
  *
  * A value qualifies when every node is a string, a finite number other than -0 (which
- * superjson annotates), a boolean, null, a
- * valid Date, an array without holes or `undefined` (its other own properties are
- * ignored, as JSON ignores them), or an object whose prototype is `Object.prototype` and
- * whose keys are all its own; when no object or Date appears twice (superjson would
- * record the shared reference); and when no key is `__proto__`, `constructor`,
- * `prototype` (superjson refuses those) or `toJSON` (JSON.stringify would call it).
- * Anything else answers `undefined`, and the caller uses superjson itself.
+ * superjson annotates), a boolean, null, a valid Date, an array without holes or
+ * `undefined` (its other own properties are ignored, as JSON ignores them), or an object
+ * whose prototype is `Object.prototype` and whose keys are all its own; when no object
+ * or Date appears twice (superjson would record the shared reference); and when no key
+ * is `__proto__`, `constructor`, `prototype` (superjson refuses those) or `toJSON`
+ * (JSON.stringify would call it). Anything else answers `undefined`, and the caller
+ * uses superjson itself.
  */
 
 /** Deeper values go to superjson, which recurses as deep. */
