@@ -6,6 +6,7 @@
  *   memoredis  the same route behind `expressCache` (L1 hit; Redis too with REDIS_URL)
  *   apicache   the same route behind `apicache.middleware`
  *   fastify-floor      Fastify sending the same bytes from memory with `reply.send`
+ *   fastify-uncached   the route on Fastify doing its work on every request
  *   fastify-memoredis  the same route on Fastify with the `fastifyCache` plugin
  *
  * Each server runs in its own child process so that autocannon does not share its CPU.
@@ -19,8 +20,9 @@
  *
  * Run: cd bench && npm install && npm run http   (or, from the repo root,
  * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
- * one round of one case (default 1.5), BENCH_ROUNDS the number of rounds (default 5). BENCH_CASES picks the cases: `fastify` (the two
- * Fastify cases), `express` (the four others), or names separated by commas (default: all).
+ * one round of one case (default 1.5), BENCH_ROUNDS the number of rounds (default 5).
+ * BENCH_CASES picks the cases: `fastify` (the three Fastify cases), `express` (the four
+ * others), or names separated by commas (default: all).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -45,7 +47,7 @@ interface Apicache { middleware(duration: string): RequestHandler }
 
 const require = createRequire(import.meta.url)
 const autocannon = (options: Parameters<Autocannon>[0]): Promise<AutocannonResult> => (require('autocannon') as Autocannon)(options)
-const ALL = ['floor', 'uncached', 'memoredis', 'apicache', 'fastify-floor', 'fastify-memoredis'] as const
+const ALL = ['floor', 'uncached', 'memoredis', 'apicache', 'fastify-floor', 'fastify-uncached', 'fastify-memoredis'] as const
 type Case = (typeof ALL)[number]
 
 /** The cases BENCH_CASES names (see the header). */
@@ -73,15 +75,17 @@ interface Measured {
   failed: number
 }
 
-/** The Fastify cases' server: the bytes from memory, or the route behind the plugin. */
+/** The Fastify cases' server: the bytes from memory, the route doing its work, or the route behind the plugin. */
 async function serveFastify(which: Case): Promise<Server> {
   const app = Fastify()
   if (which === 'fastify-floor') {
     const bytes = Buffer.from(JSON.stringify(await report()))
     app.get('/report', (_req, reply) => void reply.type('application/json; charset=utf-8').send(bytes))
   } else {
-    const cache = createCache({ redis: process.env.REDIS_URL || undefined, prefix: 'bench-http-fastify' })
-    await app.register(fastifyCache, { cache, ttl: '1h' })
+    if (which === 'fastify-memoredis') {
+      const cache = createCache({ redis: process.env.REDIS_URL || undefined, prefix: 'bench-http-fastify' })
+      await app.register(fastifyCache, { cache, ttl: '1h' })
+    }
     app.get('/report', async () => report())
   }
   await app.listen({ port: 0, host: '127.0.0.1' })
