@@ -24,7 +24,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import type { Redis } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { createCache, type Cache } from '../lib/index.ts'
 import { RedisServer } from '../spec/support/redis-server.ts'
 import { RootRedis, user } from './support.ts'
@@ -83,7 +83,8 @@ async function idle(url: string): Promise<void> {
   process.on('message', (command: Command) => {
     void (async () => {
       if (command.do === 'bcast') {
-        const sub = new RootRedis(url, { protocol: 2 })
+        // RESP2, so that notices come as pub/sub messages (ioredis 6 speaks RESP3 by default; typed here as ioredis 5).
+        const sub = new RootRedis(url, { protocol: 2 } as RedisOptions)
         const tracked = new RootRedis(url)
         pair.push(sub, tracked)
         const id = await sub.client('ID')
