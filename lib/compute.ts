@@ -169,7 +169,9 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   const ttl = jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl
   const own = options.tags === undefined ? undefined : typeof options.tags === 'function' ? options.tags(s.value) : options.tags
   const tags = own === undefined ? call.scope : [...call.scope, ...own.map((t) => `t:${t}`)]
-  const fresh = Math.max(s.created, s.started + ttl)
+  // Whole milliseconds, rounded up (never fresh for less than asked): freshness is checked
+  // to the millisecond, and a whole number is read back from the envelope without a string.
+  const fresh = Math.ceil(Math.max(s.created, s.started + ttl))
   const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + options.grace, tags }
   if (options.shouldCache !== undefined && !options.shouldCache(s.value)) {
     await s.lock?.release()

@@ -225,6 +225,17 @@ describe('Cache with Redis', () => {
     expect(pttl).to.be.within(14_000, 15_000)
   })
 
+  it('stores freshUntil and staleUntil as whole milliseconds, fresh for no less than the ttl', async () => {
+    const cache = make({ ttl: '10s', grace: '5s' })
+    const before = Date.now()
+    await cache.getOrSet('whole', () => 1)
+    const header = ((await redis.client.getBuffer('spec:default:whole')) as Buffer).toString('latin1').split('\n')[0] as string
+    const [, , , created, freshUntil, staleUntil] = header.split(' ').map(Number) as number[]
+    expect(Number.isInteger(freshUntil) && Number.isInteger(staleUntil), header).to.equal(true)
+    expect(freshUntil).to.be.at.least((created as number) + 10_000 - 50).and.at.least(before + 10_000 - 1)
+    expect(staleUntil).to.equal((freshUntil as number) + 5_000)
+  })
+
   it('spreads expiries with jitter, never past the ttl', async () => {
     const cache = make({ ttl: '100s', jitter: 0.5 })
     const ttls: number[] = []
