@@ -16,8 +16,9 @@
  * back in it). The last lines printed are the summary, one per target. A redis-server of its
  * own is started on a free port and stopped at the end.
  *
- * Run (from the repository root, after `cd bench && npm ci`):
- *   node --conditions=source --import tsx bench/engine.ts     (or: cd bench && npm run engine)
+ * memoredis is the built package (see built.ts). Run (from the repository root, after
+ * `cd bench && npm ci`):
+ *   npm run build && node --import tsx bench/engine.ts     (or: cd bench && npm run engine)
  * BENCH_MS: length of a round, ms (default 150); BENCH_ROUNDS: rounds per case (default 7);
  * BENCH_WORKERS: callers of the concurrent L2 case (32); BENCH_STAMPEDE_ROUNDS (7);
  * BENCH_ONLY: a comma-separated choice of l2, miss, l1, stampede.
@@ -25,7 +26,8 @@
 import { Redis as BenchRedis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
 import superjson from 'superjson'
-import { createCache, memoize, type CacheOptions } from '../lib/index.ts'
+import type { CacheOptions } from '../lib/index.ts'
+import { createCache, memoize } from './built.ts'
 import { RedisServer } from '../spec/support/redis-server.ts'
 import { stampede, type FleetLibrary, type StampedeRound } from './fleet.ts'
 import { bentocache, cacheManager, memoredis, TTL_MS, type Layout, type Subject } from './subjects.ts'

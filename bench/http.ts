@@ -18,8 +18,8 @@
  * Target: memoredis ≥ 0.8x the floor's requests per second, on Express and on Fastify
  * (each against its own floor).
  *
- * Run: cd bench && npm install && npm run http   (or, from the repo root,
- * node --conditions=source --import tsx bench/http.ts). BENCH_SECONDS sets the length of
+ * memoredis is the built package (see built.ts). Run: cd bench && npm install && npm run
+ * http   (or, from the repo root, npm run build && node --import tsx bench/http.ts). BENCH_SECONDS sets the length of
  * one round of one case (default 1.5), BENCH_ROUNDS the number of rounds (default 5).
  * BENCH_CASES picks the cases: `fastify` (the three Fastify cases), `express` (the four
  * others), or names separated by commas (default: all).
@@ -32,9 +32,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import express, { type RequestHandler } from 'express'
 import Fastify from 'fastify'
-import { createCache } from '../lib/index.ts'
-import { expressCache } from '../lib/http/express.ts'
-import { fastifyCache } from '../lib/http/fastify.ts'
+import { createCache, expressCache, fastifyCache } from './built.ts'
 
 interface AutocannonResult {
   requests: { average: number; total: number }

@@ -14,7 +14,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import { createCache, type Cache, type CacheOptions } from '../lib/index.ts'
+import type { Cache, CacheOptions } from '../lib/index.ts'
+import { createCache } from './built.ts'
 import { peer } from './support.ts'
 
 export const LIBRARIES = ['memoredis', 'bentocache', 'cache-manager'] as const

@@ -14,7 +14,8 @@
  * median round counts (support.ts). A redis-server of its own is started on a free port
  * and stopped. The libraries are set up as subjects.ts's `l2` layout says.
  *
- * Run: cd bench && npm install && cd .. && node --conditions=source --import tsx bench/tags.ts
+ * memoredis is the built package (see built.ts). Run: cd bench && npm install && cd .. &&
+ * npm run build && node --import tsx bench/tags.ts
  * BENCH_MS sets the length of a round (default 150), BENCH_ROUNDS their number (default 7).
  */
 import { RedisServer } from '../spec/support/redis-server.ts'
