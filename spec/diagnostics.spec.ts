@@ -4,7 +4,7 @@ import { tracingChannel } from 'node:diagnostics_channel'
 import { createServer, type Server } from 'node:http'
 import { expressCache } from '../lib/http/express.ts'
 import { channels, memoize, type Cache, type ComputeContext, type LockWaitContext, type ReadContext } from '../lib/index.ts'
-import { deferred, next, sleep, useCaches } from './fixtures/stampede-helpers.ts'
+import { heldRun, next, sleep, useCaches } from './fixtures/stampede-helpers.ts'
 import { call, closeServers, listen } from './support/http.ts'
 
 /**
@@ -193,13 +193,7 @@ describe('tracing channels', () => {
   it('traces a wait for another cache’s computation, ended by its value', async () => {
     const a = make()
     const b = make()
-    const gate = deferred<string>()
-    const running = deferred<void>()
-    const first = a.getOrSet('k', () => {
-      running.resolve()
-      return gate.promise
-    })
-    await running.promise
+    const { result: first, gate } = await heldRun((fn: () => Promise<string>) => a.getOrSet('k', fn))
     const wait = watch<LockWaitContext>(channels.lockWait)
     const read = watch<ReadContext>(channels.read)
     const waiting = next(b, 'lock-wait')
@@ -219,13 +213,7 @@ describe('tracing channels', () => {
   it('ends a wait with timeout when lock.wait passes with no stale value', async () => {
     const a = make()
     const b = make({ lock: { wait: 100 } })
-    const gate = deferred<string>()
-    const running = deferred<void>()
-    const first = a.getOrSet('k', () => {
-      running.resolve()
-      return gate.promise
-    })
-    await running.promise
+    const { result: first, gate } = await heldRun((fn: () => Promise<string>) => a.getOrSet('k', fn))
     const wait = watch<LockWaitContext>(channels.lockWait)
     expect(await b.getOrSet('k', () => 'b computed')).to.equal('b computed')
     expect(wait.phases()).to.deep.equal(OK)

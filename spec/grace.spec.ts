@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { FactoryTimeoutError, memoize } from '../lib/index.ts'
-import { deferred, next, record, sleep, useCaches } from './fixtures/stampede-helpers.ts'
+import { deferred, heldRun, next, record, sleep, useCaches } from './fixtures/stampede-helpers.ts'
 
 /**
  * Grace, stale-while-revalidate, early refresh, fail-safe and timeouts. Each test has
@@ -226,13 +226,7 @@ describe('resilience of one key', () => {
       const b = make({ grace: '1m', timeout: { soft: '100ms' } })
       await a.getOrSet('k', () => 'v1')
       clock.tick(10_500)
-      const gate = deferred<string>()
-      const running = deferred<void>()
-      const computing = a.getOrSet('k', () => {
-        running.resolve()
-        return gate.promise
-      })
-      await running.promise
+      const { result: computing, gate } = await heldRun((fn: () => Promise<string>) => a.getOrSet('k', fn))
       // b finds a's lock and waits for no longer than its soft timeout.
       const waited = record(b, 'lock-wait')
       const started = performance.now()

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { FactoryTimeoutError, type Cache, type EntryOptions } from '../lib/index.ts'
-import { cachesOn, deferred, next, record, sleep } from './fixtures/stampede-helpers.ts'
+import { cachesOn, deferred, heldRun, next, record, sleep } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
 import { coreOf } from './support/internals.ts'
 import { eachTopology } from './support/topology.ts'
@@ -108,13 +108,7 @@ eachTopology((t) => {
       const c = (child = await Child.start(WORKER, t.env()))
       await c.call('open', { prefix: 'spec', ttl: '1m' })
       const a = make({ ttl: '1m', lock: { ttl: '10s', lease: '500ms' } })
-      const late = deferred<string>()
-      const running = deferred<void>()
-      const hung = a.getOrSetEntry('k', () => {
-        running.resolve()
-        return late.promise
-      })
-      await running.promise
+      const { result: hung, gate: late } = await heldRun((fn: () => Promise<string>) => a.getOrSetEntry('k', fn))
       const leased = performance.now()
       expect(await lockExists(a), 'lock held by the hung run').to.equal(true)
 
@@ -150,13 +144,7 @@ eachTopology((t) => {
       // would absorb the tick and v1 would look fresh to it.
       await coreOf(b).l2?.whenStarted()
       clock.tick(10_500)
-      const running = deferred<void>()
-      const gate = deferred<string>()
-      const holding = a.getOrSet('k', () => {
-        running.resolve()
-        return gate.promise
-      }, { lock: { ttl: '10s', wait: '10s' } })
-      await running.promise
+      const { result: holding, gate } = await heldRun((fn: () => Promise<string>) => a.getOrSet('k', fn, { lock: { ttl: '10s', wait: '10s' } }))
       const stale = record(b, 'stale')
       let ran = false
       const started = performance.now()
@@ -222,13 +210,7 @@ eachTopology((t) => {
         const holder = make({ coherence })
         const waiter = make({ coherence })
         await Promise.all([holder.get('warm'), waiter.get('warm')])
-        const running = deferred<void>()
-        const gate = deferred<string>()
-        const holding = holder.getOrSet('k', () => {
-          running.resolve()
-          return gate.promise
-        }, { lock })
-        await running.promise
+        const { result: holding, gate } = await heldRun((fn: () => Promise<string>) => holder.getOrSet('k', fn, { lock }))
         const waiting = next(waiter, 'lock-wait')
         let ran = false
         const result = waiter.getOrSetEntry('k', () => {

@@ -6,7 +6,7 @@ import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { CacheClosedError, channels, createCache, InvalidOptionError, type Cache, type CacheOptions } from '../lib/index.ts'
 import { instrument, INSTRUMENTS, type InstrumentOptions } from '../lib/otel/index.ts'
-import { deferred, useCaches } from './fixtures/stampede-helpers.ts'
+import { heldRun, useCaches } from './fixtures/stampede-helpers.ts'
 import { Child } from './support/child.ts'
 import { coreOf } from './support/internals.ts'
 import { telemetry, valueOf, type Collected, type SpanRecord, type Telemetry } from './support/otel.ts'
@@ -338,13 +338,7 @@ describe('memoredis/otel: a stampede across two processes', () => {
     instrument(parent, providers(t))
     child = await Child.start(WORKER, { REDIS_URL: redis.url })
     await child.call('open', 'spec')
-    const release = deferred<string>()
-    const started = deferred<void>()
-    const computing = parent.getOrSet('k', () => {
-      started.resolve()
-      return release.promise
-    })
-    await started.promise
+    const { result: computing, gate: release } = await heldRun((fn: () => Promise<string>) => parent.getOrSet('k', fn))
     expect(await child.call('startRead', 'k')).to.equal('waiting')
     const waitedFrom = performance.now()
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { Redis } from 'ioredis'
 import { once } from 'node:events'
 import { createCache, type Cache, type CacheOptions } from '../lib/index.ts'
-import { deferred, next, sleep } from './fixtures/stampede-helpers.ts'
+import { deferred, heldRun, next, sleep } from './fixtures/stampede-helpers.ts'
 import { coreOf, nextReady } from './support/internals.ts'
 import { RedisServer } from './support/redis-server.ts'
 
@@ -178,13 +178,7 @@ describe('a lock release that could not reach Redis', () => {
     const cache = createCache({ redis: url, prefix: 'spec', redisTimeout: REDIS_TIMEOUT, circuit, lock: { ttl: '30s' } })
     caches.push(cache)
     await cache.getOrSet('warm', () => 1)
-    const running = deferred<void>()
-    const gate = deferred<string>()
-    const call = cache.getOrSet('k', () => {
-      running.resolve()
-      return gate.promise
-    })
-    await running.promise
+    const { result: call, gate } = await heldRun((fn: () => Promise<string>) => cache.getOrSet('k', fn))
     return { cache, lockKey: coreOf(cache).layout.lockKey('spec:default:k'), gate, call }
   }
 
