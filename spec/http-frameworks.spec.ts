@@ -1,12 +1,10 @@
 import { expect } from 'chai'
 import { createCache, type Cache } from '../lib/index.ts'
 import type { Framework, Route, RouteReply, ServeInput, Served } from './support/http-framework-types.ts'
+import { readWithinCoherence } from './support/coherence.ts'
 import { frameworks } from './support/http-frameworks.ts'
 import { call, gate } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
-
-/** How soon every other process's L1 stops serving an invalidated value (docs/tags-coherence-cluster.md), ms. */
-const COHERENCE_MS = 50
 
 /**
  * The rules of the HTTP cache that every framework must keep, each written once and run
@@ -250,10 +248,7 @@ function describeFramework(framework: Framework): void {
       expect(JSON.parse(wrote.body)).to.deep.equal({ version: 2 })
       // Redis tells the other instance just after answering the write: its L1 stops
       // serving the old response within the coherence bound, not necessarily at once.
-      let after = await call(two, '/products', { headers: host })
-      while (after.headers['x-cache'] === 'HIT' && performance.now() - written < COHERENCE_MS) {
-        after = await call(two, '/products', { headers: host })
-      }
+      const after = await readWithinCoherence(() => call(two, '/products', { headers: host }), (r) => r.headers['x-cache'] !== 'HIT', written)
       expect([JSON.parse(after.body), after.headers['x-cache']]).to.deep.equal([{ version: 2 }, 'MISS'])
       const untouched = await call(two, '/other', { headers: host })
       expect([JSON.parse(untouched.body), untouched.headers['x-cache']]).to.deep.equal([{ version: 1 }, 'HIT'])
