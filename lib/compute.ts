@@ -37,7 +37,10 @@ export interface ComputeFrom {
   lock?: HeldLock
   /** The server's clock when the lock was taken: the entry's `created`. */
   serverNow?: number
-  /** Lets later callers start afresh when the lease runs out (see `SingleFlight.run`). */
+  /**
+   * Lets later callers start afresh (see `SingleFlight.run`): when the lease runs out, or
+   * as soon as the value is known not to be stored, before the lock's release goes out.
+   */
   detach?: () => void
 }
 
@@ -111,7 +114,7 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
         }, options.lockLease)
   const settled = await (computeChannel.hasSubscribers ? tracedRun(call) : runFactory(call.factory, key, options.hardTimeout))
   clearTimeout(lease)
-  const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed }
+  const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed, detach: from.detach }
   if (settled.kind === 'hard-timeout') {
     // The lock goes now, so that another process may take over; a value the function
     // still returns is stored if nobody holds the lock by then.
@@ -160,6 +163,11 @@ interface Store<T> {
   given?: boolean
   /** Marked when the key changed while the function ran. */
   changed?: Watch
+  /**
+   * Lets later callers start afresh once the value is known not to be stored: only the
+   * callers that joined while it was computed share a value that is not kept.
+   */
+  detach?: () => void
 }
 
 /** Encodes and stores a computed value (unless `shouldCache` says no); returns its entry. */
@@ -174,6 +182,7 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   const fresh = Math.ceil(Math.max(s.created, s.started + ttl))
   const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + options.grace, tags }
   if (options.shouldCache !== undefined && !options.shouldCache(s.value)) {
+    s.detach?.()
     await s.lock?.release()
     return entry
   }
@@ -182,6 +191,7 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
     bytes = core.envelope.encode(entry, key)
   } catch (error) {
     core.error(error instanceof MemoredisError ? error : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error }), key)
+    s.detach?.()
     await s.lock?.release()
     return entry
   }

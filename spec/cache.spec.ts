@@ -236,6 +236,22 @@ describe('Cache with Redis', () => {
     expect(staleUntil).to.equal((freshUntil as number) + 5_000)
   })
 
+  it('shares a value that shouldCache refuses only with the calls that joined its computation, not with one made while its lock is being released', async () => {
+    const cache = make()
+    let runs = 0
+    let later: Promise<number> | undefined
+    const refuse = (): boolean => {
+      // Called once the function has returned, just before the lock's release goes to Redis;
+      // this call is made before that release is answered.
+      if (later === undefined) process.nextTick(() => (later = cache.getOrSet('refused', async () => ++runs, { shouldCache: refuse })))
+      return false
+    }
+    const first = cache.getOrSet('refused', async () => ++runs, { shouldCache: refuse })
+    const joined = cache.getOrSet('refused', async () => ++runs, { shouldCache: refuse })
+    expect([await first, await joined]).to.deep.equal([1, 1])
+    expect([await later, runs]).to.deep.equal([2, 2])
+  })
+
   it('spreads expiries with jitter, never past the ttl', async () => {
     const cache = make({ ttl: '100s', jitter: 0.5 })
     const ttls: number[] = []
