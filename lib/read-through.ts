@@ -82,8 +82,10 @@ export class ReadThrough {
     const core = this.core
     if (core.closed) return Promise.reject(new CacheClosedError())
     try {
+      // Without L1 the clock is not read here: the L2 reply is judged on its own reading.
+      if (core.l1 === undefined) return this.afterL1(call, undefined, 0, traced)
       const now = core.now()
-      const record = core.l1?.get(call.key, now)
+      const record = core.l1.get(call.key, now)
       const entry = record === undefined ? undefined : this.checked(call.key, record)
       if (entry instanceof Promise) return entry.then((checked) => this.afterL1(call, checked, now, traced))
       return this.afterL1(call, entry, now, traced)
@@ -127,7 +129,7 @@ export class ReadThrough {
     }
     if (core.l2 === undefined) return undefined
     await core.l2.whenStarted()
-    const looked = await this.lookup(key, 0, true)
+    const looked = await this.lookup({ key, newerThan: 0, count: true }, asIs)
     return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
   }
 
@@ -224,28 +226,39 @@ export class ReadThrough {
     return true
   }
 
-  /** L2, then the lock, then the function. */
-  private async fill<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+  /**
+   * L2, then the lock, then the function. Not an async function, and the GET's reply is
+   * decided on in one callback (see {@link lookup}): an L2 hit settles the flight in the
+   * microtask turn after the tier's answer, not two turns after it.
+   */
+  private fill<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    // Only a cache created a moment ago waits; afterwards this costs no tick.
+    const starting = this.core.l2?.whenStarted()
+    if (starting !== undefined) return starting.then(() => this.fillStarted(call, from))
+    return this.fillStarted(call, from)
+  }
+
+  private fillStarted<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
     const core = this.core
     const { key } = call
-    const l2 = core.l2
-    // Only a cache created a moment ago waits; afterwards this costs no tick.
-    const starting = l2?.whenStarted()
-    if (starting !== undefined) await starting
     // Negative caching (opt-in): the same error again, unless another process stored a value meanwhile.
     const remembered = from.newerThan === 0 ? core.remembered.get(key, core.tags.epoch) : undefined
-    if (remembered !== undefined) {
-      const looked = l2 === undefined ? undefined : await this.lookup(key, 0, true)
-      if (looked?.kind === 'hit') return resultOf(looked.entry, 'hit')
-      throw remembered.error
-    }
-    if (l2 === undefined) return compute(core, call, { stale: from.stale, detach: from.detach })
+    if (remembered !== undefined) return this.rememberedUnlessStored<T>(key, remembered.error)
+    if (core.l2 === undefined) return compute(core, call, { stale: from.stale, detach: from.detach })
     // An L2 hit is one GET; only a miss, or a stale value, goes on to the lock.
-    const looked = await this.lookup(key, from.newerThan, true)
-    if (looked.kind === 'hit') return resultOf(looked.entry, 'hit')
-    // Redis just failed: straight to the function, not through more timeouts.
-    if (looked.kind === 'down') return compute(core, call, { stale: from.stale, detach: from.detach })
-    return this.lockOrWait(call, { ...from, stale: newer(from.stale, looked.stale) })
+    return this.lookup({ key, newerThan: from.newerThan, count: true }, (looked) => {
+      if (looked.kind === 'hit') return resultOf<T>(looked.entry, 'hit')
+      // Redis just failed: straight to the function, not through more timeouts.
+      if (looked.kind === 'down') return compute(core, call, { stale: from.stale, detach: from.detach })
+      return this.lockOrWait(call, { ...from, stale: newer(from.stale, looked.stale) })
+    })
+  }
+
+  /** A remembered error, thrown again, unless another process has stored a value since. */
+  private async rememberedUnlessStored<T>(key: string, error: unknown): Promise<CacheResult<T>> {
+    const looked = this.core.l2 === undefined ? undefined : await this.lookup({ key, newerThan: 0, count: true }, asIs)
+    if (looked?.kind === 'hit') return resultOf(looked.entry, 'hit')
+    throw error
   }
 
   /** One computation across processes: take the lock with the read, or wait for whoever has it (traced on `memoredis:lock-wait`). */
@@ -317,7 +330,7 @@ export class ReadThrough {
       const settled = core.coherence === undefined || core.coherence.settled
       await armed.wait(settled ? waitSlice(found.holderMs, remaining) : Math.min(50, remaining))
       if (core.closed) throw new CacheClosedError()
-      const written = await this.lookup(key, from.newerThan, false)
+      const written = await this.lookup({ key, newerThan: from.newerThan, count: false }, asIs)
       if (written.kind === 'hit') {
         endWait(wait, 'value')
         return resultOf(written.entry, 'hit')
@@ -374,29 +387,44 @@ export class ReadThrough {
     return { kind: 'held', stale, holderMs: reply.holderMs }
   }
 
-  /** One GET: a fresh value, or a stale one within grace (see {@link accept}), or Redis failing. `count`: count a miss. */
-  private async lookup(key: string, newerThan: number, count: boolean): Promise<Looked> {
+  /**
+   * One GET, then `next` with what it found: a fresh value, a stale one within grace (see
+   * {@link accept}), nothing, or Redis failing. Continuation-passing, so that `next` runs in
+   * the callback of the GET's reply itself (pass {@link asIs} for the finding).
+   */
+  private lookup<R>(at: Lookup, next: (looked: Looked) => R | Promise<R>): Promise<R> {
     const core = this.core
-    const l2 = core.l2 as NonNullable<Core['l2']>
+    const { key } = at
     const watch = core.watchValue(key)
-    let bytes: Buffer | null
-    try {
-      bytes = await l2.get(key)
-    } catch (error) {
-      core.unwatch(key, watch)
-      core.error(error, key, 'l2')
-      return { kind: 'down' }
-    }
-    let accepted: Accepted | undefined
-    if (bytes === null) core.unwatch(key, watch)
-    else {
-      // Awaited only when a tag's stamp had to be read: a hit costs no extra turn.
-      const checking = this.accept({ key, bytes, newerThan, watch })
-      accepted = checking instanceof Promise ? await checking : checking
-      if (accepted?.fresh === true) return { kind: 'hit', entry: accepted.entry }
-    }
+    return (core.l2 as NonNullable<Core['l2']>).get(key).then(
+      (bytes) => {
+        if (bytes === null) {
+          core.unwatch(key, watch)
+          return next(this.missed(key, undefined, at.count))
+        }
+        // Awaited only when a tag's stamp had to be read: a hit costs no extra turn.
+        const checking = this.accept({ key, bytes, newerThan: at.newerThan, watch })
+        if (checking instanceof Promise) return checking.then((accepted) => next(this.looked(key, accepted, at.count)))
+        return next(this.looked(key, checking, at.count))
+      },
+      (error: unknown) => {
+        core.unwatch(key, watch)
+        core.error(error, key, 'l2')
+        return next(DOWN)
+      },
+    )
+  }
+
+  /** What an accepted (or refused: undefined) value makes of a lookup. */
+  private looked(key: string, accepted: Accepted | undefined, count: boolean): Looked {
+    if (accepted?.fresh === true) return { kind: 'hit', entry: accepted.entry }
+    return this.missed(key, accepted?.entry, count)
+  }
+
+  /** A lookup that found no fresh value; `stale`: one within grace. */
+  private missed(key: string, stale: Entry | undefined, count: boolean): Looked {
     if (count) this.countMiss(key)
-    return { kind: 'miss', stale: accepted?.entry }
+    return { kind: 'miss', stale }
   }
 
   /**
@@ -418,19 +446,21 @@ export class ReadThrough {
     }
     // The epoch before the tag check: an invalidation landing during it leaves the L1 copy unchecked.
     const epoch = core.tags.epoch
-    const valid = entry === undefined || entry.staleUntil <= core.now() || entry.created <= newerThan ? false : core.tags.valid(entry)
+    // The clock is read once for both checks, unless a tag's stamp must be read in between.
+    const now = core.now()
+    const valid = entry === undefined || entry.staleUntil <= now || entry.created <= newerThan ? false : core.tags.valid(entry)
     const decoded: Decoded = { key, bytes, newerThan, watch: read.watch, entry, epoch }
-    if (typeof valid === 'boolean') return this.accepted(decoded, valid)
-    return valid.then((checked) => this.accepted(decoded, checked))
+    if (typeof valid === 'boolean') return this.accepted(decoded, valid, now)
+    return valid.then((checked) => this.accepted(decoded, checked, core.now()))
   }
 
-  /** The end of {@link accept}, once the tags are checked: the clock is read once here. */
-  private accepted(decoded: Decoded, valid: boolean): Accepted | undefined {
+  /** The end of {@link accept}, once the tags are checked, at `now` (the cache's clock, ms). */
+  private accepted(decoded: Decoded, valid: boolean, now: number): Accepted | undefined {
     const core = this.core
     const { key, bytes, entry, watch, epoch } = decoded
     core.unwatch(key, watch)
     if (entry === undefined || !valid) return undefined
-    const fresh = isFresh(entry, core.now())
+    const fresh = isFresh(entry, now)
     if (fresh) {
       core.stats.l2Hits++
       if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
@@ -497,6 +527,20 @@ interface Decoded extends ValueRead {
 
 /** What one GET found. */
 type Looked = { kind: 'hit'; entry: Entry } | { kind: 'miss'; stale: Entry | undefined } | { kind: 'down' }
+
+const DOWN: Looked = { kind: 'down' }
+
+/** A lookup's finding, as it is (the `next` of a caller that awaits it). */
+const asIs = (looked: Looked): Looked => looked
+
+/** One GET of a value (see `lookup`). */
+interface Lookup {
+  key: string
+  /** A value created at or before this (server ms) does not count. */
+  newerThan: number
+  /** Count a miss in the stats and the `miss` event. */
+  count: boolean
+}
 
 /** A wait for another process's computation, traced from its start until {@link endWait}. */
 interface WaitTrace {
