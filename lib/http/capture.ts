@@ -7,7 +7,7 @@
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
 import { Socket } from 'node:net'
 import { Readable } from 'node:stream'
-import type { CacheStatus } from './shared.ts'
+import type { Answer } from './shared.ts'
 
 /** What a handler made: status, headers (lowercase names) and body. */
 export interface Captured {
@@ -284,16 +284,6 @@ export function shadowRequest(from: IncomingMessage, url: string): { req: Incomi
   req.push(null)
   shadows.add(req)
   return { req, res: new ServerResponse(req) }
-}
-
-/** A response from the cache, as an adapter's `send` gets it (`body` undefined: none, as for 304 and 204). */
-export interface Answer {
-  status: number
-  headers: Readonly<Record<string, string>>
-  cache: CacheStatus
-  /** Seconds since it was made. */
-  age: number
-  body: Buffer | undefined
 }
 
 /** Sends `answer` on a Node response: its status and headers, `X-Cache`, `Age`, and its body with its length. */

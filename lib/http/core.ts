@@ -262,11 +262,11 @@ export class HttpCache<Req, Res> {
         const value = stored.h[name]
         if (value !== undefined) headers[name] = value
       }
-      return ex.send(304, headers, status, age, undefined)
+      return ex.send({ status: 304, headers, cache: status, age, body: undefined })
     }
     const b = stored.b
     const body = stored.s === 204 ? undefined : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-    ex.send(stored.s, stored.h, status, age, body)
+    ex.send({ status: stored.s, headers: stored.h, cache: status, age, body })
   }
 }
 

@@ -13,7 +13,7 @@
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express'
 import { holdResponse, isShadow, sendAnswer, shadowRequest } from './capture.ts'
 import { HttpCache } from './core.ts'
-import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+import type { Answer, CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
 
 /** Options of {@link expressCache}: `key`, `bypass` and `tags` receive Express's `req` (and `res`). */
 export type ExpressCacheOptions = HttpCacheOptions<Request, Response>
@@ -75,7 +75,7 @@ class ExpressExchange implements Exchange<Request, Response> {
     return hold.captured.then((c) => c && { ...c, req: copy.req as Request, res: copy.res as Response, release: () => undefined })
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
-    sendAnswer(this.res, { status, headers, cache, age, body })
+  send(answer: Answer): void {
+    sendAnswer(this.res, answer)
   }
 }

@@ -10,7 +10,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { readStream } from './capture.ts'
-import type { CacheStatus, Exchange, Held } from './shared.ts'
+import type { Answer, CacheStatus, Exchange, Held } from './shared.ts'
 
 type FastifyHeld = Held<FastifyRequest, FastifyReply>
 
@@ -217,14 +217,14 @@ export class FastifyExchange implements Exchange<FastifyRequest, FastifyReply> {
     return this.refreshes.run(this.user, limit)
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+  send(answer: Answer): void {
     this.decided = true
     const reply = this.reply
-    reply.code(status)
-    reply.headers(headers)
-    reply.header('x-cache', cache)
-    reply.header('age', String(age))
-    reply.send(body)
+    reply.code(answer.status)
+    reply.headers(answer.headers)
+    reply.header('x-cache', answer.cache)
+    reply.header('age', String(answer.age))
+    reply.send(answer.body)
   }
 
   /** The cache is done: a request it never let through goes on with `error`; a reply still held goes out. */

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream'
 import type { Context, Middleware, Next } from 'koa'
 import { holdResponse, isShadow, readStream, shadowRequest } from './capture.ts'
 import { HttpCache } from './core.ts'
-import type { CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+import type { Answer, CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
 
 /** Options of {@link koaCache}: `key`, `bypass` and `tags` receive Koa's `ctx` (`tags` twice: as request and response). */
 export type KoaCacheOptions = HttpCacheOptions<Context, Context>
@@ -100,13 +100,13 @@ class KoaExchange implements Exchange<Context, Context> {
     })
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+  send(answer: Answer): void {
     const ctx = this.user
-    ctx.status = status
-    ctx.set(headers)
-    ctx.set('X-Cache', cache)
-    ctx.set('Age', String(age))
-    if (body !== undefined) ctx.body = body
+    ctx.status = answer.status
+    ctx.set(answer.headers)
+    ctx.set('X-Cache', answer.cache)
+    ctx.set('Age', String(answer.age))
+    if (answer.body !== undefined) ctx.body = answer.body
   }
 }
 

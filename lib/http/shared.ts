@@ -133,8 +133,19 @@ export interface Exchange<Req, Res> {
   capture(limit: number): Promise<Held<Req, Res> | undefined>
   /** Runs the handler for a copy of this request, detached from the client (a background refresh). */
   refresh(limit: number): Promise<Held<Req, Res> | undefined>
-  /** Sends a response from the cache (`body` undefined: none, as for 304 and 204). */
-  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void
+  /** Sends a response from the cache. */
+  send(answer: Answer): void
+}
+
+/** A response from the cache, as an adapter's `send` gets it. */
+export interface Answer {
+  status: number
+  headers: Readonly<Record<string, string>>
+  cache: CacheStatus
+  /** Seconds since it was made. */
+  age: number
+  /** Undefined: none, as for 304 and 204. */
+  body: Buffer | undefined
 }
 
 /**

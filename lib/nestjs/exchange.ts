@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CallHandler } from '@nestjs/common'
 import type { Subscriber, Subscription } from 'rxjs'
 import { holdResponse, sendAnswer, shadowRequest } from '../http/capture.ts'
-import type { CacheStatus, Exchange, Held } from '../http/shared.ts'
+import type { Answer, CacheStatus, Exchange, Held } from '../http/shared.ts'
 import type { MemoredisRequest } from './options.ts'
 
 /** The detached copies of requests (background refreshes) whose handler failed: their response is never kept. */
@@ -86,9 +86,9 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
     })
   }
 
-  send(status: number, headers: Readonly<Record<string, string>>, cache: CacheStatus, age: number, body: Buffer | undefined): void {
+  send(answer: Answer): void {
     const res = this.res
-    sendAnswer(res, { status, headers, cache, age, body })
+    sendAnswer(res, answer)
     // The handler did not run; Nest still replies with what the interceptors give it,
     // to a response already sent: let that reply write nothing.
     mute(res)
