@@ -1,76 +1,86 @@
 /**
  * One timer for every Redis command in flight, instead of one timer each. Every command
  * of a tier has the same timeout, so deadlines arrive in the order commands were sent: a
- * FIFO whose head is the next to expire, and a single timer armed for it. A command that
- * settles marks itself done (and drops its `expire`, so that nothing it held stays
- * reachable) and is skipped when its turn comes. The timer also fires every
- * {@link SWEEP_MS} while commands are queued, so that done ones leave the queue young:
- * held for a whole timeout, hundreds of thousands of them outlived the young generation
- * and made every minor GC slower.
+ * list, oldest first, whose head is the next to expire, and a single timer armed for the
+ * head's deadline. A command whose reply comes leaves the list at once (two links
+ * changed), so nothing it held stays reachable, and the timer is not moved: when it fires
+ * at a deadline nobody is waiting for any more, it is armed again for the new head's.
+ *
+ * So a stream of commands answered in time wakes the timer once per timeout (500 ms by
+ * default), not once per command, nor every few milliseconds: on a virtual machine a
+ * timer that fires wakes the process from its wait for Redis, and lone L2 hits pay for
+ * it in latency (a 1 ms interval added about 2 µs to each `GET` here, a 20 ms one up to 1 µs).
  */
 
 /** A command waiting for its reply. */
 export interface Pending {
-  /** Set when the reply came (or the command failed): the deadline no longer matters. */
+  /** Set once it left the list: its reply came, it failed, or its deadline passed. */
   done: boolean
   /** performance.now() after which it has timed out. */
   deadline: number
   /** Called once when the deadline passes and it is not done. */
   expire(): void
+  /** Its neighbours in the list, while listed. */
+  older: Pending | undefined
+  newer: Pending | undefined
 }
 
-/** The longest a settled command stays in the queue, ms. */
-const SWEEP_MS = 20
-
 export class Deadlines {
-  private queue: Pending[] = []
-  private head = 0
+  private oldest: Pending | undefined
+  private newest: Pending | undefined
   private timer: NodeJS.Timeout | undefined
 
-  /** Watches `pending` until it is done or its deadline passes. */
+  /** Watches `pending` until {@link settle} or its deadline. */
   add(pending: Pending): void {
-    this.queue.push(pending)
+    const newest = this.newest
+    pending.older = newest
+    pending.newer = undefined
+    if (newest === undefined) this.oldest = pending
+    else newest.newer = pending
+    this.newest = pending
     if (this.timer === undefined) this.arm(pending.deadline)
+  }
+
+  /** Stops watching `pending` (its reply came): false when it was done already (it timed out). */
+  settle(pending: Pending): boolean {
+    if (pending.done) return false
+    pending.done = true
+    const { older, newer } = pending
+    if (older === undefined) this.oldest = newer
+    else older.newer = newer
+    if (newer === undefined) this.newest = older
+    else newer.older = older
+    pending.older = undefined
+    pending.newer = undefined
+    return true
   }
 
   /** Expires everything still pending (the tier is closing). */
   expireAll(): void {
     clearTimeout(this.timer)
     this.timer = undefined
-    const queue = this.queue.slice(this.head)
-    this.queue = []
-    this.head = 0
-    for (const pending of queue) if (!pending.done) pending.expire()
+    this.expireUntil(Number.POSITIVE_INFINITY)
   }
 
   private arm(deadline: number): void {
-    this.timer = setTimeout(() => this.sweep(), Math.min(SWEEP_MS, Math.max(0, deadline - performance.now())))
+    this.timer = setTimeout(this.fire, Math.max(0, deadline - performance.now()))
     this.timer.unref()
   }
 
-  private sweep(): void {
+  private readonly fire = (): void => {
     this.timer = undefined
-    const now = performance.now()
-    const queue = this.queue
-    while (this.head < queue.length) {
-      const pending = queue[this.head] as Pending
-      if (!pending.done && pending.deadline > now) break
-      this.head++
-      if (!pending.done) {
-        pending.done = true
-        pending.expire()
-      }
+    this.expireUntil(performance.now())
+    // An `expire` may have sent a command, which armed the timer already.
+    if (this.oldest !== undefined && this.timer === undefined) this.arm(this.oldest.deadline)
+  }
+
+  /** Expires, oldest first, every pending command whose deadline is at or before `now`. */
+  private expireUntil(now: number): void {
+    let head = this.oldest
+    while (head !== undefined && head.deadline <= now) {
+      this.settle(head)
+      head.expire()
+      head = this.oldest
     }
-    if (this.head === queue.length) {
-      this.queue = []
-      this.head = 0
-      return
-    }
-    // Drop what has been swept once it is most of the array.
-    if (this.head > 64 && this.head * 2 > queue.length) {
-      this.queue = queue.slice(this.head)
-      this.head = 0
-    }
-    this.arm((this.queue[this.head] as Pending).deadline)
   }
 }

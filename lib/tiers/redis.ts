@@ -30,8 +30,6 @@ export interface RedisTierOptions {
   events: RedisTierEvents
 }
 
-const NOTHING = (): void => undefined
-
 /** A code names an error kind only when it looks like one (`ECONNREFUSED`, `ERR_REDIS_TIMEOUT`): bounded, never a message. */
 const ERROR_CODE = /^[A-Z][A-Z0-9_]{1,39}$/
 
@@ -200,6 +198,8 @@ export class RedisTier {
         deadline: performance.now() + this.options.timeoutMs,
         expire: () =>
           reject(this.failed(new RedisError(`redis: ${name} timed out after ${this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' }))),
+        older: undefined,
+        newer: undefined,
       }
       this.deadlines.add(pending)
       this.batchWrites()
@@ -207,18 +207,14 @@ export class RedisTier {
         (value) => {
           // A late answer (after the timeout) still says that Redis answers again.
           this.succeeded()
-          if (pending.done) return
+          if (!this.deadlines.settle(pending)) return
           // The deadline is the start plus the timeout: the start costs no second clock read.
           if (this.onRoundTrip !== undefined) this.roundTrip(name, pending.deadline)
           received?.(value)
-          pending.done = true
-          pending.expire = NOTHING
           resolve(value)
         },
         (error: unknown) => {
-          if (pending.done) return // counted once, as the timeout
-          pending.done = true
-          pending.expire = NOTHING
+          if (!this.deadlines.settle(pending)) return // counted once, as the timeout
           const message = error instanceof Error ? error.message : String(error)
           reject(this.failed(new RedisError(`redis: ${name} failed: ${message}`, { cause: error })))
         },
