@@ -9,7 +9,8 @@
  * So a stream of commands answered in time wakes the timer once per timeout (500 ms by
  * default), not once per command, nor every few milliseconds: on a virtual machine a
  * timer that fires wakes the process from its wait for Redis, and lone L2 hits pay for
- * it in latency (a 1 ms interval added about 2 µs to each `GET` here, a 20 ms one up to 1 µs).
+ * it in latency (beside a 1 ms interval timer a `GET` took about 2 µs longer here, and
+ * up to 1.5 µs beside a 20 ms one; see docs/performance.md).
  */
 
 /** A command waiting for its reply. */
