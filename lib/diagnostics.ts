@@ -1,4 +1,4 @@
-import { tracingChannel, type TracingChannel } from 'node:diagnostics_channel'
+import { tracingChannel, type TracingChannelSubscribers } from 'node:diagnostics_channel'
 import type { Cache } from './cache-types.ts'
 
 /**
@@ -78,12 +78,36 @@ export interface LockWaitContext extends Origin {
 /** The fields every context shares, known when a call starts. */
 export type CallOrigin = Omit<Origin, 'key'>
 
+/** One of a tracing channel's five channels, as memoredis publishes on it. */
+interface Publishing<C> {
+  publish(message: C): void
+}
+
+/**
+ * What memoredis uses of a tracing channel whose contexts are `C`. Written out rather than
+ * named as `TracingChannel<…>`: @types/node swapped that type's parameters (store then
+ * context in 20, context then store in 26), and a declaration that names either order
+ * fails a consumer's typecheck on the other.
+ */
+export interface Tracing<C extends object> {
+  readonly hasSubscribers: boolean
+  readonly start: Publishing<C> & {
+    runStores<T, A extends unknown[]>(context: C, run: (...args: A) => T, thisArg?: unknown, ...args: A): T
+  }
+  readonly end: Publishing<C>
+  readonly asyncStart: Publishing<C>
+  readonly asyncEnd: Publishing<C>
+  readonly error: Publishing<C>
+  subscribe(subscribers: TracingChannelSubscribers<C>): void
+  unsubscribe(subscribers: TracingChannelSubscribers<C>): void
+}
+
 /** `memoredis:read`. */
-export const readChannel: TracingChannel<unknown, ReadContext> = tracingChannel(channels.read)
+export const readChannel: Tracing<ReadContext> = tracingChannel(channels.read)
 /** `memoredis:compute`. */
-export const computeChannel: TracingChannel<unknown, ComputeContext> = tracingChannel(channels.compute)
+export const computeChannel: Tracing<ComputeContext> = tracingChannel(channels.compute)
 /** `memoredis:lock-wait`. */
-export const lockWaitChannel: TracingChannel<unknown, LockWaitContext> = tracingChannel(channels.lockWait)
+export const lockWaitChannel: Tracing<LockWaitContext> = tracingChannel(channels.lockWait)
 
 /** Contexts whose trace may end with an error. */
 interface Failing {
@@ -98,7 +122,7 @@ interface Failing {
  * when `channel.hasSubscribers`.
  */
 export function traceAsync<C extends Failing, R>(
-  channel: TracingChannel<unknown, C>,
+  channel: Tracing<C>,
   context: C,
   run: () => Promise<R>,
   settle: (context: C, outcome: { value: R } | { error: unknown }) => void,
@@ -153,19 +177,19 @@ function hitSettled(context: ReadContext, value: unknown): void {
 export const staleReasons = new WeakMap<object, NonNullable<ReadContext['staleReason']>>()
 
 /** Opens a trace whose end is published later by {@link finish} or {@link fail} (a wait spread over a loop). */
-export function traceOpen<C extends object>(channel: TracingChannel<unknown, C>, context: C): void {
+export function traceOpen<C extends object>(channel: Tracing<C>, context: C): void {
   channel.start.publish(context)
   channel.end.publish(context)
 }
 
 /** Publishes the end of a successful trace: `asyncStart`, `asyncEnd`. */
-export function finish<C extends object>(channel: TracingChannel<unknown, C>, context: C): void {
+export function finish<C extends object>(channel: Tracing<C>, context: C): void {
   channel.asyncStart.publish(context)
   channel.asyncEnd.publish(context)
 }
 
 /** Publishes the end of a failed trace: `error` (with `context.error` set), `asyncStart`, `asyncEnd`. */
-export function fail<C extends Failing>(channel: TracingChannel<unknown, C>, context: C, error: unknown): void {
+export function fail<C extends Failing>(channel: Tracing<C>, context: C, error: unknown): void {
   context.error = error
   channel.error.publish(context)
   finish(channel, context)
