@@ -1,3 +1,5 @@
+import { clockThread } from './clock-thread.ts'
+
 /**
  * The Redis server's clock, as seen from this process. Tag validity compares an entry's
  * `created` with stamps that Redis `TIME` wrote (to the microsecond), so `created` must
@@ -35,28 +37,14 @@ export function localNow(): number {
   return now
 }
 
-/** The last `Date.now()` read on the hot path, until a timer clears it (at most 1 ms later). */
-let cachedNow: number | undefined
-const forget = (): void => {
-  cachedNow = undefined
-}
-const nativeDateNow = Date.now
-
 /**
- * `Date.now()` read at most once per millisecond, as lru-cache does (`ttlResolution`):
- * a clock read costs about half an L1 hit. Timers only run between tasks, so a long
- * synchronous run sees one value; freshness is checked to the millisecond. A replaced
- * `Date.now` (fake timers) is read every time: it may jump without a timer running.
+ * This machine's clock in epoch ms, to the millisecond, for the hot path: the time the
+ * clock thread keeps in shared memory (`clock-thread.ts`), one memory read where a
+ * `Date.now()` costs about as much as the rest of an L1 hit. It moves while the event
+ * loop is busy, so an entry is never served more than about a millisecond past its ttl.
  */
 export function coarseLocalNow(): number {
-  const native = Date.now === nativeDateNow
-  if (cachedNow !== undefined && native) return cachedNow
-  const now = Date.now()
-  if (native) {
-    cachedNow = now
-    setTimeout(forget, 1).unref()
-  }
-  return now
+  return clockThread.now()
 }
 
 export class ServerClock {
