@@ -6,7 +6,8 @@ import { circuitOf, coherenceOf, healthOf } from './health.ts'
 import type { CacheEventName, CacheEvents } from './events.ts'
 import { memoize } from './memoize.ts'
 import { bind, Namespace } from './namespace.ts'
-import { resolveCacheOptions, resolveEntryOptions, type CacheOptions, type EntryOptions, type ResolvedEntryOptions } from './options.ts'
+import { refuseUnknownOptions } from './known-options.ts'
+import { resolveCacheOptions, resolveEntryOptions, SET_OPTIONS, type CacheOptions, type EntryOptions, type ResolvedEntryOptions } from './options.ts'
 import type { Call } from './compute.ts'
 import type { CacheResult } from './result.ts'
 
@@ -35,7 +36,9 @@ class CacheFacade implements Cache {
     bind(this, ns)
   }
 
-  namespace(name: string): Cache {
+  namespace(name: string, ...rest: unknown[]): Cache {
+    // It takes a name only: options meant for it (a ttl, say) would be dropped without a word.
+    if (rest.length > 0) throw new InvalidOptionError(`namespace takes only a name, got ${rest.length + 1} arguments; options go to getOrSet, memoize or createCache`)
     return new CacheFacade(new Namespace(this.#ns.core, name, false))
   }
 
@@ -68,6 +71,7 @@ class CacheFacade implements Cache {
   }
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
+    if (options !== undefined && options !== null && typeof options === 'object') refuseUnknownOptions(options, SET_OPTIONS, 'set')
     const resolved = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
     await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved, origin: this.#ns.origin })
   }

@@ -6,6 +6,7 @@
 import type { Cache } from './cache-types.ts'
 import { defaultCache } from './default-cache.ts'
 import { InvalidOptionError, TagInvalidationError } from './errors.ts'
+import { refuseUnknownOptions } from './known-options.ts'
 
 /**
  * The tags a successful call invalidates: a list, or a function of the call's arguments
@@ -139,9 +140,7 @@ export function checkInvalidateTags(tags: unknown, options: unknown, where: stri
     throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`)
   }
   const given = options as Record<string, unknown>
-  for (const name of Object.keys(given)) {
-    if (name !== 'cache' && name !== 'onError') throw new InvalidOptionError(`${where} has no option ${JSON.stringify(name)} (known: cache, onError)`)
-  }
+  refuseUnknownOptions(given, ['cache', 'onError'], where)
   const cache = given.cache as { invalidateTags?: unknown } | undefined | null
   if (cache !== undefined && (typeof cache !== 'object' || cache === null || typeof cache.invalidateTags !== 'function')) {
     throw new InvalidOptionError(`${where}: cache must be a cache from createCache(), got ${describe(cache)}`)

@@ -1,6 +1,7 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import type { Codec } from './codec-types.ts'
 import { InvalidOptionError } from './errors.ts'
+import { refuseUnknownOptions } from './known-options.ts'
 import { checkRedisSource } from './tiers/client.ts'
 
 /**
@@ -284,13 +285,8 @@ function plainObject(value: unknown, option: string): Record<string, unknown> {
   return value as Record<string, unknown>
 }
 
-function known(options: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const name of Object.keys(options)) {
-    if (!allowed.includes(name)) {
-      throw new InvalidOptionError(`${where} has no option ${JSON.stringify(name)} (known: ${allowed.join(', ')})`)
-    }
-  }
-}
+/** The entry options `set` takes: a value given, not computed, has no function options. */
+export const SET_OPTIONS = ['ttl', 'grace', 'tags'] as const
 
 /** The entry options that per-call and per-function options may set. */
 export const ENTRY_OPTIONS = [
@@ -308,7 +304,8 @@ export function resolveEntryOptions<T>(
 ): ResolvedEntryOptions<T> {
   const resolved = { ...base } as ResolvedEntryOptions<T>
   if (options === undefined) return resolved
-  const given = options as Record<string, unknown>
+  const given = plainObject(options, `${where} options`)
+  refuseUnknownOptions(given, ENTRY_OPTIONS, where)
   if (given.ttl !== undefined) resolved.ttl = parseDuration(given.ttl, `${where}: ttl`)
   if (given.grace !== undefined) resolved.grace = parseDuration(given.grace, `${where}: grace`, true)
   if (given.staleWhileRevalidate !== undefined) {
@@ -324,13 +321,13 @@ export function resolveEntryOptions<T>(
   if (given.shouldCache !== undefined) resolved.shouldCache = fn(given.shouldCache, `${where}: shouldCache`)
   if (given.timeout !== undefined) {
     const t = plainObject(given.timeout, `${where}: timeout`)
-    known(t, ['soft', 'hard'], `${where}: timeout`)
+    refuseUnknownOptions(t, ['soft', 'hard'], `${where}: timeout`)
     if (t.soft !== undefined) resolved.softTimeout = parseDuration(t.soft, `${where}: timeout.soft`)
     if (t.hard !== undefined) resolved.hardTimeout = parseDuration(t.hard, `${where}: timeout.hard`)
   }
   if (given.lock !== undefined) {
     const l = plainObject(given.lock, `${where}: lock`)
-    known(l, ['ttl', 'wait', 'lease', 'staleWait'], `${where}: lock`)
+    refuseUnknownOptions(l, ['ttl', 'wait', 'lease', 'staleWait'], `${where}: lock`)
     if (l.ttl !== undefined) resolved.lockTtl = parseDuration(l.ttl, `${where}: lock.ttl`)
     if (l.wait !== undefined) resolved.lockWait = parseDuration(l.wait, `${where}: lock.wait`, true)
     if (l.lease !== undefined) resolved.lockLease = parseDuration(l.lease, `${where}: lock.lease`)
@@ -351,10 +348,10 @@ const MiB = 1024 * 1024
 /** Validates `createCache` options and applies every default, once. */
 export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOptions {
   const given = plainObject(options, 'createCache options')
-  known(given, CACHE_OPTIONS, 'createCache')
+  refuseUnknownOptions(given, CACHE_OPTIONS, 'createCache')
   const where = 'createCache'
   const circuit = plainObject(given.circuit, `${where}: circuit`)
-  known(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
+  refuseUnknownOptions(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
   const maxValueSize = given.maxValueSize === undefined ? 8 * MiB : integer(given.maxValueSize, `${where}: maxValueSize`, 1)
   return {
     redis: given.redis === undefined ? undefined : (checkRedisSource(given.redis, where) as CacheOptions['redis']),
@@ -424,7 +421,7 @@ function resolveL1(value: unknown, where: string): ResolvedCacheOptions['l1'] {
   if (value === false) return false
   if (value === undefined) return defaults
   const l1 = plainObject(value, `${where}: l1`)
-  known(l1, ['max', 'maxSize', 'freeze'], `${where}: l1`)
+  refuseUnknownOptions(l1, ['max', 'maxSize', 'freeze'], `${where}: l1`)
   return {
     max: l1.max === undefined ? defaults.max : integer(l1.max, `${where}: l1.max`, 1),
     maxSize: l1.maxSize === undefined ? defaults.maxSize : integer(l1.maxSize, `${where}: l1.maxSize`, 1),
@@ -466,7 +463,7 @@ function signingKeys(value: unknown, where: string): Buffer[] {
 /** Checks the memoize-only options; returns the entry options part. */
 export function checkMemoizeOptions(options: unknown, where: string): void {
   const given = plainObject(options, `${where} options`)
-  known(given, [...ENTRY_OPTIONS, 'cache', 'name', 'key', 'version'], where)
+  refuseUnknownOptions(given, [...ENTRY_OPTIONS, 'cache', 'name', 'key', 'version'], where)
   if (given.name !== undefined && (typeof given.name !== 'string' || given.name === '')) {
     throw new InvalidOptionError(`${where}: name must be a non-empty string, got ${describe(given.name)}`)
   }

@@ -18,6 +18,7 @@ import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyReque
 import fp from 'fastify-plugin'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
+import { refuseUnknownOptions } from '../known-options.ts'
 import type { Duration } from '../options.ts'
 import { HttpCache } from './core.ts'
 import { FastifyExchange, Refreshes, takePayload } from './fastify-exchange.ts'
@@ -85,8 +86,7 @@ function routeCache(options: FastifyCacheOptions, given: unknown, where: string)
     throw new InvalidOptionError(`${where} must be an object ({ ttl, tags, key, vary, bypass, ... }), got ${given === null ? 'null' : typeof given}`)
   }
   const route = given as Record<string, unknown> & FastifyRouteCacheOptions
-  const unknown = Object.keys(route).find((name) => !ROUTE_OPTIONS.includes(name))
-  if (unknown !== undefined) throw new InvalidOptionError(`${where} has no option ${JSON.stringify(unknown)} (known: ${ROUTE_OPTIONS.join(', ')})`)
+  refuseUnknownOptions(route, ROUTE_OPTIONS, where)
   if (route.bypass !== undefined && typeof route.bypass !== 'boolean') throw new InvalidOptionError(`${where}: bypass must be true or false`)
   if (route.vary !== undefined && !Array.isArray(route.vary)) throw new InvalidOptionError(`${where}: vary must be an array of header names`)
   const tags = route.tags

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
+import { refuseUnknownOptions } from '../known-options.ts'
 import { parseDuration, type Duration } from '../options.ts'
 
 /** The `X-Cache` header: from the cache, from the cache past its ttl, computed now (and kept), or not cacheable. */
@@ -316,8 +317,7 @@ export const HTTP_OPTIONS: readonly (keyof HttpCacheOptions<unknown, unknown>)[]
  */
 export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []): Resolved<Req, Res> {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
-  const unknown = Object.keys(options).find((name) => !(HTTP_OPTIONS as readonly string[]).includes(name) && !alsoAllowed.includes(name))
-  if (unknown !== undefined) throw new InvalidOptionError(`${where} has no option ${JSON.stringify(unknown)} (known: ${HTTP_OPTIONS.join(', ')})`)
+  refuseUnknownOptions(options, alsoAllowed.length === 0 ? HTTP_OPTIONS : [...HTTP_OPTIONS, ...alsoAllowed], where)
   const given = options as Partial<HttpCacheOptions<Req, Res>>
   const cache = given.cache
   if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {

@@ -6,6 +6,7 @@ import { Inject, Injectable, Module, type DynamicModule, type FactoryProvider, t
 import { createCache } from '../cache.ts'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
+import { refuseUnknownOptions } from '../known-options.ts'
 import { MemoredisInterceptor } from './interceptor.ts'
 import { describeValue, resolveModuleOptions, type MemoredisModuleOptions, type ResolvedModuleOptions } from './options.ts'
 import { MEMOREDIS_CACHE, MEMOREDIS_OPTIONS } from './tokens.ts'
@@ -74,9 +75,7 @@ export class MemoredisModule {
   static forRootAsync(options: MemoredisModuleAsyncOptions): DynamicModule {
     const where = 'MemoredisModule.forRootAsync'
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${where} expects { useFactory, inject?, imports? }, got ${describeValue(options)}`)
-    for (const name of Object.keys(options)) {
-      if (!['imports', 'inject', 'useFactory'].includes(name)) throw new InvalidOptionError(`${where} has no option ${JSON.stringify(name)} (known: imports, inject, useFactory)`)
-    }
+    refuseUnknownOptions(options, ['imports', 'inject', 'useFactory'], where)
     const { imports = [], inject = [], useFactory } = options
     if (typeof useFactory !== 'function') throw new InvalidOptionError(`${where}: useFactory must be a function, got ${describeValue(useFactory)}`)
     if (!Array.isArray(inject)) throw new InvalidOptionError(`${where}: inject must be an array of tokens`)

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
+import { refuseUnknownOptions } from '../known-options.ts'
 import { resolve, type HttpCacheOptions } from '../http/shared.ts'
 import { resolveCacheOptions, type CacheOptions } from '../options.ts'
 
@@ -98,11 +99,7 @@ export function checkHttpOptions<Req>(options: unknown, where: string): Memoredi
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${where} must be an object, got ${describeValue(options)}`)
   }
-  for (const name of Object.keys(options)) {
-    if (!(HTTP_OPTIONS as readonly string[]).includes(name)) {
-      throw new InvalidOptionError(`${where} has no option ${JSON.stringify(name)} (known: ${HTTP_OPTIONS.join(', ')})`)
-    }
-  }
+  refuseUnknownOptions(options, HTTP_OPTIONS, where)
   resolve({ ...(options as MemoredisHttpOptions<Req>), cache: PROBE }, where)
   return options as MemoredisHttpOptions<Req>
 }

@@ -2,6 +2,7 @@ import { metrics, trace, type Attributes, type MeterProvider, type TracerProvide
 import type { Cache } from '../cache-types.ts'
 import type { Core } from '../core.ts'
 import { CacheClosedError, InvalidOptionError } from '../errors.ts'
+import { refuseUnknownOptions } from '../known-options.ts'
 import { namespaceOf } from '../namespace.ts'
 import { observeCache } from './metrics.ts'
 import { ATTR } from './names.ts'
@@ -48,7 +49,7 @@ export interface Instrumentation {
 /** The instrumentation of each cache (namespace views share their cache's). */
 const instrumented = new WeakMap<Core, { handle: Instrumentation; meterProvider: MeterProvider; tracerProvider: TracerProvider }>()
 
-const OPTION_KEYS = new Set(['meterProvider', 'tracerProvider', 'roundTrips'])
+const OPTION_KEYS = ['meterProvider', 'tracerProvider', 'roundTrips']
 
 /** The cache's internals, or a clear error for what is not an open memoredis cache. */
 function coreOf(cache: Cache): Core {
@@ -60,9 +61,7 @@ function coreOf(cache: Cache): Core {
 
 function checkOptions(options: InstrumentOptions): void {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`instrument options must be an object, got ${String(options)}`)
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new InvalidOptionError(`instrument has no option ${key} (it has ${[...OPTION_KEYS].join(', ')})`)
-  }
+  refuseUnknownOptions(options, OPTION_KEYS, 'instrument')
   if (options.meterProvider !== undefined && typeof options.meterProvider.getMeter !== 'function') {
     throw new InvalidOptionError('instrument: meterProvider must be an OpenTelemetry MeterProvider (with getMeter)')
   }
