@@ -253,5 +253,20 @@ function describeFramework(framework: Framework): void {
       const untouched = await call(two, '/other', { headers: host })
       expect([JSON.parse(untouched.body), untouched.headers['x-cache']]).to.deep.equal([{ version: 1 }, 'HIT'])
     })
+
+    it('runs `tags` once per handler run, and reports its error once', async () => {
+      const calls = { ok: 0, failing: 0 }
+      const errors: unknown[] = []
+      const boom = new Error('tags failed')
+      const routes: Route[] = [
+        { method: 'GET', path: '/ok', reply: () => ({ body: 'tagged' }), tags: () => (calls.ok++, ['ok']) },
+        { method: 'GET', path: '/failing', reply: () => ({ body: 'untagged' }), tags: () => { calls.failing++; throw boom } },
+      ]
+      const url = await serve(routes, { onError: (error) => errors.push(error) })
+      const ok = [await call(url, '/ok'), await call(url, '/ok')]
+      expect([ok[0]?.headers['x-cache'], ok[1]?.headers['x-cache'], calls.ok]).to.deep.equal(['MISS', 'HIT', 1])
+      const failing = await call(url, '/failing')
+      expect([failing.body, failing.headers['x-cache'], calls.failing, errors]).to.deep.equal(['untagged', 'BYPASS', 1, [boom]])
+    })
   })
 }

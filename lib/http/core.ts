@@ -123,7 +123,10 @@ export class HttpCache<Req, Res> {
       // With stale-while-revalidate the engine calls this in the background, just before or
       // after it hands us the stale value: then this request is answered, and must not run.
       if (!settled) await nextTurn()
-      if (settled) return this.valueOf(ex, await ex.refresh(settings.maxBodySize), base, variant)
+      if (settled) {
+        const copy = await ex.refresh(settings.maxBodySize)
+        return this.valueOf(ex, copy && this.prepare(copy), base, variant)
+      }
       own = this.hold(ex)
       let held: Held<Req, Res> | undefined
       try {
@@ -132,7 +135,7 @@ export class HttpCache<Req, Res> {
         return UNSHARED // The handler failed: its error is rethrown to this request only.
       }
       mine = held === undefined ? undefined : this.prepare(held)
-      return this.valueOf(ex, held, base, variant, mine)
+      return this.valueOf(ex, mine, base, variant)
     }
     let value: Value
     let status: 'hit' | 'miss' | 'stale'
@@ -178,7 +181,7 @@ export class HttpCache<Req, Res> {
     const held = await this.hold(ex)
     const stored = held === undefined ? undefined : this.prepare(held)
     if (stored !== undefined) {
-      const value = await this.valueOf(ex, held, key, undefined, stored)
+      const value = await this.valueOf(ex, stored, key, undefined)
       await this.settings.cache.set(key, value, { ...this.settings.set, tags: value.k === 'n' ? [] : value.t }).catch(this.settings.onError)
     }
     this.finish(ex, held, stored)
@@ -199,8 +202,11 @@ export class HttpCache<Req, Res> {
     return held
   }
 
-  /** The value for the key of this call, storing a variant on the side when the response says `Vary`. */
-  private async valueOf(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, base: string, variant: readonly string[] | undefined, stored = held && this.prepare(held)): Promise<Value> {
+  /**
+   * The value for the key of this call from the response as {@link prepare} made it (once:
+   * it runs `tags`), storing a variant on the side when the response says `Vary`.
+   */
+  private async valueOf(ex: Exchange<Req, Res>, stored: Stored | undefined, base: string, variant: readonly string[] | undefined): Promise<Value> {
     if (stored === undefined) return UNSHARED
     const names = varyNames(stored.h.vary).filter((name) => !this.settings.varies.has(name))
     if (variant !== undefined && names.every((name) => variant.includes(name))) return stored

@@ -23,6 +23,7 @@ export const express5: Framework = {
       ttl: input.ttl,
       vary: input.vary,
       maxBodySize: input.maxBodySize,
+      onError: input.onError,
       tags: (req) => tagged.get(req.path)?.tags?.(requestOf(req)) ?? [],
     }))
     for (const route of routes) {

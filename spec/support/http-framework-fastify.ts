@@ -15,7 +15,7 @@ export const fastify5: Framework = {
   name: 'Fastify 5',
   async serve(input: ServeInput) {
     const app = Fastify()
-    await app.register(fastifyCache, { cache: input.cache, ttl: input.ttl, vary: input.vary, maxBodySize: input.maxBodySize })
+    await app.register(fastifyCache, { cache: input.cache, ttl: input.ttl, vary: input.vary, maxBodySize: input.maxBodySize, onError: input.onError })
     for (const route of input.routes) {
       const tags = route.tags
       app.route({

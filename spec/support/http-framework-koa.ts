@@ -28,6 +28,7 @@ export const koa3: Framework = {
       ttl: input.ttl,
       vary: input.vary,
       maxBodySize: input.maxBodySize,
+      onError: input.onError,
       tags: (ctx) => routeOf(routes, ctx)?.tags?.(requestOf(ctx)) ?? [],
     }))
     app.use(async (ctx) => {

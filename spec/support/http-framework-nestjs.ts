@@ -70,6 +70,7 @@ function serving(platform: () => ExpressAdapter | FastifyAdapter): (input: Serve
     if (input.ttl !== undefined) http.ttl = input.ttl
     if (input.vary !== undefined) http.vary = input.vary
     if (input.maxBodySize !== undefined) http.maxBodySize = input.maxBodySize
+    if (input.onError !== undefined) http.onError = input.onError
     class App {}
     Module({
       imports: [MemoredisModule.forRoot({ cache: input.cache, http, closeOnShutdown: false })],

@@ -47,6 +47,8 @@ export interface ServeInput {
   vary?: readonly string[]
   /** Larger bodies are passed through and never stored, bytes. Default the HTTP cache's. */
   maxBodySize?: number
+  /** Told of the errors the HTTP cache swallowed (a throwing `tags`). Default: a process warning. */
+  onError?: (error: unknown) => void
 }
 
 /** A running app. */
