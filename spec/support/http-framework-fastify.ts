@@ -9,7 +9,12 @@ import type { Framework, RouteRequest, ServeInput } from './http-framework-types
  * Fastify's own serialization.
  */
 
-const requestOf = (request: FastifyRequest): RouteRequest => ({ path: request.url.split('?')[0] ?? '', headers: request.headers })
+const requestOf = (request: FastifyRequest): RouteRequest => ({
+  path: request.url.split('?')[0] ?? '',
+  headers: request.headers,
+  query: request.query as Record<string, unknown>,
+  body: request.body,
+})
 
 export const fastify5: Framework = {
   name: 'Fastify 5',

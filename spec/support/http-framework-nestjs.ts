@@ -19,11 +19,11 @@ import type { Framework, Route, RouteReply, RouteRequest, ServeInput, Served } f
  */
 
 /** Express's `req` or Fastify's `request`. */
-type Request = MemoredisRequest & { path?: string; url: string }
+type Request = MemoredisRequest & { path?: string; url: string; query: Record<string, unknown>; body?: unknown }
 /** Express's `res` or Fastify's `reply`: both have `header(name, value)`. */
 interface Reply { header(name: string, value: string): unknown }
 
-const toRoute = (req: Request): RouteRequest => ({ path: req.path ?? (req.url.split('?')[0] as string), headers: req.headers })
+const toRoute = (req: Request): RouteRequest => ({ path: req.path ?? (req.url.split('?')[0] as string), headers: req.headers, query: req.query, body: req.body })
 
 /** What a handler returns for `reply`, its headers set on `res` first. */
 function answer(reply: RouteReply, res: Reply): unknown {

@@ -13,6 +13,10 @@ export interface RouteRequest {
   /** The path, without the query. */
   path: string
   headers: IncomingHttpHeaders
+  /** The query as the framework parsed it. */
+  query: Readonly<Record<string, unknown>>
+  /** The body as the framework (or, on Express, `express.json()`) parsed it; undefined when none. */
+  body: unknown
 }
 
 /** What a route's handler answers. */
