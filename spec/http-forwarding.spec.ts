@@ -160,7 +160,7 @@ describe('forwarding and rewrite headers (cache poisoning, real HTTP)', () => {
       it('keeps the key of a request without them: an entry made before is still served', async () => {
         const { get, cache, host } = await serve()
         const before = { k: 'r', s: 200, h: { 'content-type': 'application/json' }, b: Buffer.from('{"made":"before"}'), c: Date.now(), t: [] }
-        await cache.namespace('http').set(`GET ${host}/page`, before)
+        await cache.namespace('http').set(`GET ${host} /page`, before)
         const plain = await get('/page')
         expect([plain.headers['x-cache'], plain.body]).to.deep.equal(['HIT', '{"made":"before"}'])
         const forwarded = await get('/page', { 'X-Forwarded-Proto': 'https' })

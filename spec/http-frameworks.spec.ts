@@ -3,7 +3,7 @@ import { createCache, type Cache } from '../lib/index.ts'
 import type { Framework, Route, RouteReply, ServeInput, Served } from './support/http-framework-types.ts'
 import { readWithinCoherence } from './support/coherence.ts'
 import { frameworks } from './support/http-frameworks.ts'
-import { call, gate } from './support/http.ts'
+import { call, callAsSent, gate } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 /**
@@ -252,6 +252,75 @@ function describeFramework(framework: Framework): void {
       expect([JSON.parse(after.body), after.headers['x-cache']]).to.deep.equal([{ version: 2 }, 'MISS'])
       const untouched = await call(two, '/other', { headers: host })
       expect([JSON.parse(untouched.body), untouched.headers['x-cache']]).to.deep.equal([{ version: 1 }, 'HIT'])
+    })
+
+    it('keeps Host and URL apart: a Host holding a path runs uncached and plants nothing on another URL', async () => {
+      const app = counted('/app.js', (n) => ({ body: `the app #${n}` }))
+      const file = counted('/static/app.js', (n) => ({ body: `the static file #${n}` }))
+      const url = await serve([app.route, file.route])
+      const planted = await call(url, '/app.js', { headers: { host: 'shop.example/static' } })
+      expect([planted.body, planted.headers['x-cache']]).to.deep.equal(['the app #1', 'BYPASS'])
+      const victim = await call(url, '/static/app.js', { headers: { host: 'shop.example' } })
+      expect([victim.body, victim.headers['x-cache']]).to.deep.equal(['the static file #1', 'MISS'])
+    })
+
+    it('caches under a Host that is a name, an IPv4 or an [IPv6] address with an optional port, and bypasses any other', async () => {
+      const page = counted('/page', (n) => ({ body: `page #${n}` }))
+      const url = await serve([page.route])
+      for (const host of ['shop.example', 'shop.example:8080', '127.0.0.1:3000', '[::1]:3000', '[2001:db8::1]']) {
+        const first = await call(url, '/page', { headers: { host } })
+        const second = await call(url, '/page', { headers: { host } })
+        expect([first.headers['x-cache'], second.headers['x-cache'], second.body], host).to.deep.equal(['MISS', 'HIT', first.body])
+      }
+      for (const host of ['shop.example/static', 'shop.example?a=1', 'user@shop.example', 'shop.example:80:80', 'shop.example:http', '[::1', 'shop example', '']) {
+        const reply = await callAsSent(url, '/page', { headers: { host } })
+        expect([reply.status, reply.headers['x-cache']], JSON.stringify(host)).to.deep.equal([200, 'BYPASS'])
+      }
+    })
+
+    it('keys the URL as the handler reads it: a raw #, an escaped one and two invalid escapes are never served each other’s page', async () => {
+      const search: Route = { method: 'GET', path: '/search', reply: (req) => ({ body: { query: req.query } }) }
+      const url = await serve([search])
+      // What the handler makes of a URL, without the cache (a request's no-store bypasses it).
+      const truth = async (target: string): Promise<string> => (await callAsSent(url, target, { headers: { 'cache-control': 'no-store' } })).body
+      for (const [planted, victim] of [['/search?tag=#news', '/search?tag=%23news'], ['/search?q=%FE', '/search?q=%FF']] as const) {
+        await callAsSent(url, planted)
+        const served = await callAsSent(url, victim)
+        expect([served.body, served.headers['x-cache']], victim).to.deep.equal([await truth(victim), 'MISS'])
+      }
+    })
+
+    it('runs a request with a body uncached (Content-Length or chunked), so that a GET body cannot plant a page', async () => {
+      let runs = 0
+      const search: Route = {
+        method: 'GET',
+        path: '/search',
+        reply: (req) => ({ body: { q: (req.body as { q?: string } | undefined)?.q ?? req.query.q, run: ++runs } }),
+      }
+      const url = await serve([search])
+      const json = { 'content-type': 'application/json' }
+      const planted = await callAsSent(url, '/search?q=shoes', { headers: json, body: '{"q":"<planted>"}' })
+      const chunked = await callAsSent(url, '/search?q=shoes', { headers: json, body: '{"q":"<chunked>"}', chunked: true })
+      expect([planted.headers['x-cache'], chunked.headers['x-cache']]).to.deep.equal(['BYPASS', 'BYPASS'])
+      const victim = await call(url, '/search?q=shoes')
+      expect([JSON.parse(victim.body), victim.headers['x-cache']]).to.deep.equal([{ q: 'shoes', run: 3 }, 'MISS'])
+      const empty = await callAsSent(url, '/search?q=shoes', { body: '' })
+      expect([JSON.parse(empty.body), empty.headers['x-cache']]).to.deep.equal([{ q: 'shoes', run: 3 }, 'HIT'])
+    })
+
+    it('runs `tags` once per handler run, and reports its error once', async () => {
+      const calls = { ok: 0, failing: 0 }
+      const errors: unknown[] = []
+      const boom = new Error('tags failed')
+      const routes: Route[] = [
+        { method: 'GET', path: '/ok', reply: () => ({ body: 'tagged' }), tags: () => (calls.ok++, ['ok']) },
+        { method: 'GET', path: '/failing', reply: () => ({ body: 'untagged' }), tags: () => { calls.failing++; throw boom } },
+      ]
+      const url = await serve(routes, { onError: (error) => errors.push(error) })
+      const ok = [await call(url, '/ok'), await call(url, '/ok')]
+      expect([ok[0]?.headers['x-cache'], ok[1]?.headers['x-cache'], calls.ok]).to.deep.equal(['MISS', 'HIT', 1])
+      const failing = await call(url, '/failing')
+      expect([failing.body, failing.headers['x-cache'], calls.failing, errors]).to.deep.equal(['untagged', 'BYPASS', 1, [boom]])
     })
   })
 }

@@ -1,7 +1,8 @@
 import { expect } from 'chai'
 import { createCache, InvalidOptionError } from '../lib/index.ts'
 import {
-  FORWARDING, NormalizedUrls, REWRITING, directive, normalizeUrl, notModified, presentLines, resolve, strongEtag, variantKey, type Stored,
+  FORWARDING, NormalizedUrls, REWRITING, directive, isKeyableHost, normalizeUrl, notModified, presentLines, resolve, resourceKey, strongEtag, variantKey,
+  type Stored,
 } from '../lib/http/shared.ts'
 
 function stored(headers: Record<string, string>, status = 200): Stored {
@@ -10,25 +11,47 @@ function stored(headers: Record<string, string>, status = 200): Stored {
 
 describe('http keying and policy', () => {
   describe('normalizeUrl', () => {
-    it('keeps a URL without a query as it is', () => {
-      expect(normalizeUrl('/a/b')).to.equal('/a/b')
-      expect(normalizeUrl('/a/b?')).to.equal('/a/b')
+    it('keeps a URL byte for byte as sent when nothing is ignored: order, escapes, a raw # and invalid escapes', () => {
+      for (const url of ['/a/b', '/a/b?', '/p?b=2&a=1&b=1', '/p?q=a+b', '/p?q=%41', '/search?tag=#news', '/search?q=%FE', '/p?a=1;b=2']) {
+        expect(normalizeUrl(url)).to.equal(url)
+      }
+      expect(new Set(['/p?q=%FE', '/p?q=%FF', '/p?tag=#news', '/p?tag=%23news'].map((url) => normalizeUrl(url))).size).to.equal(4)
     })
 
-    it('sorts parameters by name, keeping the order of repeated ones', () => {
-      expect(normalizeUrl('/p?b=2&a=1&b=1')).to.equal('/p?a=1&b=2&b=1')
-    })
-
-    it('encodes the same query the same way', () => {
-      expect(normalizeUrl('/p?q=a b')).to.equal(normalizeUrl('/p?q=a+b'))
-      expect(normalizeUrl('/p?q=%41')).to.equal(normalizeUrl('/p?q=A'))
-    })
-
-    it('drops ignored parameters: exact names, prefixes with *, regular expressions', () => {
+    it('cuts out ignored parameters as whole pairs (exact names, prefixes with *, regular expressions; names decoded), keeping the rest as sent', () => {
       const o = resolve({ cache: createCache(), ignoreQuery: ['fbclid', 'utm_*', /^_ga$/] }, 'spec')
       expect(normalizeUrl('/p?utm_source=x&utm_medium=y&fbclid=z&_ga=1&id=7', o.ignored)).to.equal('/p?id=7')
       expect(normalizeUrl('/p?utm_source=x', o.ignored)).to.equal('/p')
-      expect(normalizeUrl('/p?utmost=1&fbclid2=1', o.ignored)).to.equal('/p?fbclid2=1&utmost=1')
+      expect(normalizeUrl('/p?utmost=1&fbclid2=1', o.ignored)).to.equal('/p?utmost=1&fbclid2=1')
+      expect(normalizeUrl('/p?b=%41&utm_%73ource=x&a=1+2', o.ignored)).to.equal('/p?b=%41&a=1+2')
+    })
+
+    it('keeps an ignored name where a parser could read it otherwise: with ; or #, an invalid escape, past 1000 parameters', () => {
+      const o = resolve({ cache: createCache(), ignoreQuery: ['utm_*'] }, 'spec')
+      for (const url of ['/p?utm_a=1;admin=1', '/p?utm_a=1#&admin=1', '/p?utm_%FF=1&a=1', `/p?${'utm_a=1&'.repeat(1000)}admin=1`]) {
+        expect(normalizeUrl(url, o.ignored), url.slice(0, 40)).to.equal(url)
+      }
+      expect(normalizeUrl(`/p?${'utm_a=1&'.repeat(999)}admin=1`, o.ignored)).to.equal('/p?admin=1')
+    })
+  })
+
+  describe('host and URL in the key', () => {
+    it('accepts a name, an IPv4 or an [IPv6] address with an optional port, or no Host at all', () => {
+      for (const host of [undefined, 'shop.example', 'SHOP.example:8080', 'a_b.example', '127.0.0.1:3000', '[::1]', '[2001:db8::ffff:192.0.2.1]:443']) {
+        expect(isKeyableHost(host), String(host)).to.equal(true)
+      }
+    })
+
+    it('refuses any other Host: a path, a query, credentials, two ports, a named port, spaces, empty', () => {
+      for (const host of ['shop.example/static', 'shop.example?a', 'shop.example#a', 'user@shop.example', 'a:1:2', 'a:http', 'a:123456', '[::1', 'a b', '', 'a\tb']) {
+        expect(isKeyableHost(host), JSON.stringify(host)).to.equal(false)
+      }
+    })
+
+    it('keeps host and URL apart: no host and URL pair makes the key of another', () => {
+      expect(resourceKey('shop.example', '/static/app.js')).to.not.equal(resourceKey('shop.example/static', '/app.js'))
+      expect(resourceKey(undefined, '/a')).to.equal(' /a')
+      expect(resourceKey('a', 'b/c')).to.not.equal(resourceKey('ab', '/c'))
     })
   })
 
@@ -43,15 +66,18 @@ describe('http keying and policy', () => {
       }
     })
 
-    it('keeps only URLs with a query, up to its bounds, and starts over when full', () => {
-      const urls = new NormalizedUrls(undefined, 2, 10)
+    it('keeps only URLs with a query when some parameters are ignored, up to its bounds, and starts over when full', () => {
+      const ignored = (name: string): boolean => name === 'x'
+      const none = new NormalizedUrls(undefined)
+      expect([none.of('/p?x=1&a=1'), none.size]).to.deep.equal(['/p?x=1&a=1', 0])
+      const urls = new NormalizedUrls(ignored, 2, 10)
       urls.of('/no-query')
       urls.of('/p?' + 'x'.repeat(20))
       expect(urls.size).to.equal(0)
-      urls.of('/p?b=1&a=1')
-      urls.of('/q?b=1&a=1')
+      urls.of('/p?x=1&a=1')
+      urls.of('/q?x=1&a=1')
       expect(urls.size).to.equal(2)
-      expect(urls.of('/r?b=1&a=1')).to.equal('/r?a=1&b=1')
+      expect(urls.of('/r?x=1&a=1')).to.equal('/r?a=1')
       expect(urls.size).to.equal(1)
     })
   })

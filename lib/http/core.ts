@@ -4,8 +4,8 @@
  * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
  */
 import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, notModified, presentLines, resolve,
-  strongEtag, text, variantKey, varyNames,
+  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, isKeyableHost, notModified, presentLines,
+  resolve, resourceKey, strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
 import { namespaceOf, type Namespace } from '../namespace.ts'
@@ -81,10 +81,15 @@ export class HttpCache<Req, Res> {
     return this.lookup(ex, key, undefined, key)
   }
 
-  /** Requests that may carry one user's view (credentials, cookies), rewrite what the handler sees, or refuse storage. */
+  /**
+   * Requests that may carry one user's view (credentials, cookies), rewrite what the
+   * handler sees, carry a body the key does not hold (a handler may read a GET's body),
+   * have a Host the key cannot hold apart from the URL, or refuse storage.
+   */
   private skips(ex: Exchange<Req, Res>): boolean {
     const h = ex.req.headers
-    if (hasAny(this.settings.bypassing, h)) return true
+    if (h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')) return true
+    if (!isKeyableHost(h.host) || hasAny(this.settings.bypassing, h)) return true
     if (h.authorization !== undefined && !this.settings.varies.has('authorization')) return true
     if (h.cookie !== undefined && !this.settings.varies.has('cookie')) return true
     if (directive(h['cache-control'], 'no-store')) return true
@@ -92,13 +97,14 @@ export class HttpCache<Req, Res> {
   }
 
   /**
-   * GET (HEAD shares it) + host + normalized URL, or the user's key, + the `vary` headers
-   * + the forwarding headers the request has. Without any of those, the key is as it was
-   * before they were keyed; with them, their values make a key of its own.
+   * GET (HEAD shares it) + host and URL as sent ({@link resourceKey}), or the user's key,
+   * + the `vary` headers + the forwarding headers the request has. Without any of those,
+   * the key is as it was before they were keyed; with them, their values make a key of
+   * its own.
    */
   private keyOf(ex: Exchange<Req, Res>): string {
     const h = ex.req.headers
-    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : (h.host ?? '') + this.urls.of(ex.url))
+    let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : resourceKey(h.host, this.urls.of(ex.url)))
     for (const name of this.settings.vary) key += headerLine(name, h[name])
     return key + presentLines(this.settings.present, h)
   }
@@ -123,7 +129,10 @@ export class HttpCache<Req, Res> {
       // With stale-while-revalidate the engine calls this in the background, just before or
       // after it hands us the stale value: then this request is answered, and must not run.
       if (!settled) await nextTurn()
-      if (settled) return this.valueOf(ex, await ex.refresh(settings.maxBodySize), base, variant)
+      if (settled) {
+        const copy = await ex.refresh(settings.maxBodySize)
+        return this.valueOf(ex, copy && this.prepare(copy), base, variant)
+      }
       own = this.hold(ex)
       let held: Held<Req, Res> | undefined
       try {
@@ -132,7 +141,7 @@ export class HttpCache<Req, Res> {
         return UNSHARED // The handler failed: its error is rethrown to this request only.
       }
       mine = held === undefined ? undefined : this.prepare(held)
-      return this.valueOf(ex, held, base, variant, mine)
+      return this.valueOf(ex, mine, base, variant)
     }
     let value: Value
     let status: 'hit' | 'miss' | 'stale'
@@ -178,7 +187,7 @@ export class HttpCache<Req, Res> {
     const held = await this.hold(ex)
     const stored = held === undefined ? undefined : this.prepare(held)
     if (stored !== undefined) {
-      const value = await this.valueOf(ex, held, key, undefined, stored)
+      const value = await this.valueOf(ex, stored, key, undefined)
       await this.settings.cache.set(key, value, { ...this.settings.set, tags: value.k === 'n' ? [] : value.t }).catch(this.settings.onError)
     }
     this.finish(ex, held, stored)
@@ -199,8 +208,11 @@ export class HttpCache<Req, Res> {
     return held
   }
 
-  /** The value for the key of this call, storing a variant on the side when the response says `Vary`. */
-  private async valueOf(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, base: string, variant: readonly string[] | undefined, stored = held && this.prepare(held)): Promise<Value> {
+  /**
+   * The value for the key of this call from the response as {@link prepare} made it (once:
+   * it runs `tags`), storing a variant on the side when the response says `Vary`.
+   */
+  private async valueOf(ex: Exchange<Req, Res>, stored: Stored | undefined, base: string, variant: readonly string[] | undefined): Promise<Value> {
     if (stored === undefined) return UNSHARED
     const names = varyNames(stored.h.vary).filter((name) => !this.settings.varies.has(name))
     if (variant !== undefined && names.every((name) => variant.includes(name))) return stored

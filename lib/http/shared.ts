@@ -63,7 +63,9 @@ export interface HttpCacheOptions<Req, Res> {
   rewriteHeaders?: 'bypass' | 'key'
   /**
    * Query parameters left out of the key: exact names, prefixes ending in `*`
-   * (`'utm_*'`), or regular expressions. Default `[]`.
+   * (`'utm_*'`), or regular expressions, matched on the decoded name. They are cut out
+   * as whole pairs; the rest of the URL is keyed as sent (see {@link normalizeUrl}).
+   * Default `[]`.
    */
   ignoreQuery?: readonly (string | RegExp)[]
   /**
@@ -83,7 +85,11 @@ export interface HttpCacheOptions<Req, Res> {
    * response. Off so that clients cannot force load on the handler. Default false.
    */
   honorNoCache?: boolean
-  /** Return true to leave a request alone (it runs as if there were no cache, `X-Cache: BYPASS`). Default: none. */
+  /**
+   * Return true to leave a request alone (it runs as if there were no cache, `X-Cache:
+   * BYPASS`). Requests with a body, and those whose Host is not host[:port], bypass
+   * the cache without it. Default: none.
+   */
   bypass?: (req: Req) => boolean
   /** The cache namespace of the responses. Default 'http'. */
   namespace?: string
@@ -189,22 +195,68 @@ export interface Resolved<Req, Res> {
   onError: (error: unknown) => void
 }
 
-/** Path as sent, query parameters sorted by name (stable), ignored ones dropped. */
-export function normalizeUrl(url: string, ignored?: (name: string) => boolean): string {
-  const q = url.indexOf('?')
-  if (q < 0) return url
-  const params = new URLSearchParams(url.slice(q + 1))
-  if (ignored !== undefined) for (const name of [...params.keys()]) if (ignored(name)) params.delete(name)
-  params.sort()
-  const query = params.toString()
-  return query === '' ? url.slice(0, q) : `${url.slice(0, q)}?${query}`
+/**
+ * A `Host` the key may hold: a name or an IPv4 address (letters, digits, `-`, `.`, `_`,
+ * `~`), or an IPv6 address in brackets, and an optional port. Such a host holds no space,
+ * so that in the key it cannot run into the URL after it; any other host (`shop.example/static`,
+ * `user@shop.example`, an empty one) bypasses the cache.
+ */
+const HOST = /^(?:[a-z0-9._~-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$/i
+
+/** True when the request's `Host` is absent or a valid host[:port] (see {@link resourceKey}). */
+export function isKeyableHost(host: string | undefined): boolean {
+  return host === undefined || HOST.test(host)
 }
 
 /**
- * {@link normalizeUrl} remembered for recent URLs with a query (parsing and sorting a
- * query costs more than the rest of a hit's key): up to `max` URLs of at most
- * `maxLength` characters, all forgotten at once when full. A URL without a query is
- * its own normal form and is not kept.
+ * Host and URL, apart by construction: a keyable host ({@link isKeyableHost}) holds no
+ * space, so the first space of the key ends it, whatever the URL holds. An absent Host is
+ * empty.
+ */
+export function resourceKey(host: string | undefined, url: string): string {
+  return `${host ?? ''} ${url}`
+}
+
+/**
+ * Parsers read at most 1000 parameters (Node's `querystring`, `qs`): past that, cutting an
+ * ignored one out would let a later one count. Longer queries are keyed whole.
+ */
+const MAX_PARAMETERS = 1000
+
+/**
+ * The URL as the key holds it: byte for byte as the client sent it (path, query and the
+ * order of its parameters), never decoded, so that two requests share an entry only when
+ * the framework reads them alike. Only the parameters `ignored` names are cut out, as
+ * whole `name=value` pairs, and only those that every query parser reads as one parameter
+ * of that name (no `;` nor `#`, which some parsers split or stop at; a name that decodes).
+ */
+export function normalizeUrl(url: string, ignored?: (name: string) => boolean): string {
+  const q = url.indexOf('?')
+  if (q < 0 || ignored === undefined) return url
+  const pairs = url.slice(q + 1).split('&')
+  if (pairs.length > MAX_PARAMETERS) return url
+  const kept = pairs.filter((pair) => !isIgnored(pair, ignored))
+  if (kept.length === pairs.length) return url
+  return kept.length === 0 ? url.slice(0, q) : `${url.slice(0, q)}?${kept.join('&')}`
+}
+
+/** True when `pair` is one parameter whose decoded name `ignored` names. */
+function isIgnored(pair: string, ignored: (name: string) => boolean): boolean {
+  if (pair.includes(';') || pair.includes('#')) return false
+  const eq = pair.indexOf('=')
+  try {
+    return ignored(decodeURIComponent((eq < 0 ? pair : pair.slice(0, eq)).replaceAll('+', ' ')))
+  } catch {
+    return false // Not valid percent-encoding: parsers read such a name each their own way.
+  }
+}
+
+/**
+ * {@link normalizeUrl} remembered for recent URLs with a query, when some parameters are
+ * ignored (splitting and decoding a query costs more than the rest of a hit's key): up
+ * to `max` URLs of at most `maxLength` characters, all forgotten at once when full. A
+ * URL without a query, or any URL when nothing is ignored, is its own normal form and is
+ * not kept.
  */
 export class NormalizedUrls {
   private readonly known = new Map<string, string>()
@@ -221,7 +273,7 @@ export class NormalizedUrls {
 
   /** `url` normalized: the same as `normalizeUrl(url, ignored)`. */
   of(url: string): string {
-    if (url.indexOf('?') < 0) return url
+    if (this.ignored === undefined || url.indexOf('?') < 0) return url
     let normal = this.known.get(url)
     if (normal !== undefined) return normal
     normal = normalizeUrl(url, this.ignored)

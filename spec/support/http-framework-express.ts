@@ -7,10 +7,11 @@ import { closeServers, listen } from './http.ts'
 /**
  * Express 5 behind `expressCache`. A GET route's `tags` go through the middleware's
  * `tags` option, matched on the path; a POST route's `invalidates` are invalidated with
- * `cache.invalidateTags` once its handler has made its reply.
+ * `cache.invalidateTags` once its handler has made its reply. JSON bodies are parsed
+ * (`express.json()`), those of GET requests too.
  */
 
-const requestOf = (req: Request): RouteRequest => ({ path: req.path, headers: req.headers })
+const requestOf = (req: Request): RouteRequest => ({ path: req.path, headers: req.headers, query: req.query, body: req.body as unknown })
 
 export const express5: Framework = {
   name: 'Express 5',
@@ -18,11 +19,13 @@ export const express5: Framework = {
     const { cache, routes } = input
     const tagged = new Map(routes.filter((r) => r.method === 'GET' && r.tags !== undefined).map((r) => [r.path, r]))
     const app = express()
+    app.use(express.json()) // it parses the body of a GET too
     app.use(expressCache({
       cache,
       ttl: input.ttl,
       vary: input.vary,
       maxBodySize: input.maxBodySize,
+      onError: input.onError,
       tags: (req) => tagged.get(req.path)?.tags?.(requestOf(req)) ?? [],
     }))
     for (const route of routes) {

@@ -9,13 +9,18 @@ import type { Framework, RouteRequest, ServeInput } from './http-framework-types
  * Fastify's own serialization.
  */
 
-const requestOf = (request: FastifyRequest): RouteRequest => ({ path: request.url.split('?')[0] ?? '', headers: request.headers })
+const requestOf = (request: FastifyRequest): RouteRequest => ({
+  path: request.url.split('?')[0] ?? '',
+  headers: request.headers,
+  query: request.query as Record<string, unknown>,
+  body: request.body,
+})
 
 export const fastify5: Framework = {
   name: 'Fastify 5',
   async serve(input: ServeInput) {
     const app = Fastify()
-    await app.register(fastifyCache, { cache: input.cache, ttl: input.ttl, vary: input.vary, maxBodySize: input.maxBodySize })
+    await app.register(fastifyCache, { cache: input.cache, ttl: input.ttl, vary: input.vary, maxBodySize: input.maxBodySize, onError: input.onError })
     for (const route of input.routes) {
       const tags = route.tags
       app.route({

@@ -10,7 +10,15 @@ import { closeServers, listen } from './http.ts'
  * `invalidates` are invalidated with `cache.invalidateTags` once its handler has made its reply.
  */
 
-const requestOf = (ctx: Context): RouteRequest => ({ path: ctx.path, headers: ctx.headers })
+const requestOf = (ctx: Context, body?: unknown): RouteRequest => ({ path: ctx.path, headers: ctx.headers, query: ctx.query, body })
+
+/** A JSON body, read as a body-parsing middleware would (Koa parses none itself), a GET's too. */
+async function jsonBody(ctx: Context): Promise<unknown> {
+  if (ctx.is('application/json') !== 'application/json') return undefined
+  const chunks: Buffer[] = []
+  for await (const chunk of ctx.req) chunks.push(chunk as Buffer)
+  return JSON.parse(Buffer.concat(chunks).toString()) as unknown
+}
 
 function routeOf(routes: readonly Route[], ctx: Context): Route | undefined {
   const method = ctx.method === 'HEAD' ? 'GET' : ctx.method
@@ -28,12 +36,13 @@ export const koa3: Framework = {
       ttl: input.ttl,
       vary: input.vary,
       maxBodySize: input.maxBodySize,
+      onError: input.onError,
       tags: (ctx) => routeOf(routes, ctx)?.tags?.(requestOf(ctx)) ?? [],
     }))
     app.use(async (ctx) => {
       const route = routeOf(routes, ctx)
       if (route === undefined) return
-      const out = await route.reply(requestOf(ctx))
+      const out = await route.reply(requestOf(ctx, await jsonBody(ctx)))
       if (route.invalidates !== undefined) await cache.invalidateTags(route.invalidates(requestOf(ctx)))
       ctx.status = out.status ?? 200
       ctx.set(out.headers ?? {})

@@ -19,11 +19,11 @@ import type { Framework, Route, RouteReply, RouteRequest, ServeInput, Served } f
  */
 
 /** Express's `req` or Fastify's `request`. */
-type Request = MemoredisRequest & { path?: string; url: string }
+type Request = MemoredisRequest & { path?: string; url: string; query: Record<string, unknown>; body?: unknown }
 /** Express's `res` or Fastify's `reply`: both have `header(name, value)`. */
 interface Reply { header(name: string, value: string): unknown }
 
-const toRoute = (req: Request): RouteRequest => ({ path: req.path ?? (req.url.split('?')[0] as string), headers: req.headers })
+const toRoute = (req: Request): RouteRequest => ({ path: req.path ?? (req.url.split('?')[0] as string), headers: req.headers, query: req.query, body: req.body })
 
 /** What a handler returns for `reply`, its headers set on `res` first. */
 function answer(reply: RouteReply, res: Reply): unknown {
@@ -70,6 +70,7 @@ function serving(platform: () => ExpressAdapter | FastifyAdapter): (input: Serve
     if (input.ttl !== undefined) http.ttl = input.ttl
     if (input.vary !== undefined) http.vary = input.vary
     if (input.maxBodySize !== undefined) http.maxBodySize = input.maxBodySize
+    if (input.onError !== undefined) http.onError = input.onError
     class App {}
     Module({
       imports: [MemoredisModule.forRoot({ cache: input.cache, http, closeOnShutdown: false })],

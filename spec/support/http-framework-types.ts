@@ -13,6 +13,10 @@ export interface RouteRequest {
   /** The path, without the query. */
   path: string
   headers: IncomingHttpHeaders
+  /** The query as the framework parsed it. */
+  query: Readonly<Record<string, unknown>>
+  /** The body as the framework (or, on Express, `express.json()`) parsed it; undefined when none. */
+  body: unknown
 }
 
 /** What a route's handler answers. */
@@ -47,6 +51,8 @@ export interface ServeInput {
   vary?: readonly string[]
   /** Larger bodies are passed through and never stored, bytes. Default the HTTP cache's. */
   maxBodySize?: number
+  /** Told of the errors the HTTP cache swallowed (a throwing `tags`). Default: a process warning. */
+  onError?: (error: unknown) => void
 }
 
 /** A running app. */
