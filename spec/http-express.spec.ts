@@ -1,10 +1,13 @@
 import { expect } from 'chai'
-import express, { type Express } from 'express'
+import cookieSession from 'cookie-session'
+import express, { type Express, type RequestHandler } from 'express'
+import expressSession from 'express-session'
+import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { expressCache, type ExpressCacheOptions } from '../lib/http/express.ts'
-import { call, closeServers, firstChunk, gate, listen } from './support/http.ts'
+import { call, closeServers, expectSessionsApart, expectTruncatedUnstored, firstChunk, gate, listen } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 describe('expressCache (Express 5, real HTTP)', () => {
@@ -117,6 +120,57 @@ describe('expressCache (Express 5, real HTTP)', () => {
       expect(hit.headers['x-cache']).to.equal('HIT')
       expect(hit.headers).to.include({ 'content-language': 'fr', 'x-version': '7', 'cache-control': 'public, max-age=60' })
       expect(hit.headers['x-other']).to.equal(undefined)
+    })
+  })
+
+  describe('session middleware (cookies set as the headers go out)', () => {
+    /** A form with a per-session token, behind `session` mounted before or after the cache. */
+    async function form(session: RequestHandler, order: 'before' | 'after'): Promise<{ url: string; runs: () => number }> {
+      let runs = 0
+      const app = express()
+      const cached = expressCache({ cache: newCache() })
+      if (order === 'before') app.use(session, cached)
+      else app.use(cached, session)
+      app.get('/form', (req, res) => {
+        runs++
+        const own = req.session as unknown as { csrf?: string }
+        own.csrf ??= randomUUID()
+        res.send(`<input name="csrf" value="${own.csrf}">`)
+      })
+      const server = createServer(app)
+      servers.push(server)
+      return { url: await listen(server), runs: () => runs }
+    }
+
+    /** Each session middleware, and the name of its cookie. */
+    const sessions: Record<string, [() => RequestHandler, string]> = {
+      'express-session (saveUninitialized)': [() => expressSession({ secret: 'spec', resave: false, saveUninitialized: true }), 'connect.sid'],
+      'cookie-session': [() => cookieSession({ name: 'session', keys: ['spec'] }), 'session'],
+    }
+    for (const [name, [session, cookie]] of Object.entries(sessions)) {
+      for (const order of ['before', 'after'] as const) {
+        it(`never serves one visitor’s session page to the next, and still sends the cookie: ${name} mounted ${order} the cache`, async () => {
+          const { url, runs } = await form(session(), order)
+          await expectSessionsApart(url, '/form', cookie)
+          expect(runs()).to.equal(2)
+        })
+      }
+    }
+  })
+
+  describe('truncated bodies', () => {
+    it('never stores a body shorter than its Content-Length, and sends it as the handler did', async () => {
+      let runs = 0
+      const url = await serve({}, (app) => {
+        app.get('/short', (_req, res) => {
+          runs++
+          res.setHeader('Content-Length', '26')
+          res.write('0123456789')
+          res.end()
+        })
+      })
+      await expectTruncatedUnstored(url, '/short')
+      expect(runs).to.equal(2)
     })
   })
 

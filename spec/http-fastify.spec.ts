@@ -1,9 +1,11 @@
 import { expect } from 'chai'
+import fastifyCookie from '@fastify/cookie'
 import Fastify, { type FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { fastifyCache, type FastifyCacheOptions } from '../lib/http/fastify.ts'
-import { call, gate } from './support/http.ts'
+import { call, expectSessionsApart, expectTruncatedUnstored, gate } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 /**
@@ -207,6 +209,43 @@ describe('fastifyCache (Fastify 5, real HTTP)', () => {
       await call(url, '/price', { method: 'POST' })
       const after = await call(url, '/price')
       expect([JSON.parse(after.body), after.headers['x-cache']]).to.deep.equal([{ version: 2 }, 'MISS'])
+    })
+  })
+
+  describe('cookies set by a later onSend hook (@fastify/cookie)', () => {
+    for (const order of ['before', 'after'] as const) {
+      it(`never serves one visitor’s session page to the next, and still sends the cookie: @fastify/cookie registered ${order} the plugin`, async () => {
+        let runs = 0
+        const fastify = Fastify()
+        apps.push(fastify)
+        if (order === 'before') await fastify.register(fastifyCookie)
+        await fastify.register(fastifyCache, { cache: newCache() })
+        if (order === 'after') await fastify.register(fastifyCookie)
+        fastify.get('/form', async (_request, reply) => {
+          runs++
+          const csrf = randomUUID()
+          reply.setCookie('session', csrf)
+          return `<input name="csrf" value="${csrf}">`
+        })
+        const url = await listen(fastify)
+        await expectSessionsApart(url, '/form', 'session')
+        expect(runs).to.equal(2)
+      })
+    }
+  })
+
+  describe('truncated bodies', () => {
+    it('never stores a stream shorter than its Content-Length, and sends it as the handler did', async () => {
+      let runs = 0
+      const fastify = await app()
+      fastify.get('/short', async (_request, reply) => {
+        runs++
+        reply.header('content-length', '26')
+        return Readable.from([Buffer.from('0123456789')])
+      })
+      const url = await listen(fastify)
+      await expectTruncatedUnstored(url, '/short')
+      expect(runs).to.equal(2)
     })
   })
 

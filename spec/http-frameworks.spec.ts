@@ -1,4 +1,5 @@
 import { expect } from 'chai'
+import { request } from 'node:http'
 import { createCache, type Cache } from '../lib/index.ts'
 import type { Framework, Route, RouteReply, ServeInput, Served } from './support/http-framework-types.ts'
 import { readWithinCoherence } from './support/coherence.ts'
@@ -62,6 +63,33 @@ function describeFramework(framework: Framework): void {
       expect(new Set(replies.map((r) => r.body))).to.deep.equal(new Set(['computed once']))
       const statuses = replies.map((r) => r.headers['x-cache'])
       expect([statuses.filter((s) => s === 'MISS').length, statuses.filter((s) => s === 'HIT').length]).to.deep.equal([1, 99])
+    })
+
+    it('still serves the 19 requests that joined a cold URL’s run when its first requester hangs up', async () => {
+      const started = gate()
+      const all = gate()
+      const cache = newCache()
+      let looked = 0
+      cache.on('miss', (event) => {
+        if (event.tier === 'l1' && ++looked === 20) setImmediate(all.open)
+      })
+      const slow = counted('/slow', async () => {
+        started.open()
+        await all.opened
+        return { body: 'computed once' }
+      })
+      const url = await serve([slow.route], {}, cache)
+      const first = request(url + '/slow')
+      const closed = new Promise((resolve) => first.on('error', resolve))
+      first.end()
+      await started.opened
+      first.destroy()
+      await closed
+      const replies = await Promise.all(Array.from({ length: 19 }, () => call(url, '/slow')))
+      expect(replies.map((r) => `${r.headers['x-cache']} ${r.body}`)).to.deep.equal(Array(19).fill('HIT computed once'))
+      expect(slow.runs()).to.equal(1)
+      const later = await call(url, '/slow')
+      expect([later.body, later.headers['x-cache'], slow.runs()]).to.deep.equal(['computed once', 'HIT', 1])
     })
 
     it('round-trips JSON, text and Buffer bodies with their status and content type, running each handler once', async () => {

@@ -1,10 +1,12 @@
 import { expect } from 'chai'
 import Koa, { type Context } from 'koa'
+import createSession from 'koa-session'
+import { randomUUID } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { PassThrough, Readable } from 'node:stream'
 import { createCache, InvalidOptionError, type Cache } from '../lib/index.ts'
 import { koaCache, type KoaCacheOptions } from '../lib/http/koa.ts'
-import { call, closeServers, firstChunk, gate, listen } from './support/http.ts'
+import { call, closeServers, expectSessionsApart, expectTruncatedUnstored, firstChunk, gate, listen } from './support/http.ts'
 import { useRedis } from './support/redis.ts'
 
 type Handler = (ctx: Context) => void | Promise<void>
@@ -38,6 +40,46 @@ describe('koaCache (Koa 3, real HTTP)', () => {
   afterEach(async () => {
     closeServers(servers)
     await Promise.all(caches.splice(0).map((cache) => cache.close()))
+  })
+
+  describe('session middleware (a cookie set after next() returns)', () => {
+    for (const order of ['before', 'after'] as const) {
+      it(`never serves one visitor’s session page to the next, and still sends the cookie: koa-session mounted ${order} the cache`, async () => {
+        let runs = 0
+        const app = new Koa()
+        app.silent = true
+        app.keys = ['spec']
+        const session = createSession({}, app)
+        const cached = koaCache({ cache: newCache() })
+        for (const middleware of order === 'before' ? [session, cached] : [cached, session]) app.use(middleware)
+        app.use((ctx) => {
+          runs++
+          const own = ctx.session as unknown as { csrf?: string }
+          own.csrf ??= randomUUID()
+          ctx.body = `<input name="csrf" value="${own.csrf}">`
+        })
+        const server = createServer(app.callback())
+        servers.push(server)
+        const url = await listen(server)
+        await expectSessionsApart(url, '/form', 'koa.sess')
+        expect(runs).to.equal(2)
+      })
+    }
+  })
+
+  describe('truncated bodies', () => {
+    it('never stores a body shorter than its Content-Length, and sends it as the handler did', async () => {
+      let runs = 0
+      const url = await serve({}, {
+        '/short': (ctx) => {
+          runs++
+          ctx.body = Buffer.from('0123456789')
+          ctx.length = 26
+        },
+      })
+      await expectTruncatedUnstored(url, '/short')
+      expect(runs).to.equal(2)
+    })
   })
 
   describe('what is cached', () => {

@@ -4,50 +4,58 @@
  * (Koa's and Fastify's bodies); the detached copy of a request that a background
  * refresh sends through the app; and a response from the cache sent on a Node response.
  */
-import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http'
+import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
 import { Readable } from 'node:stream'
-import type { Answer } from './shared.ts'
+import type { Answer, Head } from './shared.ts'
 
-/** What a handler made: status, headers (lowercase names) and body. */
-export interface Captured {
-  status: number
-  headers: OutgoingHttpHeaders
+/** What a handler made (status, headers with lowercase names, body), and how it finally went out. */
+export interface Captured extends Head {
   body: Buffer
+  /** The status and headers as they went out, once every header-time hook (`on-headers`) had run. */
+  out: Head
 }
 
-/** A response being held: `captured` settles when the handler ends it (undefined: it went out as it was, or nowhere). */
+/** A response being held: `captured` settles when the handler ends it (undefined: it went out as it was). */
 export interface Hold {
   captured: Promise<Captured | undefined>
   /** Sends the held response with `extra` headers, or as a 304 without its body. */
   release(extra: Readonly<Record<string, string>>, notModified: boolean): void
 }
 
-type Method = (...args: unknown[]) => unknown
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown
 interface Writes { writeHead: Method; write: Method; end: Method; flushHeaders: Method }
+const WRITES = ['writeHead', 'write', 'end', 'flushHeaders'] as const
 
-const BODILESS = new Set([204, 304])
 const CONTENT = ['content-length', 'content-type', 'content-encoding', 'content-language', 'transfer-encoding']
+const nothing = (): void => undefined
 
 /**
  * Holds what the handler writes to `res`. With `live` (the client's own response), a
- * body past `limit` bytes goes out as it is made, uncached, with `X-Cache: BYPASS`; and a
- * client that leaves settles the hold. Without it (a background refresh), nothing ever
- * goes out and a body past `limit` is dropped.
+ * body past `limit` bytes goes out as it is made, uncached, with `X-Cache: BYPASS`.
+ * Without it (a background refresh), nothing ever goes out and a body past `limit` is
+ * dropped. A client that leaves does not end the hold: the handler's response is still
+ * taken whole, for the requests that wait for it.
  */
 export function holdResponse(res: ServerResponse, limit: number, live: boolean): Hold {
   return new ResponseHold(res, limit, live)
 }
 
-/** Where a held response stands. */
-type HoldState = 'holding' | 'passing' | 'dropping' | 'held' | 'released'
+/** Where a held response stands ('final': running the header-time hooks, nothing sent). */
+type HoldState = 'holding' | 'final' | 'passing' | 'dropping' | 'held' | 'released'
 
-/** The response's own write methods, put back when the hold lets go. */
+/**
+ * The hold puts its own write methods on the response; whatever was there before (the
+ * prototype's, or another middleware's wrappers) is `original`, and every byte that goes
+ * out goes through it. Wrappers put on after the hold (a session middleware mounted after
+ * the cache) stay on top of it: the hold never removes them.
+ */
 class ResponseHold implements Hold {
   readonly captured: Promise<Captured | undefined>
   private readonly res: ServerResponse
   private readonly target: Writes
   private readonly original: Writes
+  private readonly mine: Writes
   private readonly limit: number
   private readonly live: boolean
   private readonly chunks: Buffer[] = []
@@ -55,12 +63,6 @@ class ResponseHold implements Hold {
   private state: HoldState = 'holding'
   private result: Captured | undefined
   private settle: (captured: Captured | undefined) => void = () => undefined
-  private readonly onClose = (): void => {
-    // The client left before the handler was done: nobody to answer, nothing trustworthy to keep.
-    if (this.state !== 'holding') return
-    this.state = 'dropping'
-    this.settle(undefined)
-  }
 
   constructor(res: ServerResponse, limit: number, live: boolean) {
     this.res = res
@@ -70,11 +72,13 @@ class ResponseHold implements Hold {
     const target = this.target
     this.original = { writeHead: target.writeHead, write: target.write, end: target.end, flushHeaders: target.flushHeaders }
     this.captured = new Promise<Captured | undefined>((resolve) => (this.settle = resolve))
-    if (live) res.on('close', this.onClose)
-    target.writeHead = (status: unknown, reason?: unknown, headers?: unknown) => this.writeHead(status, reason, headers)
-    target.flushHeaders = () => this.flushHeaders()
-    target.write = (chunk: unknown, encoding?: unknown, callback?: unknown) => this.write(chunk, encoding, callback)
-    target.end = (chunk?: unknown, encoding?: unknown, callback?: unknown) => this.end(chunk, encoding, callback)
+    this.mine = {
+      writeHead: (...args) => this.writeHead(args),
+      write: (...args) => this.write(args),
+      end: (...args) => this.end(args),
+      flushHeaders: (...args) => this.flushHeaders(args),
+    }
+    Object.assign(target, this.mine)
   }
 
   /** Bound: the adapters hand it on as a plain function. */
@@ -87,16 +91,22 @@ class ResponseHold implements Hold {
     if (notModified) {
       res.statusCode = 304
       for (const name of CONTENT) res.removeHeader(name)
-      res.end()
+      this.original.end.call(res)
       return
     }
-    if (!BODILESS.has(res.statusCode)) res.setHeader('Content-Length', result.body.length)
-    res.end(result.body)
+    // Its Content-Length as the handler declared it, or as Node counts it: a body that
+    // does not match the declared length fails for the client as it would without us.
+    this.original.end.call(res, result.body)
   }
 
+  /** True once what the handler writes goes out (past the limit, or released). */
+  private sends(): boolean {
+    return this.state === 'passing' || this.state === 'released'
+  }
+
+  /** Puts back the methods the hold replaced, where they are still its own (not wrapped since). */
   private restore(): void {
-    Object.assign(this.target, this.original)
-    this.res.off('close', this.onClose)
+    for (const name of WRITES) if (this.target[name] === this.mine[name]) this.target[name] = this.original[name]
   }
 
   /** Stops holding: live, the response goes out as the handler makes it, uncached; else it is dropped. */
@@ -115,7 +125,6 @@ class ResponseHold implements Hold {
   /** Keeps a chunk, or lets the response go (false): past the limit, or server-sent events, which never end. */
   private keep(chunk: unknown, encoding: unknown): boolean {
     const bytes = toBuffer(chunk, encoding)
-    if (this.state !== 'holding') return false
     if (bytes !== undefined) {
       this.chunks.push(bytes)
       this.size += bytes.length
@@ -127,12 +136,15 @@ class ResponseHold implements Hold {
 
   private flush(): boolean {
     let ok = true
-    for (const chunk of this.chunks.splice(0)) ok = this.res.write(chunk)
+    for (const chunk of this.chunks.splice(0)) ok = this.original.write.call(this.res, chunk) as boolean
     return ok
   }
 
-  private writeHead(status: unknown, reason?: unknown, headers?: unknown): ServerResponse {
+  private writeHead(args: unknown[]): unknown {
     const res = this.res
+    if (this.sends()) return this.original.writeHead.apply(res, args)
+    const [status, reason] = args
+    let headers = args[2]
     res.statusCode = Number(status)
     if (typeof reason === 'string') res.statusMessage = reason
     else headers = reason
@@ -142,51 +154,86 @@ class ResponseHold implements Hold {
     } else if (typeof headers === 'object' && headers !== null) {
       for (const [name, value] of Object.entries(headers)) if (value !== undefined) res.setHeader(name, value as string)
     }
+    // The header-time hooks under the hold run now (see `final`), with nothing sent.
+    if (this.state === 'final') this.original.writeHead.call(res, res.statusCode)
     return res
   }
 
-  private flushHeaders(): void {
-    if (this.state === 'holding' && isEventStream(this.res)) {
-      this.letGo()
-      this.res.flushHeaders()
-    }
+  private flushHeaders(args: unknown[]): unknown {
+    if (this.state === 'holding' && isEventStream(this.res)) this.letGo()
+    if (this.sends()) return this.original.flushHeaders.apply(this.res, args)
+    return undefined
   }
 
-  private write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  private write(args: unknown[]): unknown {
+    if (this.sends()) return this.original.write.apply(this.res, args)
+    const [chunk, encoding, callback] = args
     const done = typeof encoding === 'function' ? encoding : callback
     // While held (or dropped), the handler may write on; once passing, the client's pace rules.
-    const ok = this.keep(chunk, encoding) || this.state !== 'passing' || this.flush()
+    const ok = this.state !== 'holding' || this.keep(chunk, encoding) || !this.sends() || this.flush()
     if (typeof done === 'function') process.nextTick(done as () => void)
     return ok
   }
 
-  private end(chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse {
+  private end(args: unknown[]): unknown {
     const res = this.res
-    const done = [chunk, encoding, callback].find((a) => typeof a === 'function') as (() => void) | undefined
-    if (typeof chunk !== 'function') this.keep(chunk, encoding)
-    if (this.state === 'passing') {
+    if (this.sends()) return this.original.end.apply(res, args)
+    const [chunk, encoding] = args
+    const done = args.find((a) => typeof a === 'function') as (() => void) | undefined
+    if (this.state === 'holding' && typeof chunk !== 'function') this.keep(chunk, encoding)
+    if (this.sends()) {
       this.flush()
-      res.end(done)
-      return res
+      return this.original.end.call(res, done)
     }
     if (done !== undefined) res.once('finish', done)
     if (this.state === 'holding') this.hold()
-    if (!this.live && this.state !== 'released') {
+    if (!this.live && !this.sends()) {
       this.state = 'released'
       detachedEnd(res)
     }
     return res
   }
 
-  /** The handler ended the response: keep it whole. */
+  /** The handler ended the response: keep it whole, with the headers it will go out with. */
   private hold(): void {
-    this.state = 'held'
+    const res = this.res
     const body = Buffer.allocUnsafeSlow(this.size)
     let at = 0
     for (const part of this.chunks) at += part.copy(body, at)
     this.chunks.length = 0
-    this.result = { status: this.res.statusCode, headers: this.res.getHeaders(), body }
+    const made = { status: res.statusCode, headers: res.getHeaders() }
+    try {
+      this.final()
+    } catch (error) {
+      // A header-time hook threw, out of the handler's `end` as it would without us:
+      // the response is not kept, and what the app sends next goes out as it is.
+      this.letGo()
+      throw error
+    }
+    this.state = 'held'
+    this.result = { ...made, body, out: { status: res.statusCode, headers: res.getHeaders() } }
     this.settle(this.result)
+  }
+
+  /**
+   * Runs the hooks that change the headers as they go out (`on-headers`: express-session,
+   * cookie-session, compression...), wherever they wrap `writeHead`, above the hold or
+   * under it, with nothing sent: under Node's own `writeHead`, the step that would turn
+   * the headers into bytes (`_storeHeader`) is replaced by a no-op for this one call.
+   * Such hooks fire once: when the response really goes out, they stay quiet.
+   */
+  private final(): void {
+    const res = this.res
+    const own = res as unknown as { _storeHeader?: unknown }
+    const message = res.statusMessage
+    this.state = 'final'
+    own._storeHeader = nothing
+    try {
+      res.writeHead(res.statusCode)
+    } finally {
+      delete own._storeHeader
+      res.statusMessage = message
+    }
   }
 }
 

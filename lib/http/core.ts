@@ -4,7 +4,7 @@
  * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
  */
 import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, isKeyableHost, notModified, presentLines,
+  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, isKeyableHost, mayShare, notModified, presentLines,
   resolve, resourceKey, strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
@@ -234,9 +234,7 @@ export class HttpCache<Req, Res> {
   /** The response as it will be kept, or undefined when it may not be shared. */
   private prepare(held: Held<Req, Res>): Stored | undefined {
     const { headers: h, status } = held
-    if (!this.settings.statuses.has(status) || h['set-cookie'] !== undefined) return undefined
-    if (/(?:^|,)\s*(?:private|no-store|no-cache)\b/i.test(text(h['cache-control']) ?? '')) return undefined
-    if (varyNames(text(h.vary)).includes('*') || held.body.length > this.settings.maxBodySize) return undefined
+    if (!mayShare(held, this.settings.statuses) || held.body.length > this.settings.maxBodySize) return undefined
     const kept: Record<string, string> = {}
     for (const name of this.settings.kept) {
       const value = text(h[name])

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { readStream } from './capture.ts'
+import { holdResponse, readStream } from './capture.ts'
 import type { Answer, CacheStatus, Exchange, Held } from './shared.ts'
 
 type FastifyHeld = Held<FastifyRequest, FastifyReply>
@@ -18,8 +18,6 @@ type FastifyHeld = Held<FastifyRequest, FastifyReply>
 type Read = { kind: 'bytes'; body: Buffer; onward: unknown } | { kind: 'over'; onward: unknown } | { kind: 'opaque' }
 
 const EMPTY = Buffer.alloc(0)
-/** Headers a 304 must not carry. */
-const CONTENT = ['content-length', 'content-type', 'content-encoding', 'content-language', 'transfer-encoding']
 /** The request header that marks a background refresh's copy; its value is a secret of the plugin. */
 const REFRESH_HEADER = 'x-memoredis-refresh'
 
@@ -38,16 +36,15 @@ async function bytesOf(payload: unknown, limit: number): Promise<Read> {
   return read.kind === 'whole' ? { kind: 'bytes', body: read.body, onward: read.body } : { kind: 'over', onward: read.rest }
 }
 
-/** Where a hold stands: waiting for `onSend`, reading the payload, held until released, or done. */
-type HoldState = 'waiting' | 'taking' | 'held' | 'done'
-
 /**
  * A reply to take in `onSend`: the client's own (`live`: released by the cache, then
- * sent), or a background refresh's (taken and sent nowhere that matters).
+ * sent), or a background refresh's (taken and sent nowhere that matters). The payload is
+ * kept as it reaches the plugin's `onSend`; the `onSend` hooks after it run on, and the
+ * reply is held at the Node response, where its headers are final (`capture.ts`).
  */
 export class PayloadHold {
   readonly held: Promise<FastifyHeld | undefined>
-  private state: HoldState = 'waiting'
+  private waiting = true
   private settle: (held: FastifyHeld | undefined) => void = () => undefined
   private release: ((extra: Readonly<Record<string, string>>, notModified: boolean) => void) | undefined
   private readonly limit: number
@@ -59,10 +56,10 @@ export class PayloadHold {
     this.held = new Promise((resolve) => (this.settle = resolve))
   }
 
-  /** Nothing will come (the client left, the refresh ended): whoever waits goes on without it. */
+  /** Nothing will come (the refresh ended, or the reply went out without `onSend`): whoever waits goes on without it. */
   readonly drop = (): void => {
-    if (this.state !== 'waiting') return
-    this.state = 'done'
+    if (!this.waiting) return
+    this.waiting = false
     this.settle(undefined)
   }
 
@@ -71,45 +68,32 @@ export class PayloadHold {
     this.release?.({ 'X-Cache': 'BYPASS' }, false)
   }
 
-  /** `onSend`: takes the payload; resolves with the payload to send on, once the cache let it go. */
+  /** `onSend`: takes the payload; resolves with the payload to send on. */
   async take(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    if (this.state !== 'waiting') return payload
-    this.state = 'taking'
+    if (!this.waiting) return payload
+    this.waiting = false
     let read: Read
     try {
       read = await bytesOf(payload, this.limit)
     } catch (error) {
       this.settle(undefined)
-      this.state = 'done'
       throw error
     }
     if (read.kind !== 'bytes') {
       // Too large, or not bytes: it goes out as it is, uncached.
-      this.state = 'done'
       this.settle(undefined)
       if (this.live) reply.header('x-cache', 'BYPASS')
       return read.kind === 'over' ? read.onward : payload
     }
-    const headers = reply.getHeaders() as OutgoingHttpHeaders
-    const kept = { status: reply.statusCode, headers, body: read.body, req: request, res: reply }
-    if (!this.live) {
-      this.state = 'done'
-      this.settle({ ...kept, release: () => undefined })
-      return read.onward
-    }
-    this.state = 'held'
-    return new Promise((resolve) => {
-      this.release = (extra, notModified) => {
-        this.release = undefined
-        this.state = 'done'
-        reply.headers(extra)
-        if (!notModified) return resolve(read.onward)
-        reply.code(304)
-        for (const name of CONTENT) reply.removeHeader(name)
-        resolve(null)
-      }
-      this.settle({ ...kept, release: (extra, notModified) => this.release?.(extra, notModified) })
+    const made = { status: reply.statusCode, headers: reply.getHeaders() as OutgoingHttpHeaders, body: read.body }
+    const hold = holdResponse(reply.raw, this.limit, this.live)
+    this.release = hold.release
+    void hold.captured.then((sent) => {
+      this.settle(sent && { ...made, out: sent.out, req: request, res: reply, release: hold.release })
     })
+    // A stream with a declared length goes on as a stream, so that Fastify sends that length as declared.
+    if (read.onward !== payload && reply.getHeader('content-length') !== undefined) return Readable.from([read.body])
+    return read.onward
   }
 }
 
@@ -208,7 +192,7 @@ export class FastifyExchange implements Exchange<FastifyRequest, FastifyReply> {
     const hold = new PayloadHold(limit, true)
     this.hold = hold
     holds.set(this.user, hold)
-    this.reply.raw.once('close', hold.drop) // the client left before the reply was made
+    this.reply.raw.once('finish', hold.drop) // the reply went out without `onSend` (hijacked)
     this.proceed()
     return hold.held
   }

@@ -38,7 +38,9 @@ export function koaCache(options: KoaCacheOptions): Middleware {
       shadowContexts.set(ctx.req, ctx)
       return next()
     }
-    return core.handle(new KoaExchange(ctx, next))
+    const exchange = new KoaExchange(ctx, next)
+    // Settles when the cache is done, or once it handed the handler's response back to Koa.
+    return Promise.race([core.handle(exchange), exchange.handed])
   }
 }
 
@@ -48,11 +50,15 @@ const EMPTY = new Set([204, 205, 304])
 
 class KoaExchange implements Exchange<Context, Context> {
   readonly user: Context
+  /** Resolves when a handler's response is made and goes back to Koa, to be judged as it goes out. */
+  readonly handed: Promise<void>
   private readonly next: Next
+  private hand: () => void = () => undefined
 
   constructor(ctx: Context, next: Next) {
     this.user = ctx
     this.next = next
+    this.handed = new Promise((resolve) => (this.hand = resolve))
   }
 
   get req(): IncomingMessage {
@@ -73,17 +79,13 @@ class KoaExchange implements Exchange<Context, Context> {
     await this.next()
     const body = await bytesOf(ctx, limit)
     if (body === undefined) return undefined
-    return {
-      status: ctx.status,
-      headers: ctx.response.headers,
-      body,
-      req: ctx,
-      res: ctx,
-      release(extra, notModified) {
-        ctx.set(extra)
-        if (notModified) ctx.status = 304
-      },
-    }
+    const made = { status: ctx.status, headers: ctx.response.headers, body }
+    // The middleware mounted before this one (a session's, after its `next()`) and
+    // Koa's own reply come next: the response is judged on the headers it goes out with.
+    const hold = holdResponse(ctx.res, limit, true)
+    this.hand()
+    const sent = await hold.captured
+    return sent && { ...made, out: sent.out, req: ctx, res: ctx, release: hold.release }
   }
 
   refresh(limit: number): Promise<Held<Context, Context> | undefined> {
@@ -144,11 +146,17 @@ async function bytesOf(ctx: Context, limit: number): Promise<Buffer | undefined>
   return holdBody(ctx, bytes)
 }
 
-/** Puts the bytes in `ctx.body`, keeping the status (Koa would turn a default 404 into 200). */
+/**
+ * Puts the bytes in `ctx.body`, keeping the status (Koa would turn a default 404 into
+ * 200) and a declared Content-Length (a body that does not match it is never kept, and
+ * fails for the client as it would without the cache).
+ */
 function holdBody(ctx: Context, bytes: Buffer): Buffer {
   const status = ctx.status
+  const declared = ctx.res.getHeader('content-length')
   ctx.body = bytes
   if (ctx.status !== status) ctx.status = status
+  if (declared !== undefined) ctx.res.setHeader('content-length', declared)
   return bytes
 }
 

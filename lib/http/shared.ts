@@ -115,11 +115,25 @@ export interface Stored {
   /** Tags. */
   t: readonly string[]
 }
-/** What a handler made, held back from the client until the cache has judged it. */
-export interface Held<Req, Res> {
+/** A response's status and headers (lowercase names). */
+export interface Head {
   status: number
   headers: OutgoingHttpHeaders
+}
+
+/**
+ * What a handler made, held back from the client until the cache has judged it: what is
+ * kept (as the handler left it at the cache's layer, so that a hit goes again through the
+ * layers outside the cache), and how it went out, past them.
+ */
+export interface Held<Req, Res> extends Head {
   body: Buffer
+  /**
+   * The status and headers as they go out to the client, after every layer outside the
+   * cache (header-time hooks, outer middleware, later `onSend` hooks) had its say: a
+   * cookie set there makes the response as unshareable as one the handler set.
+   */
+  out: Head
   /** What `tags` receives. */
   req: Req
   res: Res
@@ -345,6 +359,25 @@ export function strongEtag(body: Uint8Array): string {
 export function directive(value: string | undefined, name: string): boolean {
   if (value === undefined) return false
   return value.toLowerCase().split(',').some((part) => part.split('=', 1)[0]?.trim() === name)
+}
+
+const UNSHAREABLE = /(?:^|,)\s*(?:private|no-store|no-cache)\b/i
+
+/**
+ * The storability rule: true when `held` may be kept and served to anyone. Never when,
+ * as it was made or as it goes out, its status is not one of `statuses`, it sets a
+ * cookie, says `Cache-Control: private`, `no-store` or `no-cache`, or `Vary: *`; nor
+ * when its body does not have the length its `Content-Length` declares (a truncated body).
+ */
+export function mayShare(held: Held<unknown, unknown>, statuses: ReadonlySet<number>): boolean {
+  const declared = text(held.headers['content-length'])
+  if (declared !== undefined && Number(declared) !== held.body.length) return false
+  return shareableHead(held, statuses) && shareableHead(held.out, statuses)
+}
+
+function shareableHead({ status, headers: h }: Head, statuses: ReadonlySet<number>): boolean {
+  if (!statuses.has(status) || h['set-cookie'] !== undefined) return false
+  return !UNSHAREABLE.test(text(h['cache-control']) ?? '') && !varyNames(text(h.vary)).includes('*')
 }
 
 export function varyNames(value: string | undefined): string[] {

@@ -1,4 +1,6 @@
+import { expect } from 'chai'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Server } from 'node:http'
 
 /**
@@ -83,5 +85,57 @@ export function closeServers(servers: Server[]): void {
   for (const server of servers.splice(0)) {
     server.closeAllConnections()
     server.close()
+  }
+}
+
+/** What came over the socket, as it came: the status line and headers, and every byte after them. */
+export interface RawReply {
+  head: string
+  headers: Record<string, string>
+  body: Buffer
+}
+
+/**
+ * A GET over a plain socket with `Connection: close`, read until the server closes it:
+ * a body shorter than its declared Content-Length shows as it was sent, where an HTTP
+ * client would fail.
+ */
+export async function rawCall(base: string, path: string): Promise<RawReply> {
+  const { hostname, port } = new URL(base)
+  const socket = connect(Number(port), hostname)
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nConnection: close\r\n\r\n`)
+  const chunks: Buffer[] = []
+  for await (const chunk of socket) chunks.push(chunk as Buffer)
+  const all = Buffer.concat(chunks)
+  const end = all.indexOf('\r\n\r\n')
+  const head = all.subarray(0, end).toString()
+  const headers: Record<string, string> = {}
+  for (const line of head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return { head, headers, body: all.subarray(end + 4) }
+}
+
+/**
+ * Two visitors without a cookie ask for `path`, a page with a token of the visitor's
+ * session: each must get a page of their own (never one from the cache), with their own
+ * session cookie named `cookie`.
+ */
+export async function expectSessionsApart(base: string, path: string, cookie: string): Promise<void> {
+  const one = await call(base, path)
+  const two = await call(base, path)
+  expect([one.headers['x-cache'], two.headers['x-cache']]).to.deep.equal(['BYPASS', 'BYPASS'])
+  expect(one.body).to.not.equal(two.body)
+  const own = [one, two].map((reply) => reply.headers['set-cookie']?.find((line) => line.startsWith(`${cookie}=`)))
+  expect(own.map((line) => line !== undefined)).to.deep.equal([true, true])
+  expect(own[0]).to.not.equal(own[1])
+}
+
+/** `path` answers 10 bytes with a declared Content-Length of 26: twice sent as made, never from the cache. */
+export async function expectTruncatedUnstored(base: string, path: string): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const reply = await rawCall(base, path)
+    expect([reply.headers['content-length'], reply.body.toString(), reply.headers['x-cache']]).to.deep.equal(['26', '0123456789', 'BYPASS'])
   }
 }
