@@ -98,7 +98,10 @@ export interface CacheOptions {
    * Anything else is refused with `InvalidOptionError`. Omit for an L1-only cache.
    */
   redis?: string | RedisOptions | Redis | Cluster
-  /** Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - . :`. Default 'memoredis'. */
+  /**
+   * Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - .`; no `:`
+   * (so that no prefix nests inside another's keys: `team.app`, not `team:app`). Default 'memoredis'.
+   */
   prefix?: string
   /** How long a value stays fresh. Milliseconds or '30s', '5m', '2h'. Default '1m'. */
   ttl?: Duration
@@ -409,11 +412,19 @@ function pick(given: Record<string, unknown>, names: readonly (keyof EntryOption
   return picked as EntryOptions
 }
 
+/**
+ * A prefix is letters, digits, `_ - .`, and never `:`: every key of a cache starts with
+ * `${prefix}:`, so the first `:` of a key ends its prefix, and no prefix, namespace and
+ * key can spell another cache's keys (prefix `team`, namespace `app` would otherwise be
+ * the stamps and locks of a cache of prefix `team:app`), and `~${prefix}:*` in an ACL is
+ * exactly one cache's keys.
+ */
 function resolvePrefix(prefix: unknown, where: string): string {
   if (prefix === undefined) return 'memoredis'
-  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(prefix)) {
     throw new InvalidOptionError(
-      `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.', ':', got ${describe(prefix)}`,
+      `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.' (no ':', which ends the prefix in ` +
+        `every key: a prefix with ':' would share another prefix's keys; write 'team.app' for 'team:app'), got ${describe(prefix)}`,
     )
   }
   return prefix
