@@ -170,8 +170,8 @@ export interface CacheOptions {
    * client; one subscriber per node), `'bus'`
    * (memoredis publishes its own writes), `'off'` (L1 copies live out their ttl).
    * Every process sharing a prefix should use the same mode. Default 'tracking' (on a
-   * single node and on a Cluster); a server that refuses CLIENT TRACKING falls back to
-   * 'bus' with a `warning` event.
+   * single node and on a Cluster); a server (or an ACL user) that refuses CLIENT TRACKING
+   * or the `__redis__:invalidate` channel falls back to 'bus' with a `warning` event.
    */
   coherence?: 'tracking' | 'bus' | 'off'
   /** How values become bytes. Default: superjson (rich types, registered classes). */
