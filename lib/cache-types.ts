@@ -78,13 +78,14 @@ export interface CacheStats {
 /** What `cache.health()` reports: whether Redis answers, and whether L1 is kept coherent. */
 export interface CacheHealth {
   /**
-   * Redis: `'up'` (it answered a PING within `redisTimeout`), `'down'` (not connected, or
-   * no answer in time), `'circuit-open'` (after `circuit.failures` failures in a row, no
-   * command is sent for `circuit.resetAfter`), or `'none'` (no Redis configured, or the cache is closed).
+   * Redis: `'up'` (it answered the probe, a TIME, within `redisTimeout`), `'down'` (not
+   * connected, no answer in time, or the probe refused), `'circuit-open'` (after
+   * `circuit.failures` failed reads or writes in a row, no command is sent for
+   * `circuit.resetAfter`), or `'none'` (no Redis configured, or the cache is closed).
    * Whatever it is, calls are answered: from L1 and the function while Redis is away.
    */
   l2: 'up' | 'down' | 'circuit-open' | 'none'
-  /** The PING's round trip, ms; undefined when it got no answer (or there is no Redis). */
+  /** The probe's round trip, ms; undefined when it got no answer (or there is no Redis). */
   roundTripMs: number | undefined
   /**
    * How L1 is kept true: `'tracking'` (client tracking), `'bus'` (the publish channel),
@@ -148,7 +149,8 @@ export interface Cache {
   /** Counters since the cache was created, and the circuit's and coherence's state now (no I/O). */
   stats(): CacheStats
   /**
-   * Checks the cache now: one PING to Redis, bounded by `redisTimeout`. Resolves within
+   * Checks the cache now: one probe of Redis (a TIME, outside the circuit breaker, which
+   * it never opens or closes; a refusal is an `error` event), bounded by `redisTimeout`. Resolves within
    * `redisTimeout` (a little more on a loaded machine) and never rejects, also once the
    * cache is closed (`closed: true`). See `docs/observability.md` for a readiness probe.
    *

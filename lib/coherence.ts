@@ -21,8 +21,9 @@ import type { RedisTier } from './tiers/redis.ts'
  *   outlive its tracking. A process's own writes come back as one notice each (an echo,
  *   see `Watches`). Tracking is per node, so on a Cluster each node gets a subscriber,
  *   paired with the Cluster's own connection to it, and the pairs follow the topology as
- *   it changes. A server that refuses CLIENT TRACKING makes this process fall back to the
- *   bus, with a `warning`.
+ *   it changes. A server that refuses CLIENT TRACKING, or the `__redis__:invalidate`
+ *   channel (an ACL user without it), makes this process fall back to the bus, with a
+ *   `warning`.
  * - `'bus'` (and `'off'`, which only uses it to wake waiters): memoredis publishes the
  *   keys it writes on `<prefix>:!bus`, with this cache's origin id so that a process
  *   ignores its own messages. On a Cluster everyone subscribes and publishes on the
@@ -66,6 +67,13 @@ interface Followed {
   tracked: boolean
   connects: number
 }
+
+/**
+ * A refusal (not a lost connection) of what tracking needs, `CLIENT TRACKING` or the
+ * `__redis__:invalidate` channel: this server will not track for this user, so the bus it is.
+ */
+const isRefusal = (error: unknown): error is Error =>
+  error instanceof Error && /unknown command|unknown subcommand|NOPERM|syntax error/i.test(error.message)
 
 const addressOf = (node: Redis): string => `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
 
@@ -215,8 +223,7 @@ export class Coherence {
       this.handlers.onUnsettled()
     } catch (error) {
       if (this.closed) return
-      // A refusal (not a lost connection) means this server will not track: use the bus.
-      if (error instanceof Error && /unknown command|unknown subcommand|NOPERM|syntax error/i.test(error.message)) this.fallBack(error)
+      if (isRefusal(error)) this.fallBack(error)
       else this.handlers.onError(new RedisError('redis: CLIENT TRACKING failed', { cause: error }))
     }
   }
@@ -262,7 +269,10 @@ export class Coherence {
       this.handlers.onUnsettled()
       if (this.current === 'tracking') for (const node of this.commandConnections(listener.address)) await this.track(node, listener)
     } catch (error) {
-      if (!this.closed) this.handlers.onError(new RedisError('redis subscriber: set-up failed', { cause: error }))
+      if (this.closed) return
+      // A user without `&__redis__:invalidate` (the bus-only ACL) is refused the tracking channel.
+      if (this.current === 'tracking' && isRefusal(error)) this.fallBack(error)
+      else this.handlers.onError(new RedisError('redis subscriber: set-up failed', { cause: error }))
     }
   }
 

@@ -1,16 +1,15 @@
 import type { CacheHealth, CacheStats } from './cache-types.ts'
 import type { Core } from './core.ts'
-import { RedisError } from './errors.ts'
 import type { RedisTier } from './tiers/redis.ts'
 
 /**
- * The state of a cache now, for readiness probes and gauges: `cache.health()` (one PING,
- * bounded by `redisTimeout`, never rejecting) and the states `cache.stats()` adds
- * without I/O (the circuit, coherence, L1's size).
+ * The state of a cache now, for readiness probes and gauges: `cache.health()` (one probe,
+ * bounded by `redisTimeout`, never rejecting, never moving the circuit breaker) and the
+ * states `cache.stats()` adds without I/O (the circuit, coherence, L1's size).
  */
 
-/** What one PING found. */
-type Probe = { kind: 'answered'; ms: number } | { kind: 'refused'; circuitOpen: boolean } | { kind: 'late' }
+/** What one probe found: an answer, no answer (not connected, or refused), or none in time. */
+type Probe = { kind: 'answered'; ms: number } | { kind: 'failed' } | { kind: 'late' }
 
 /** The circuit breaker's state now; `'closed'` without Redis. */
 export function circuitOf(core: Core): CacheStats['circuit'] {
@@ -30,14 +29,18 @@ function l1Of(core: Core): CacheHealth['l1'] {
   return { entries: core.l1?.size ?? 0, bytes: core.l1?.bytes ?? 0 }
 }
 
-/** Checks the cache: one PING (after a new cache's first connection), all within `redisTimeout`. Never rejects. */
+/**
+ * Checks the cache: one probe (after a new cache's first connection), all within
+ * `redisTimeout`; while the circuit is open, nothing is sent and Redis is
+ * `'circuit-open'`. Never rejects.
+ */
 export async function healthOf(core: Core): Promise<CacheHealth> {
   const l2 = core.l2
   if (core.closed || l2 === undefined) {
     return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed }
   }
-  const probe = await ping(l2, core.options.redisTimeout)
-  const state = probe.kind === 'answered' ? 'up' : (probe.kind === 'refused' && probe.circuitOpen) || l2.circuit !== 'closed' ? 'circuit-open' : 'down'
+  const probe: Probe = l2.circuit === 'closed' ? await probeOf(core, l2) : { kind: 'failed' }
+  const state = probe.kind === 'answered' ? 'up' : l2.circuit !== 'closed' ? 'circuit-open' : 'down'
   return {
     l2: core.closed ? 'none' : state,
     roundTripMs: probe.kind === 'answered' ? probe.ms : undefined,
@@ -47,19 +50,25 @@ export async function healthOf(core: Core): Promise<CacheHealth> {
   }
 }
 
-/** A PING, after a cache created a moment ago has connected, given up after `timeoutMs` in all. */
-async function ping(l2: RedisTier, timeoutMs: number): Promise<Probe> {
+/**
+ * A probe, after a cache created a moment ago has connected, given up after
+ * `redisTimeout` in all. A refusal (an ACL `NOPERM`) is an `error` event, even when it
+ * comes after the wait was given up.
+ */
+async function probeOf(core: Core, l2: RedisTier): Promise<Probe> {
   const answered = (async (): Promise<Probe> => {
     await l2.whenStarted()
     try {
-      return { kind: 'answered', ms: await l2.ping() }
+      const ms = await l2.probe()
+      return ms === undefined ? { kind: 'failed' } : { kind: 'answered', ms }
     } catch (error) {
-      return { kind: 'refused', circuitOpen: error instanceof RedisError && error.code === 'ERR_CIRCUIT_OPEN' }
+      if (!core.closed) core.error(error, undefined, 'l2')
+      return { kind: 'failed' }
     }
   })()
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<Probe>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'late' }), timeoutMs)
+    timer = setTimeout(() => resolve({ kind: 'late' }), core.options.redisTimeout)
   })
   try {
     return await Promise.race([answered, late])

@@ -1,7 +1,8 @@
 import { slotOf, slotTag } from './slot.ts'
 
 /**
- * Where things live in Redis, under the cache's `prefix`:
+ * Where things live in Redis, under the cache's `prefix` (which holds no `:`, so the first
+ * `:` of a key ends its prefix and no two prefixes' keys meet):
  *
  *   <prefix>:<ns>:<key>                           a getOrSet/get/set/delete value: the user's key, raw
  *   <prefix>:<ns>!<name>:v<version>:<digest>      a memoized function's value

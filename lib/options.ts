@@ -6,9 +6,14 @@ import { checkRedisSource } from './tiers/client.ts'
 
 /**
  * A length of time: a number of milliseconds, or a string with a unit:
- * `'250ms'`, `'30s'`, `'5m'`, `'2h'`, `'1d'`.
+ * `'250ms'`, `'30s'`, `'5m'`, `'2h'`, `'1d'`. Any string is accepted by the type, so
+ * that one read from configuration (`process.env.CACHE_TTL ?? '5m'`) or kept in an
+ * options object typechecks; it is checked when the option is given, and a string
+ * that is not a duration is refused with `InvalidOptionError`
+ * (`ttl must be a positive duration like '5m' or 300000 (ms; units ms, s, m, h, d), got "5 minutes"`).
+ * The literal forms are kept for editors' suggestions.
  */
-export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h` | `${number}d`
+export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h` | `${number}d` | (string & NonNullable<unknown>)
 
 /** What one read-through call may say about the value it caches. */
 export interface EntryOptions<T = unknown> {
@@ -96,10 +101,14 @@ export interface CacheOptions {
    * db, tls, ...), or an ioredis 5 or 6 `Redis` or `Cluster`, recognised by its shape so
    * that the app's own copy of ioredis works (used as a template: memoredis opens its own
    * connections with the same settings, through that copy, and closes them on `close()`).
-   * Anything else is refused with `InvalidOptionError`. Omit for an L1-only cache.
+   * Anything else is refused with `InvalidOptionError`. Omit for an L1-only cache; an
+   * empty or blank string (`REDIS_URL=` in a `.env` file) is the same as omitting it.
    */
   redis?: string | RedisOptions | Redis | Cluster
-  /** Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - . :`. Default 'memoredis'. */
+  /**
+   * Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - .`; no `:`
+   * (so that no prefix nests inside another's keys: `team.app`, not `team:app`). Default 'memoredis'.
+   */
   prefix?: string
   /** How long a value stays fresh. Milliseconds or '30s', '5m', '2h'. Default '1m'. */
   ttl?: Duration
@@ -162,17 +171,20 @@ export interface CacheOptions {
    * client; one subscriber per node), `'bus'`
    * (memoredis publishes its own writes), `'off'` (L1 copies live out their ttl).
    * Every process sharing a prefix should use the same mode. Default 'tracking' (on a
-   * single node and on a Cluster); a server that refuses CLIENT TRACKING falls back to
-   * 'bus' with a `warning` event.
+   * single node and on a Cluster); a server (or an ACL user) that refuses CLIENT TRACKING
+   * or the `__redis__:invalidate` channel falls back to 'bus' with a `warning` event.
    */
   coherence?: 'tracking' | 'bus' | 'off'
   /** How values become bytes. Default: superjson (rich types, registered classes). */
   codec?: Codec
   /**
-   * HMAC-SHA256 key(s): values are signed with the first and verified with any; a value
-   * without a valid signature is never decoded. Default: none (unsigned).
+   * HMAC-SHA256 key(s) of at least 16 bytes: values are signed with the first and
+   * verified with any; a value without a valid signature is never decoded. `false` (or
+   * leaving the option out) runs unsigned. Given but `undefined` or empty, as when the
+   * variable that should hold it is unset, it is refused with `InvalidOptionError`
+   * rather than silently running unsigned. Default: none (unsigned).
    */
-  signingKey?: string | Buffer | readonly (string | Buffer)[]
+  signingKey?: string | Buffer | readonly (string | Buffer)[] | false
   /** Largest value stored or read, in bytes of the encoded envelope. Default 8 MiB. */
   maxValueSize?: number
   /** Compress payloads of at least this many bytes (zlib); false never compresses. Default false. */
@@ -354,7 +366,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   refuseUnknownOptions(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
   const maxValueSize = given.maxValueSize === undefined ? 8 * MiB : integer(given.maxValueSize, `${where}: maxValueSize`, 1)
   return {
-    redis: given.redis === undefined ? undefined : (checkRedisSource(given.redis, where) as CacheOptions['redis']),
+    redis: resolveRedis(given.redis, where),
     prefix: resolvePrefix(given.prefix, where),
     entry: resolveEntryOptions(ENTRY_DEFAULTS, pick(given, ['ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'timeout', 'lock', 'errorTtl']), where),
     jitter: given.jitter === undefined ? 0 : ratio(given.jitter, `${where}: jitter`),
@@ -368,7 +380,7 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
       circuit.resetAfter === undefined ? 2000 : parseDuration(circuit.resetAfter, `${where}: circuit.resetAfter`),
     coherence: resolveCoherence(given.coherence, where),
     codec: resolveCodec(given.codec, where),
-    signingKeys: signingKeys(given.signingKey, where),
+    signingKeys: signingKeys(given, where),
     maxValueSize,
     compressThreshold:
       given.compressThreshold === undefined || given.compressThreshold === false
@@ -406,14 +418,28 @@ function pick(given: Record<string, unknown>, names: readonly (keyof EntryOption
   return picked as EntryOptions
 }
 
+/**
+ * A prefix is letters, digits, `_ - .`, and never `:`: every key of a cache starts with
+ * `${prefix}:`, so the first `:` of a key ends its prefix, and no prefix, namespace and
+ * key can spell another cache's keys (prefix `team`, namespace `app` would otherwise be
+ * the stamps and locks of a cache of prefix `team:app`), and `~${prefix}:*` in an ACL is
+ * exactly one cache's keys.
+ */
 function resolvePrefix(prefix: unknown, where: string): string {
   if (prefix === undefined) return 'memoredis'
-  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
+  if (typeof prefix !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(prefix)) {
     throw new InvalidOptionError(
-      `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.', ':', got ${describe(prefix)}`,
+      `${where}: prefix must be a non-empty string of letters, digits, '_', '-', '.' (no ':', which ends the prefix in ` +
+        `every key: a prefix with ':' would share another prefix's keys; write 'team.app' for 'team:app'), got ${describe(prefix)}`,
     )
   }
   return prefix
+}
+
+/** The `redis` option; an empty or blank string (`REDIS_URL=`) is no Redis, as when the variable is unset. */
+function resolveRedis(value: unknown, where: string): CacheOptions['redis'] {
+  if (value === undefined || (typeof value === 'string' && value.trim() === '')) return undefined
+  return checkRedisSource(value, where) as CacheOptions['redis']
 }
 
 function resolveL1(value: unknown, where: string): ResolvedCacheOptions['l1'] {
@@ -445,17 +471,26 @@ function resolveCodec(value: unknown, where: string): Codec | undefined {
   return codec as Codec
 }
 
-function signingKeys(value: unknown, where: string): Buffer[] {
-  if (value === undefined) return []
-  const list = Array.isArray(value) ? value : [value]
+/**
+ * The signing keys. A security setting never falls to its weakest state by an absent
+ * value: `signingKey` given as `undefined` or empty (an unset or empty variable) is
+ * refused, and only its absence or `false` runs unsigned.
+ */
+function signingKeys(given: Record<string, unknown>, where: string): Buffer[] {
+  const value = given.signingKey
+  if (value === false || !Object.hasOwn(given, 'signingKey')) return []
+  const list: unknown[] = Array.isArray(value) ? value : [value]
   if (list.length === 0) throw new InvalidOptionError(`${where}: signingKey list must not be empty`)
   return list.map((key: unknown, i) => {
-    const buf = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.isBuffer(key) ? key : undefined
-    if (buf === undefined || buf.length < 16) {
+    const option = `${where}: signingKey${Array.isArray(value) ? `[${i}]` : ''}`
+    if (key === undefined || key === '' || (Buffer.isBuffer(key) && key.length === 0)) {
       throw new InvalidOptionError(
-        `${where}: signingKey${Array.isArray(value) ? `[${i}]` : ''} must be a string or Buffer of at least 16 bytes`,
+        `${option} is ${key === undefined ? 'undefined' : 'empty'}, as when the variable that should hold it is unset: values would go unsigned. ` +
+          'Give a key of at least 16 bytes, or run unsigned on purpose with signingKey: false (or without the option)',
       )
     }
+    const buf = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.isBuffer(key) ? key : undefined
+    if (buf === undefined || buf.length < 16) throw new InvalidOptionError(`${option} must be a string or Buffer of at least 16 bytes`)
     return buf
   })
 }

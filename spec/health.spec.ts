@@ -95,10 +95,12 @@ describe('cache.health()', () => {
       await server.stop()
     })
 
-    it('reports down and degraded, then circuit-open after circuit.failures failures, then up again', async function () {
+    it('reports down and degraded without ever opening the circuit, circuit-open once reads opened it, then up again', async function () {
       this.timeout(20_000)
       const cache = open({ redis: server.url, redisTimeout: REDIS_TIMEOUT, circuit: { failures: 3, resetAfter: '1m' } })
       await healthWhen(cache, (h) => h.l2 === 'up' && h.coherence === 'tracking', 'up and tracking')
+      let opened = 0
+      cache.on('circuit-open', () => opened++)
       const client = coreOf(cache).l2?.client
       if (client === undefined) throw new Error('no Redis client')
       const closed = once(client, 'close')
@@ -108,11 +110,18 @@ describe('cache.health()', () => {
       const first = await cache.health()
       expect(performance.now() - started).to.be.below(REDIS_TIMEOUT + SLACK)
       expect(first).to.deep.include({ l2: 'down', roundTripMs: undefined, coherence: 'degraded' })
-      expect((await cache.health()).l2).to.equal('down')
-      // The third failure in a row (each health check is one refused PING) opens the circuit.
-      expect((await cache.health()).l2).to.equal('circuit-open')
-      expect((await cache.health()).l2).to.equal('circuit-open')
+      // A readiness probe never moves the read path's breaker: more probes than circuit.failures.
+      for (let i = 0; i < 5; i++) expect((await cache.health()).l2).to.equal('down')
+      expect(cache.stats()).to.include({ circuit: 'closed' })
+      expect(opened).to.equal(0)
+
+      // Reads that fail open it; health then says so at once, sending nothing.
+      for (let i = 0; i < 3; i++) await cache.getOrSet(`k${i}`, () => i)
       expect(cache.stats()).to.include({ circuit: 'open' })
+      expect(opened).to.equal(1)
+      const whileOpen = performance.now()
+      expect((await cache.health()).l2).to.equal('circuit-open')
+      expect(performance.now() - whileOpen).to.be.below(SLACK)
       expect(cache.stats().coherence.state).to.equal('degraded')
 
       const ready = nextReady(cache)

@@ -61,8 +61,8 @@ function text(random: Random, lone: boolean): string {
   return out === '' ? 'x' : out
 }
 
-/** Prefixes allowed by the `prefix` option (letters, digits, `_ - . :`), a few of them look-alikes. */
-const PREFIXES = ['memoredis', 'app', 'a:b', ':', 'default', 'x.y-z_0', 'lock']
+/** Prefixes allowed by the `prefix` option (letters, digits, `_ - .`), a few of them look-alikes. */
+const PREFIXES = ['memoredis', 'app', 'a.b', '-', 'default', 'x.y-z_0', 'lock']
 
 /** Namespace names besides the generated ones: the root's, and names that imitate separators and markers. */
 const NAMESPACES = ['default', 'def', 'defaultx', 'a', 'ab', 'lo', '!lock', '!tag', '!bus', 'lock', '!', ':', '{', '}', '{}', '%21', '%3A', 'default!x', 'a:b', 'x:v1', '%']
@@ -366,6 +366,66 @@ function unescaped(segment: string): string {
     return units
   }
 }
+
+describe('prefixes', () => {
+  const redis = useRedis()
+  const caches: Cache[] = []
+  const open = (prefix: string): Cache => {
+    const cache = createCache({ redis: redis.url, prefix, ttl: '1h' })
+    caches.push(cache)
+    return cache
+  }
+  afterEach(async () => {
+    await Promise.all(caches.splice(0).map((cache) => cache.close()))
+  })
+
+  /**
+   * The attack of nested prefixes: the `team` cache's namespace `app` reaches, through
+   * ordinary user keys, what a cache of prefix `victim` keeps at `${victim}:!tag:*` (its
+   * `clear()` stamp) and its locks. Returns what it did: whether the victim's `clear()` was
+   * undone (a process of the victim reads the value cleared before) and whether the
+   * attacker's user key is the victim's lock.
+   */
+  const attack = async (victimPrefix: string): Promise<{ clearUndone: boolean; lockReached: boolean }> => {
+    const victim = open(victimPrefix)
+    const attacker = open('team').namespace('app')
+    await victim.set('report', 'before the clear')
+    await victim.clear()
+    await attacker.delete('!tag:*')
+    const lockKey = coreOf(victim).layout.lockKey(coreOf(victim).layout.valueBase('default') + 'report')
+    await attacker.set(lockKey.slice(lockKey.indexOf(':!') + 1), 'stolen')
+    const fresh = open(victimPrefix)
+    return {
+      clearUndone: (await fresh.get('report')) !== undefined,
+      lockReached: (await redis.client.exists(lockKey)) === 1,
+    }
+  }
+
+  it("refuses a prefix with ':', which would nest inside another prefix's keys", () => {
+    for (const prefix of ['team:app', 'team:', ':', 'a:b:c']) {
+      expect(() => createCache({ prefix }), prefix).to.throw(InvalidOptionError, /prefix must be .*no ':'.*'team\.app'/)
+    }
+  })
+
+  it("keeps the 'team' cache's namespace 'app' out of every look-alike prefix's stamps and locks", async () => {
+    for (const victim of ['team', 'team.app', 'team-app', 'team_app', 'teamapp', 'app']) {
+      expect(await attack(victim), victim).to.deep.equal({ clearUndone: false, lockReached: false })
+      await redis.client.flushall()
+    }
+  })
+
+  it("gives no two prefixes' keys a common start: a prefix and ':' is where a cache's keys begin, and no other's", () => {
+    const prefixes = ['team', 'team.app', 'team-app', 'teamapp', 'app', 'a', 'memoredis']
+    const random = mulberry32(seedFromEnv())
+    for (const p of prefixes) {
+      const corpus = buildCorpus(p, random)
+      caches.push(...corpus.maker.caches)
+      for (const made of [...corpus.values, ...corpus.memoized, ...corpus.internal]) {
+        for (const q of prefixes) expect(made.key.startsWith(`${q}:`), `${made.what} of prefix ${p}: ${JSON.stringify(made.key)}`).to.equal(q === p)
+      }
+    }
+  })
+})
 
 describe('slotOf', () => {
   it('gives the CRC16/XMODEM test vector and the slots the Redis documentation shows', () => {

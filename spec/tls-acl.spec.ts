@@ -8,24 +8,33 @@ import { coreOf } from './support/internals.ts'
 
 /*
  * memoredis on a TLS-only Redis (mutual TLS: clients need a certificate) as ACL users
- * confined to their prefix. The permission lists were found by starting from `-@all`
- * and adding what ACL LOG showed denied, until a whole flow ran with no denial; they are
- * the ones docs/security.md gives, and the last spec checks that they still are.
+ * confined to their prefix. The users are the ACL lines of docs/security.md, applied
+ * verbatim (`ACL SETUSER` and the words after `user`), so that the docs and this spec
+ * cannot drift apart: `app` is the first line, `appbus` the second (the bus only) under
+ * another name, and `other` the first line for prefix `other`. `notime` is the first line
+ * less TIME, the command of `cache.health()`'s probe.
  */
 
-/** Commands every mode needs: values, Lua locks and tag stamps, the bus, the subscriber, the clock, the ready check. */
-const COMMANDS = '-@all +get +set +del +pttl +pexpire +eval +evalsha +publish +subscribe +time +info +client|id'
-/** Keys, channels and commands of a user confined to `prefix`; `tracking` adds what client tracking needs. */
-const rule = (prefix: string, tracking: boolean): string =>
-  tracking
-    ? `~${prefix}:* resetchannels &${prefix}:!bus &__redis__:invalidate ${COMMANDS} +client|tracking`
-    : `~${prefix}:* resetchannels &${prefix}:!bus ${COMMANDS}`
+/** The `user app …` lines of docs/security.md, as written there. */
+const DOCUMENTED = [...readFileSync(new URL('../docs/security.md', import.meta.url), 'utf8').matchAll(/^user app on >\S+ .+$/gm)].map((m) => m[0])
+/** `ACL SETUSER` arguments of a documented line, for user `name` (and prefix `prefix`, when not `app`). */
+const setUser = (line: string, name: string, prefix = 'app'): string[] => {
+  const words = line.split(' ').slice(1)
+  words[0] = name
+  return words.map((word) => word.replace(/^([~&])app:/, `$1${prefix}:`))
+}
+const [ANY_MODE = '', BUS_ONLY = ''] = DOCUMENTED
 const USERS = {
-  app: { password: 'app-secret-0123456789', rule: rule('app', true) },
-  appbus: { password: 'appbus-secret-0123456789', rule: rule('app', false) },
-  other: { password: 'other-secret-0123456789', rule: rule('other', true) },
+  app: setUser(ANY_MODE, 'app'),
+  appbus: setUser(BUS_ONLY, 'appbus'),
+  other: setUser(ANY_MODE, 'other', 'other'),
+  notime: [...setUser(ANY_MODE, 'notime'), '-time'],
 }
 type User = keyof typeof USERS
+/** A user's password: its `>` word. */
+const passwordOf = (user: User): string => (USERS[user].find((word) => word.startsWith('>')) ?? '>').slice(1)
+/** True when the user's rule grants client tracking. */
+const tracks = (user: User): boolean => USERS[user].includes('+client|tracking')
 
 interface Opened {
   cache: Cache
@@ -46,15 +55,16 @@ describe('TLS and ACL', function () {
     host: '127.0.0.1',
     port: server.port,
     tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey },
-    ...(user === undefined ? {} : { username: user, password: USERS[user].password }),
+    ...(user === undefined ? {} : { username: user, password: passwordOf(user) }),
   })
   const raw = (user: User): Redis => {
     const client = new Redis({ ...connection(user), maxRetriesPerRequest: 0 })
     opened.push(client)
     return client
   }
-  const open = (user: User, coherence: 'tracking' | 'bus', prefix = 'app'): Opened => {
-    const cache = createCache({ redis: connection(user), prefix, coherence, ttl: '1h', lock: { ttl: '200ms' } })
+  /** A cache as `user`; `coherence` undefined leaves the option out (the default, 'tracking'). */
+  const open = (user: User, coherence: 'tracking' | 'bus' | undefined, prefix = 'app'): Opened => {
+    const cache = createCache({ redis: connection(user), prefix, ...(coherence === undefined ? {} : { coherence }), ttl: '1h', lock: { ttl: '200ms' } })
     opened.push(cache)
     const errors: CacheEvents['error'][] = []
     const warnings: CacheEvents['warning'][] = []
@@ -85,9 +95,8 @@ describe('TLS and ACL', function () {
       args: ['--port', '0', '--tls-port', String(port), ...certs.serverArgs, '--tls-auth-clients', 'yes'],
     })
     admin = new Redis(connection())
-    for (const [name, user] of Object.entries(USERS)) {
-      await admin.call('ACL', 'SETUSER', name, 'reset', 'on', `>${user.password}`, ...user.rule.split(' '))
-    }
+    expect(DOCUMENTED, 'the ACL lines of docs/security.md').to.have.length(2)
+    for (const words of Object.values(USERS)) await admin.call('ACL', 'SETUSER', ...words)
   })
   beforeEach(async () => {
     await admin.flushall()
@@ -118,11 +127,12 @@ describe('TLS and ACL', function () {
 
   const flows: [User, 'tracking' | 'bus'][] = [['app', 'tracking'], ['app', 'bus'], ['appbus', 'bus']]
   for (const [user, coherence] of flows) {
-    describe(`the memoize flow as ${user} (${USERS[user].rule.includes('tracking') ? 'tracking' : 'bus-only'} rule), coherence '${coherence}'`, () => {
-      it('locks, tags, clears, deletes and keeps L1 coherent with no error, no warning and no ACL denial', async () => {
+    describe(`the memoize flow as ${user} (the documented ${tracks(user) ? 'first' : 'second, bus-only'} line), coherence '${coherence}'`, () => {
+      it('answers health(), locks, tags, clears, deletes and keeps L1 coherent with no error, no warning and no ACL denial', async () => {
         const a = open(user, coherence)
         const b = open(user, coherence)
         await Promise.all([a.listening(), b.listening()])
+        for (const cache of [a.cache, b.cache]) expect(await cache.health()).to.deep.include({ l2: 'up', coherence })
         let runs = 0
         let release!: () => void
         const gate = new Promise<void>((resolve) => (release = resolve))
@@ -180,12 +190,64 @@ describe('TLS and ACL', function () {
         await until(async () => (await b.cache.get('greeting')) === undefined, "b's L1 to drop the deleted greeting")
 
         expect([coreOf(a.cache).coherence?.mode, coreOf(b.cache).coherence?.mode]).to.deep.equal([coherence, coherence])
+        for (const cache of [a.cache, b.cache]) {
+          expect(await cache.health()).to.deep.include({ l2: 'up', coherence })
+          expect(cache.stats().circuit).to.equal('closed')
+        }
         expect([...a.errors, ...b.errors].map((e) => messages(e.error))).to.deep.equal([])
         expect([...a.warnings, ...b.warnings].map((w) => w.error.message)).to.deep.equal([])
         expect(await denials()).to.deep.equal([])
       })
     })
   }
+
+  describe('the second line (no tracking) with coherence left at its default', () => {
+    it("falls back to the bus with one warning, no error, and the refused channel as the only ACL denial", async () => {
+      const a = open('appbus', undefined)
+      const b = open('appbus', undefined)
+      await Promise.all([a.listening(), b.listening()])
+      expect([coreOf(a.cache).coherence?.mode, coreOf(b.cache).coherence?.mode]).to.deep.equal(['bus', 'bus'])
+      for (const cache of [a.cache, b.cache]) expect(await cache.health()).to.deep.include({ l2: 'up', coherence: 'bus' })
+      await a.cache.set('greeting', 'hello')
+      expect(await b.cache.get('greeting')).to.equal('hello')
+      await a.cache.set('greeting', 'hi')
+      await until(async () => (await b.cache.get('greeting')) === 'hi', "b's L1 to hear of a's write over the bus")
+      await b.cache.invalidateTags(['t'])
+      expect([...a.errors, ...b.errors].map((e) => messages(e.error))).to.deep.equal([])
+      for (const { warnings } of [a, b]) {
+        expect(warnings.map((w) => w.error.message)).to.have.length(1)
+        expect(warnings[0]?.error.message).to.match(/client tracking unavailable .*NOPERM.*falls back to the bus/)
+      }
+      const denied = await denials()
+      expect(denied.length).to.be.within(1, 2)
+      for (const d of denied) expect(d).to.deep.equal({ reason: 'channel', object: '__redis__:invalidate', username: 'appbus' })
+    })
+  })
+
+  describe('health() under the ACL', () => {
+    it('never opens the circuit when the probe is refused, and reports each refusal as an error event', async () => {
+      const cache = open('notime', 'bus')
+      await cache.listening()
+      // Started: the clock's own TIME (refused too) is behind us.
+      await coreOf(cache.cache).l2?.whenStarted()
+      cache.errors.splice(0)
+      let opened = 0
+      cache.cache.on('circuit-open', () => opened++)
+      for (let i = 0; i < 7; i++) expect((await cache.cache.health()).l2).to.equal('down')
+      expect(cache.cache.stats().circuit).to.equal('closed')
+      expect(opened).to.equal(0)
+      expect(cache.errors).to.have.length(7)
+      for (const e of cache.errors) {
+        expect(e.error).to.be.an.instanceOf(RedisError)
+        expect(e.tier).to.equal('l2')
+        expect(messages(e.error)).to.match(/NOPERM/)
+      }
+      // The read path's breaker did not move: the next read is sent, and answered.
+      expect(await cache.cache.get('k')).to.equal(undefined)
+      expect(cache.cache.stats().l2.misses).to.equal(1)
+      expect(cache.errors).to.have.length(7)
+    })
+  })
 
   describe('another prefix, another user', () => {
     it("refuses the other user GET, SET, DEL, EVAL and PUBLISH on the first one's keys and bus (NOPERM)", async () => {
@@ -248,7 +310,7 @@ describe('TLS and ACL', function () {
 
   describe('a rediss:// URL', () => {
     it('works through a template client made with lazyConnect and tls options (the template never connects)', async () => {
-      const url = `rediss://app:${USERS.app.password}@127.0.0.1:${server.port}`
+      const url = `rediss://app:${passwordOf('app')}@127.0.0.1:${server.port}`
       const template = new Redis(url, { tls: connection().tls, lazyConnect: true })
       opened.push(template)
       const errors: CacheEvents['error'][] = []
@@ -265,10 +327,9 @@ describe('TLS and ACL', function () {
   })
 
   describe('the Security docs', () => {
-    it('give exactly the ACL lines proven above', () => {
-      const guide = readFileSync(new URL('../docs/security.md', import.meta.url), 'utf8')
-      const lines = [...guide.matchAll(/^user app on >\S+ (.+)$/gm)].map((m) => m[1])
-      expect(lines).to.deep.equal([USERS.app.rule, USERS.appbus.rule])
+    it('give two ACL lines: the first for any coherence mode (with tracking), the second for the bus only', () => {
+      expect(DOCUMENTED).to.have.length(2)
+      expect([tracks('app'), tracks('appbus')]).to.deep.equal([true, false])
     })
   })
 })

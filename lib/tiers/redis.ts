@@ -92,6 +92,9 @@ export interface Fill {
   ttlMs: number
 }
 
+/** TIME, on a Cluster sent to its first master (every node's clock is the same enough). */
+const serverTime = (c: Client): Promise<number[]> => (isCluster(c) ? (c.nodes('master')[0] as Redis).time() : c.time())
+
 /** Commands per socket write when many are sent in one tick (see `batchWrites`). */
 const FLUSH_EVERY = 8
 
@@ -398,16 +401,28 @@ export class RedisTier {
 
   /** The server's clock in ms (with microseconds). */
   async time(): Promise<number> {
-    const [seconds, micros] = await this.run('TIME', (c) =>
-      isCluster(c) ? (c.nodes('master')[0] as Redis).time() : c.time(),
-    )
+    const [seconds, micros] = await this.run('TIME', serverTime)
     return Number(seconds) * 1000 + Number(micros) / 1000
   }
 
-  /** One PING under the breaker and the timeout (`cache.health()`); resolves with its round trip, ms. */
-  async ping(): Promise<number> {
+  /**
+   * The readiness probe of `cache.health()`: one TIME on a ready connection, outside the
+   * circuit breaker, which it never opens or closes (a probe must not cut callers off
+   * from Redis, nor let them through early). TIME rather than PING: the documented ACLs
+   * grant it, since the clock needs it. Resolves with the round trip in ms, or undefined
+   * when not connected (nothing sent); rejects with a `RedisError` when the server
+   * refuses it (an ACL `NOPERM`), counted in {@link counts}. The caller bounds the wait.
+   */
+  async probe(): Promise<number | undefined> {
+    if (this.closed || this.client.status !== 'ready') return undefined
     const started = performance.now()
-    await this.run('PING', (c) => c.ping())
+    try {
+      await serverTime(this.client)
+    } catch (error) {
+      const wrapped = new RedisError(`redis: TIME failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+      this.countError(wrapped)
+      throw wrapped
+    }
     return performance.now() - started
   }
 
