@@ -221,8 +221,9 @@ describe('Envelope round trips', () => {
     const e = envelope()
     const tags = ['t:user:42', 'with space', 'new\nline', 'ünï 𝄞', '"quoted"', '']
     const input: Entry = { value: 1, created: NOW + 0.5, freshUntil: NOW + 1000, staleUntil: NOW + 1000, tags }
-    const back = e.decode(e.encode(input))
-    expect(back).to.deep.equal(input)
+    const bytes = e.encode(input)
+    const back = e.decode(bytes)
+    expect(back).to.deep.equal({ ...input, size: bytes.length })
     expect(Object.isFrozen(back.tags)).to.equal(true)
   })
 
@@ -370,6 +371,18 @@ describe('Envelope size limits', () => {
     expect(packed.length).to.be.lessThan(plain.length / 10)
     expect(packed.toString('latin1', 0, 6)).to.equal('MR1 1 ')
     expect(e.decode(packed).value).to.deep.equal(value)
+  })
+
+  it('gives, on encode and on decode, the size L1 counts: the envelope with its payload uncompressed', () => {
+    const value = { rows: Array.from({ length: 2000 }, (_, i) => ({ id: i % 10, label: 'the same words again' })) }
+    const plain = envelope().encode(entry(value, ['t']))
+    const e = envelope({ compressThreshold: 1024 })
+    const packed = e.encodeSized(entry(value, ['t']))
+    expect(packed.bytes.length).to.be.lessThan(plain.length / 10)
+    // The header's flag digit is the only difference between the two envelopes' lengths.
+    expect(packed.size).to.equal(plain.length)
+    expect(e.decode(packed.bytes).size).to.equal(plain.length)
+    expect(envelope().decode(plain).size).to.equal(plain.length)
   })
 
   it('does not compress payloads below the threshold, nor those that do not shrink', () => {
