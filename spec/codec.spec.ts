@@ -568,6 +568,22 @@ describe('Envelope and hostile or corrupt input', () => {
     refuses(raw('{"json":{"name":"x","toString":"shadowed"},"meta":{"values":[["class","codec.spec.Person"]],"v":1}}'), 'method shadowing')
   })
 
+  it('restores an escaped __proto__ key of a marked document as an own data property, reaching no prototype', () => {
+    const text = '{"json":{"a":{"\\u0001__proto__":{"polluted":1}},"c":{"\\u0001constructor":{"\\u0001prototype":1}}},"mr":1}'
+    const value = envelope().decode(raw(text)).value as { a: object; c: object }
+    expect(Object.getPrototypeOf(value.a)).to.equal(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(value.a, '__proto__')?.value).to.deep.equal({ polluted: 1 })
+    expect(Object.getOwnPropertyDescriptor(value.c, 'constructor')?.value).to.deep.equal({ prototype: 1 })
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined)
+  })
+
+  it('leaves marks inside a registered class instance unread: its fields are never redefined', () => {
+    const text = '{"json":{"\\u0001__proto__":1,"name":"T","age":1},"meta":{"values":[["class","codec.spec.Person"]],"v":1},"mr":1}'
+    const value = envelope().decode(raw(text)).value as Person
+    expect(value).to.be.instanceOf(Person)
+    expect(Object.keys(value)).to.deep.equal(['\u0001__proto__', 'name', 'age'])
+  })
+
   it('refuses the sparse-array trick in well under a second', () => {
     const started = Date.now()
     refuses(raw('{"json":{"a":[]},"meta":{"values":{"a":["set",{"4294967294":["undefined"]}]},"v":1}}'), 'sparse')
