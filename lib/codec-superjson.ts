@@ -1,9 +1,10 @@
 import { SuperJSON } from 'superjson'
 import type { SuperJSONResult } from 'superjson'
 import type { Codec } from './codec-types.ts'
-import { DecodeError, UnregisteredClassError } from './errors.ts'
+import { DecodeError } from './errors.ts'
+import { MARK, prepareValue, restoreMarks } from './codec-marks.ts'
 import { plainSuperjson } from './plain-superjson.ts'
-import { onRegister, registeredName } from './registry.ts'
+import { onRegister } from './registry.ts'
 
 /**
  * The default payload codec: superjson, hardened for bytes that may have been written by
@@ -38,12 +39,19 @@ import { onRegister, registeredName } from './registry.ts'
  *   as its child, so each one meets the JSON exactly as checked.
  */
 const sj = new SuperJSON()
+/**
+ * The instance of documents with marks (`codec-marks.ts`): the same registrations, and
+ * an Error's MARK field written and restored with it.
+ */
+const sjMarked = new SuperJSON()
+sjMarked.allowErrorProps(MARK)
+const instances = [sj, sjMarked]
 
 /** Per registered name: keys an own field may not take (setters, read-only, methods). */
 const guardedKeys = new Map<string, ReadonlySet<string>>()
 
 onRegister((cls, name) => {
-  sj.registerClass(cls as unknown as Parameters<SuperJSON['registerClass']>[0], { identifier: name })
+  for (const instance of instances) instance.registerClass(cls as unknown as Parameters<SuperJSON['registerClass']>[0], { identifier: name })
   const keys = new Set<string>()
   for (let proto: object | null = cls.prototype as object; proto !== null; proto = Object.getPrototypeOf(proto) as object | null) {
     for (const key of Object.getOwnPropertyNames(proto)) {
@@ -54,18 +62,36 @@ onRegister((cls, name) => {
   guardedKeys.set(name, keys)
 })
 
-// Buffers are Uint8Arrays named 'Buffer', which superjson's typed-array rule cannot restore.
-sj.registerCustom<Buffer, string>(
-  { isApplicable: (v): v is Buffer => Buffer.isBuffer(v), serialize: (v) => v.toString('base64'), deserialize: (v) => Buffer.from(v, 'base64') },
-  'Buffer',
-)
-
-const TYPED_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]
-const TYPED_NAMES = new Set(TYPED_ARRAYS.map((c) => c.name))
-const LEAF_PROTOS = new Set<object>([Date.prototype, RegExp.prototype, URL.prototype, Buffer.prototype, ...TYPED_ARRAYS.map((c) => c.prototype)])
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
-const ERROR_KEYS = new Set(['name', 'message', 'cause'])
 const SPECIAL_NUMBERS = new Set(['NaN', 'Infinity', '-Infinity', '-0'])
+const isSpecial = (n: number): boolean => !Number.isFinite(n) || Object.is(n, -0)
+/** A float array's numbers, with NaN, ±Infinity and -0 as superjson writes them (JSON would write null or 0). */
+const floats = (v: Float32Array | Float64Array): (number | string)[] => Array.from(v, (n) => (isSpecial(n) ? (Object.is(n, -0) ? '-0' : String(n)) : n))
+const fromFloats = (v: readonly (number | string)[]): number[] => v.map(Number)
+
+for (const instance of instances) {
+  // Buffers are Uint8Arrays named 'Buffer', which superjson's typed-array rule cannot restore.
+  instance.registerCustom<Buffer, string>(
+    { isApplicable: (v): v is Buffer => Buffer.isBuffer(v), serialize: (v) => v.toString('base64'), deserialize: (v) => Buffer.from(v, 'base64') },
+    'Buffer',
+  )
+  // superjson writes an Invalid Date as null (JSON.stringify's toJSON), and loses it.
+  instance.registerCustom<Date, null>(
+    { isApplicable: (v): v is Date => v instanceof Date && Number.isNaN(v.getTime()), serialize: () => null, deserialize: () => new Date(Number.NaN) },
+    'InvalidDate',
+  )
+  // superjson writes typed arrays as JSON arrays, where NaN and ±Infinity become null and -0 becomes 0.
+  for (const Float of [Float32Array, Float64Array]) {
+    instance.registerCustom<Float32Array | Float64Array, (number | string)[]>(
+      { isApplicable: (v): v is Float64Array => v instanceof Float && v.some(isSpecial), serialize: floats, deserialize: (v) => new Float(fromFloats(v)) },
+      Float.name,
+    )
+  }
+}
+
+const CUSTOM_NAMES = new Set(['Buffer', 'InvalidDate', 'Float32Array', 'Float64Array'])
+const TYPED_NAMES = new Set([Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array].map((c) => c.name))
+const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
+const ERROR_KEYS = new Set(['name', 'message', 'cause', MARK])
 const BIGINT = /^-?\d{1,100000}$/
 /** Annotation trees deeper than this, or paths longer than this, are refused. */
 const MAX_DEPTH = 512
@@ -74,16 +100,21 @@ const MAX_PATH = 10_000
 /** superjson, hardened for decoding untrusted bytes. Name `'superjson'`. */
 export const superjsonCodec: Codec = {
   name: 'superjson',
-  encode: (value) => plainSuperjson(value) ?? sj.stringify(value),
+  encode: (value) => encodeSuperjson(value, false, () => {}),
   decode,
 }
 
 /**
  * The superjson document of `value`, written by `plainSuperjson` when the value is JSON
- * data and Dates, else by superjson after `prepareValue(value, strict, warn)`.
+ * data and Dates, else by superjson after `prepareValue(value, strict, warn)` (which
+ * refuses what could not come back, and marks what superjson alone would change).
  */
 export function encodeSuperjson(value: unknown, strict: boolean, warn: (className: string) => void): string {
-  return plainSuperjson(value) ?? sj.stringify(prepareValue(value, strict, warn))
+  const plain = plainSuperjson(value)
+  if (plain !== undefined) return plain
+  const prepared = prepareValue(value, strict, warn)
+  if (!prepared.marked) return sj.stringify(prepared.value)
+  return JSON.stringify({ ...sjMarked.serialize(prepared.value), mr: 1 })
 }
 
 type Obj = Record<string, unknown>
@@ -101,12 +132,18 @@ function decode(bytes: Buffer): unknown {
   if (!isObj(doc) || !hasOwn.call(doc, 'json')) return fail('not a superjson document')
   const json = doc.json
   const withMeta = hasOwn.call(doc, 'meta')
-  if (Object.keys(doc).length !== (withMeta ? 2 : 1)) fail('unknown top-level key')
-  if (!withMeta) return json // superjson would return it as it is
-  const meta = doc.meta
+  const marked = hasOwn.call(doc, 'mr')
+  if (marked && doc.mr !== 1) fail('unknown mr version')
+  if (Object.keys(doc).length !== 1 + (withMeta ? 1 : 0) + (marked ? 1 : 0)) fail('unknown top-level key')
+  if (!marked) return withMeta ? restore(json, doc.meta, sj) : json // no meta: superjson would return json as it is
+  return restoreMarks(withMeta ? restore(json, doc.meta, sjMarked) : json)
+}
+
+/** The value of a document with `meta`: Dates only restored here, anything else checked and given to `instance`. */
+function restore(json: unknown, meta: unknown, instance: SuperJSON): unknown {
   if (datesOnly(meta)) return withDates(json, meta.values)
   checkMeta(meta, json)
-  return sj.deserialize({ json: json as SuperJSONResult['json'], meta: meta as SuperJSONResult['meta'] }, { inPlace: true })
+  return instance.deserialize({ json: json as SuperJSONResult['json'], meta: meta as SuperJSONResult['meta'] }, { inPlace: true })
 }
 
 /** `meta` annotating Dates and nothing else, at paths below the root: the common case, restored without superjson. */
@@ -224,7 +261,7 @@ function checkNode(node: unknown, raw: unknown, depth: number, pathLength: numbe
       case 'Error':
         // message and name are strings: the restore runs ToString on message, which
         // would call a registered class's own toString on attacker data.
-        if (!isObj(raw) || !Object.keys(raw).every((k) => ERROR_KEYS.has(k) && (k === 'cause' || typeof raw[k] === 'string'))) fail('bad Error')
+        if (!isObj(raw) || !Object.keys(raw).every((k) => ERROR_KEYS.has(k) && (k === 'cause' || k === MARK || typeof raw[k] === 'string'))) fail('bad Error')
         container = true
         break
       default: fail(`unknown annotation ${type.slice(0, 40)}`)
@@ -239,7 +276,7 @@ function checkNode(node: unknown, raw: unknown, depth: number, pathLength: numbe
     } else if (type[0] === 'typed-array') {
       if (!TYPED_NAMES.has(name) || !Array.isArray(raw) || !raw.every((e) => e === null || typeof e === 'number')) fail('bad typed array')
     } else if (type[0] === 'custom') {
-      if (name !== 'Buffer' || typeof raw !== 'string') fail('bad custom value')
+      if (!CUSTOM_NAMES.has(name) || !isCustom(name, raw)) fail('bad custom value')
     } else fail('unknown composite annotation')
   } else fail('bad annotation type')
   if (typeof raw === 'object' && raw !== null) {
@@ -251,6 +288,13 @@ function checkNode(node: unknown, raw: unknown, depth: number, pathLength: numbe
     if (!isObj(node[1])) fail('annotation children must be an object')
     checkChildren(node[1] as Obj, raw, depth + 1, pathLength, isMap, marks)
   }
+}
+
+/** Whether `raw` is what the custom transformer `name` writes. */
+function isCustom(name: string, raw: unknown): boolean {
+  if (name === 'Buffer') return typeof raw === 'string'
+  if (name === 'InvalidDate') return raw === null
+  return Array.isArray(raw) && raw.every((e) => typeof e === 'number' || (typeof e === 'string' && SPECIAL_NUMBERS.has(e)))
 }
 
 function checkChildren(children: Obj, raw: unknown, depth: number, pathLength: number, isMap: boolean, marks: Marks): void {
@@ -338,132 +382,4 @@ function toIndex(segment: string): number {
     value = value * 10 + digit
   }
   return value
-}
-
-/**
- * Finds instances of unregistered classes in a value about to be encoded with
- * superjson. `strict`: throws `UnregisteredClassError`. Otherwise calls `warn(name)` and,
- * only when there was one, returns a deep copy in which each is a plain object of its own
- * enumerable fields (shared references and cycles kept). Subclass instances of Array,
- * Map, Set, Date, RegExp, URL and typed arrays are reported and stored as their base
- * type. Errors of any class are native to superjson (restored as `Error`, name kept).
- */
-export function prepareValue(value: unknown, strict: boolean, warn: (className: string) => void): unknown {
-  if (typeof value !== 'object' || value === null) return value
-  const seen = new Set<object>()
-  const stack: object[] = [value]
-  let found = false
-  const push = (v: unknown): void => {
-    if (typeof v === 'object' && v !== null && !seen.has(v)) stack.push(v)
-  }
-  while (stack.length > 0) {
-    const obj = stack.pop() as object
-    if (seen.has(obj)) continue
-    seen.add(obj)
-    let kind = kindOf(obj)
-    if (kind === 'unregistered') {
-      const name = className(obj)
-      if (strict) throw new UnregisteredClassError(name)
-      warn(name)
-      found = true
-      kind = baseKind(obj)
-    }
-    switch (kind) {
-      case 'fields':
-      case 'plain':
-        for (const key of Object.keys(obj)) push((obj as Obj)[key])
-        break
-      case 'array':
-      case 'set':
-        for (const item of obj as Iterable<unknown>) push(item)
-        break
-      case 'map':
-        for (const [k, v] of obj as Map<unknown, unknown>) {
-          push(k)
-          push(v)
-        }
-        break
-      case 'error':
-        push((obj as Error).cause)
-    }
-  }
-  return found ? copy(value, new Map()) : value
-}
-
-type Kind = 'fields' | 'array' | 'map' | 'set' | 'error' | 'leaf' | 'unregistered' | 'plain'
-
-function kindOf(obj: object): Kind {
-  const proto = Object.getPrototypeOf(obj) as object | null
-  if (proto === Object.prototype || proto === null) return 'fields'
-  if (proto === Array.prototype) return 'array'
-  if (proto === Map.prototype) return 'map'
-  if (proto === Set.prototype) return 'set'
-  if (LEAF_PROTOS.has(proto)) return 'leaf'
-  if (registeredName(obj) !== undefined) return 'fields'
-  if (obj instanceof Error) return 'error'
-  return 'unregistered'
-}
-
-/** How superjson sees an instance of an unregistered class; 'plain' = as a plain object. */
-function baseKind(obj: object): Kind {
-  if (Array.isArray(obj)) return 'array'
-  if (obj instanceof Map) return 'map'
-  if (obj instanceof Set) return 'set'
-  if (obj instanceof Date || obj instanceof RegExp || obj instanceof URL) return 'leaf'
-  return 'plain'
-}
-
-function className(obj: object): string {
-  const ctor: unknown = (Object.getPrototypeOf(obj) as { constructor?: unknown } | null)?.constructor
-  return typeof ctor === 'function' && ctor.name !== '' ? ctor.name : 'anonymous'
-}
-
-/** A deep copy in which unregistered class instances are plain objects. */
-function copy(value: unknown, memo: Map<object, unknown>): unknown {
-  if (typeof value !== 'object' || value === null) return value
-  if (memo.has(value)) return memo.get(value)
-  let kind = kindOf(value)
-  if (kind === 'unregistered') kind = baseKind(value)
-  switch (kind) {
-    case 'leaf':
-      return value
-    case 'array': {
-      const out: unknown[] = []
-      memo.set(value, out)
-      for (const item of value as unknown[]) out.push(copy(item, memo))
-      return out
-    }
-    case 'map': {
-      const out = new Map<unknown, unknown>()
-      memo.set(value, out)
-      for (const [k, v] of value as Map<unknown, unknown>) out.set(copy(k, memo), copy(v, memo))
-      return out
-    }
-    case 'set': {
-      const out = new Set<unknown>()
-      memo.set(value, out)
-      for (const item of value as Set<unknown>) out.add(copy(item, memo))
-      return out
-    }
-    case 'error': {
-      const error = value as Error
-      const out = new Error(error.message)
-      out.name = error.name
-      memo.set(value, out)
-      if ('cause' in error) define(out, 'cause', copy(error.cause, memo))
-      return out
-    }
-    default: {
-      const typed = TYPED_ARRAYS.find((c) => value instanceof c)
-      if (kind === 'plain' && typed !== undefined) return new typed(value as unknown as ArrayLike<number>)
-      const out = Object.create(kind === 'plain' ? Object.prototype : Object.getPrototypeOf(value)) as object
-      memo.set(value, out)
-      for (const key of Object.keys(value)) define(out, key, copy((value as Obj)[key], memo))
-      return out
-    }
-  }
-}
-
-function define(target: object, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true })
 }

@@ -55,6 +55,26 @@ export interface Entry<T = unknown> {
   tags: readonly string[]
 }
 
+/**
+ * What L1 counts for an entry, in bytes: its envelope's length with the payload as the
+ * codec wrote it, before compression. L1 holds the decoded value, whose size follows the
+ * uncompressed payload; counting the compressed bytes let a well-compressing value take
+ * a thousand times the memory `l1.maxSize` allowed.
+ */
+export interface Sized {
+  /** Bytes L1 counts for the entry (see above). */
+  size: number
+}
+
+/** An entry read back from its envelope, with what L1 counts for it. */
+export type DecodedEntry = Entry & Sized
+
+/** An envelope's bytes, with what L1 counts for the entry in it. */
+export interface Encoded extends Sized {
+  /** The envelope, to be stored in Redis. */
+  bytes: Buffer
+}
+
 /** Options of {@link Envelope}; `options.ts` resolves the user's options into these. */
 export interface EnvelopeOptions {
   /** The payload codec. The cache's default is {@link superjsonCodec}. */
@@ -140,6 +160,11 @@ export class Envelope {
    *   (superjson refuses own keys named `__proto__`, `constructor` or `prototype`).
    */
   encode(entry: Entry, key = ''): Buffer {
+    return this.encodeSized(entry, key).bytes
+  }
+
+  /** {@link encode}, with what L1 counts for the entry (see {@link Sized}). Same errors. */
+  encodeSized(entry: Entry, key = ''): Encoded {
     const { created, freshUntil, staleUntil, tags } = entry
     checkTimes(created, freshUntil, staleUntil, (why) => new RangeError(`Envelope.encode: ${why}`))
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('Envelope.encode: tags must be an array of strings')
@@ -147,6 +172,7 @@ export class Envelope {
     let payload = typeof encoded === 'string' ? Buffer.from(encoded, 'utf8') : encoded
     if (!Buffer.isBuffer(payload)) throw new TypeError(`codec ${this.codec.name} must encode to a string or a Buffer`)
     let flags = this.keys.length > 0 ? FLAG_SIGNED : 0
+    const written = payload.length
     if (payload.length >= this.compressThreshold) {
       if (payload.length > this.maxDecompressedSize) throw new ValueTooLargeError(payload.length, this.maxDecompressedSize, 'uncompressed value')
       const packed = deflateRawSync(payload)
@@ -166,16 +192,17 @@ export class Envelope {
     offset += out.write(tagText, offset, 'utf8')
     offset += payload.copy(out, offset)
     if (flags & FLAG_SIGNED) mac(this.keys[0] as Buffer, key, out.subarray(0, offset)).copy(out, offset)
-    return out
+    return { bytes: out, size: size - payload.length + written }
   }
 
   /**
-   * The entry in `bytes` as read from the Redis key `key` (e.g. with ioredis `getBuffer`).
+   * The entry in `bytes` as read from the Redis key `key` (e.g. with ioredis `getBuffer`),
+   * with what L1 counts for it (see {@link Sized}).
    * @throws ValueTooLargeError when `bytes` exceed `maxValueSize` or inflate past `maxDecompressedSize`.
    * @throws SignatureError when signing keys are set and the value is unsigned or its mac matches none.
    * @throws DecodeError for anything else that is wrong (the original error is its `cause`).
    */
-  decode(bytes: Buffer, key = ''): Entry {
+  decode(bytes: Buffer, key = ''): DecodedEntry {
     if (!Buffer.isBuffer(bytes)) throw new DecodeError(`a stored value must be a Buffer, got ${typeof bytes}`)
     if (bytes.length > this.maxValueSize) throw new ValueTooLargeError(bytes.length, this.maxValueSize, 'stored value')
     try {
@@ -186,7 +213,7 @@ export class Envelope {
     }
   }
 
-  private read(bytes: Buffer, key: string): Entry {
+  private read(bytes: Buffer, key: string): DecodedEntry {
     let end = bytes.length
     if (this.keys.length > 0) {
       this.verify(bytes, key)
@@ -214,9 +241,10 @@ export class Envelope {
     const payloadStart = tagStart + tagLength
     if (payloadStart > end) throw new DecodeError('envelope is truncated')
     const tags = tagLength === 0 ? NO_TAGS : parseTags(bytes.toString('utf8', tagStart, payloadStart))
-    let payload = bytes.subarray(payloadStart, end)
-    if (flags & FLAG_DEFLATE) payload = this.inflate(payload)
-    return { value: this.codec.decode(payload), created, freshUntil, staleUntil, tags }
+    const stored = bytes.subarray(payloadStart, end)
+    const payload = flags & FLAG_DEFLATE ? this.inflate(stored) : stored
+    const size = bytes.length - stored.length + payload.length
+    return { value: this.codec.decode(payload), created, freshUntil, staleUntil, tags, size }
   }
 
   private isOurCodec(bytes: Buffer, start: number, end: number): boolean {

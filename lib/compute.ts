@@ -1,4 +1,4 @@
-import type { Entry } from './codec.ts'
+import type { Encoded, Entry } from './codec.ts'
 import type { Core } from './core.ts'
 import { computeChannel, readChannel, staleReasons, traceAsync, type CallOrigin, type ComputeContext } from './diagnostics.ts'
 import { EncodeError, MemoredisError } from './errors.ts'
@@ -186,9 +186,9 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
     await s.lock?.release()
     return entry
   }
-  let bytes: Buffer
+  let encoded: Encoded
   try {
-    bytes = core.envelope.encode(entry, key)
+    encoded = core.envelope.encodeSized(entry, key)
   } catch (error) {
     core.error(error instanceof MemoredisError ? error : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error }), key)
     s.detach?.()
@@ -196,6 +196,7 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
     return entry
   }
   // Watched from the computation's start (`changed`) to the write's reply; the write's echo is not a change.
+  const { bytes, size } = encoded
   const writing = core.watchWrite(key, s.changed)
   const tier = await writeL2(core, { key, entry, bytes, lock: s.lock, given: s.given === true })
   // Not if a tag was invalidated while we computed: the value is already out of date.
@@ -207,7 +208,7 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   // older value still under way in this process must not put it back over ours.
   if (tier !== 'lost' && valid && echoes !== undefined && !core.closed) {
     core.touch(key)
-    core.l1?.set(key, entry, bytes.length, epoch, echoes)
+    core.l1?.set(key, entry, size, epoch, echoes)
   }
   core.waiters.wake(key)
   if (tier !== 'lost') core.events.emit('set', { key, tier })

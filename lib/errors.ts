@@ -65,8 +65,10 @@ export class UnkeyableArgumentError extends MemoredisError {
 }
 
 /**
- * A result could not be encoded for storage (the codec threw, e.g. on a value it cannot
- * represent). The result is still returned to its callers; it is just not stored.
+ * A result could not be encoded for storage: the codec threw, or (default codec) the
+ * value would not come back exactly (an array with holes, a symbol key, a function, an
+ * object shared through a class instance or an Error). The result is still returned to
+ * its callers; it is just not stored, in Redis or in L1.
  */
 export class EncodeError extends MemoredisError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -137,7 +137,7 @@ export interface CacheOptions {
     | {
         /** Most entries held. A whole number. Default 10_000. */
         max?: number
-        /** Most bytes of encoded values held. Default 64 MiB. */
+        /** Most bytes of values held, each counted as its envelope before compression (what the decoded value's size follows). Default 64 MiB. */
         maxSize?: number
         /** Deep-freeze plain objects, arrays, Maps and Sets as they enter L1, so that a mutation throws. Default false. */
         freeze?: boolean

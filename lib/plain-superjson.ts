@@ -8,7 +8,7 @@
  * A value qualifies when every node is a string, a finite number other than -0 (which
  * superjson annotates), a boolean, null, a valid Date, an array without holes or
  * `undefined` (its other own properties are ignored, as JSON ignores them), or an object
- * whose prototype is `Object.prototype` and whose keys are all its own; when no object
+ * whose prototype is `Object.prototype` and whose keys are all its own strings; when no object
  * or Date appears twice (superjson would record the shared reference); and when no key
  * is `__proto__`, `constructor`, `prototype` (superjson refuses those) or `toJSON`
  * (JSON.stringify would call it). Anything else answers `undefined`, and the caller
@@ -18,6 +18,7 @@
 /** Deeper values go to superjson, which recurses as deep. */
 const MAX_DEPTH = 256
 const dateToJSON = Date.prototype.toJSON
+const getOwnPropertySymbols = Object.getOwnPropertySymbols
 
 /** The document, or undefined when `value` does not qualify (see above). */
 export function plainSuperjson(value: unknown): string | undefined {
@@ -68,7 +69,8 @@ function annotate(node: unknown, seen: Set<object>, depth: number): ['Date'] | I
     }
     return inner
   }
-  if (proto !== Object.prototype) return false
+  // A symbol key would be dropped: superjson's path refuses it.
+  if (proto !== Object.prototype || getOwnPropertySymbols(node).length !== 0) return false
   for (const key in node) {
     if (!Object.prototype.hasOwnProperty.call(node, key)) return false
     if (key === '__proto__' || key === 'constructor' || key === 'prototype' || key === 'toJSON') return false

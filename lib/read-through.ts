@@ -1,4 +1,4 @@
-import type { Entry } from './codec.ts'
+import type { DecodedEntry, Entry } from './codec.ts'
 import { compute, serveStale, storeValue, type Call } from './compute.ts'
 import type { Core } from './core.ts'
 import {
@@ -436,7 +436,7 @@ export class ReadThrough {
   private accept(read: ValueRead): Accepted | undefined | Promise<Accepted | undefined> {
     const core = this.core
     const { key, bytes, newerThan } = read
-    let entry: Entry | undefined
+    let entry: DecodedEntry | undefined
     try {
       entry = core.envelope.decode(bytes, key)
     } catch (error) {
@@ -457,14 +457,14 @@ export class ReadThrough {
   /** The end of {@link accept}, once the tags are checked, at `now` (the cache's clock, ms). */
   private accepted(decoded: Decoded, valid: boolean, now: number): Accepted | undefined {
     const core = this.core
-    const { key, bytes, entry, watch, epoch } = decoded
+    const { key, entry, watch, epoch } = decoded
     core.unwatch(key, watch)
     if (entry === undefined || !valid) return undefined
     const fresh = isFresh(entry, now)
     if (fresh) {
       core.stats.l2Hits++
       if (core.events.hot.hit) core.events.emit('hit', { key, tier: 'l2' })
-      if (!watch.dirty) core.l1?.set(key, entry, bytes.length, epoch)
+      if (!watch.dirty) core.l1?.set(key, entry, entry.size, epoch)
     }
     return { entry, fresh }
   }
@@ -521,7 +521,7 @@ interface ValueRead {
 
 /** A value read and decoded (undefined when it could not be), with the tag epoch before its check. */
 interface Decoded extends ValueRead {
-  entry: Entry | undefined
+  entry: DecodedEntry | undefined
   epoch: number
 }
 

@@ -221,8 +221,9 @@ describe('Envelope round trips', () => {
     const e = envelope()
     const tags = ['t:user:42', 'with space', 'new\nline', 'ünï 𝄞', '"quoted"', '']
     const input: Entry = { value: 1, created: NOW + 0.5, freshUntil: NOW + 1000, staleUntil: NOW + 1000, tags }
-    const back = e.decode(e.encode(input))
-    expect(back).to.deep.equal(input)
+    const bytes = e.encode(input)
+    const back = e.decode(bytes)
+    expect(back).to.deep.equal({ ...input, size: bytes.length })
     expect(Object.isFrozen(back.tags)).to.equal(true)
   })
 
@@ -370,6 +371,18 @@ describe('Envelope size limits', () => {
     expect(packed.length).to.be.lessThan(plain.length / 10)
     expect(packed.toString('latin1', 0, 6)).to.equal('MR1 1 ')
     expect(e.decode(packed).value).to.deep.equal(value)
+  })
+
+  it('gives, on encode and on decode, the size L1 counts: the envelope with its payload uncompressed', () => {
+    const value = { rows: Array.from({ length: 2000 }, (_, i) => ({ id: i % 10, label: 'the same words again' })) }
+    const plain = envelope().encode(entry(value, ['t']))
+    const e = envelope({ compressThreshold: 1024 })
+    const packed = e.encodeSized(entry(value, ['t']))
+    expect(packed.bytes.length).to.be.lessThan(plain.length / 10)
+    // The header's flag digit is the only difference between the two envelopes' lengths.
+    expect(packed.size).to.equal(plain.length)
+    expect(e.decode(packed.bytes).size).to.equal(plain.length)
+    expect(envelope().decode(plain).size).to.equal(plain.length)
   })
 
   it('does not compress payloads below the threshold, nor those that do not shrink', () => {
@@ -553,6 +566,22 @@ describe('Envelope and hostile or corrupt input', () => {
   it('refuses an own __proto__ in a registered class instance without changing its prototype', () => {
     refuses(raw('{"json":{"name":"x","__proto__":{"isAdmin":true}},"meta":{"values":[["class","codec.spec.Person"]],"v":1}}'), 'class')
     refuses(raw('{"json":{"name":"x","toString":"shadowed"},"meta":{"values":[["class","codec.spec.Person"]],"v":1}}'), 'method shadowing')
+  })
+
+  it('restores an escaped __proto__ key of a marked document as an own data property, reaching no prototype', () => {
+    const text = '{"json":{"a":{"\\u0001__proto__":{"polluted":1}},"c":{"\\u0001constructor":{"\\u0001prototype":1}}},"mr":1}'
+    const value = envelope().decode(raw(text)).value as { a: object; c: object }
+    expect(Object.getPrototypeOf(value.a)).to.equal(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(value.a, '__proto__')?.value).to.deep.equal({ polluted: 1 })
+    expect(Object.getOwnPropertyDescriptor(value.c, 'constructor')?.value).to.deep.equal({ prototype: 1 })
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined)
+  })
+
+  it('leaves marks inside a registered class instance unread: its fields are never redefined', () => {
+    const text = '{"json":{"\\u0001__proto__":1,"name":"T","age":1},"meta":{"values":[["class","codec.spec.Person"]],"v":1},"mr":1}'
+    const value = envelope().decode(raw(text)).value as Person
+    expect(value).to.be.instanceOf(Person)
+    expect(Object.keys(value)).to.deep.equal(['\u0001__proto__', 'name', 'age'])
   })
 
   it('refuses the sparse-array trick in well under a second', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { createCache, type Cache } from '../lib/index.ts'
+import { createCache, superjsonCodec, type Cache } from '../lib/index.ts'
 import { useCaches } from './fixtures/stampede-helpers.ts'
 import { RedisServer } from './support/redis-server.ts'
 
@@ -50,6 +50,32 @@ describe('stats(): Redis traffic', () => {
     await a.getOrSet('k', () => 1)
     expect(before.redis.bytesWritten).to.equal(0)
     expect(a.stats().redis.bytesWritten).to.be.greaterThan(0)
+  })
+})
+
+describe('stats(): L1 bytes with compression', () => {
+  const { redis, make } = useCaches()
+  // 40,000 characters that deflate to a few hundred bytes.
+  const big = (n: number) => ({ n, text: `${n}:`.padEnd(40_000, 'x') })
+  const payload = Buffer.byteLength(superjsonCodec.encode(big(0)) as string)
+
+  it('counts the uncompressed payload of a compressed value, in the writer and in a reader', async () => {
+    const a = make({ compressThreshold: 1024 })
+    const b = make({ compressThreshold: 1024 })
+    await a.getOrSet('k', () => big(0))
+    const stored = await redis.client.strlen('spec:default:k')
+    expect(stored).to.be.lessThan(1000)
+    expect(a.stats().l1.bytes).to.be.within(payload, payload + 200)
+    expect(await b.getOrSet('k', () => big(1))).to.deep.equal(big(0))
+    expect(b.stats().l1.bytes).to.be.within(payload, payload + 200)
+  })
+
+  it('evicts once what L1 holds passes l1.maxSize, however well the values compress', async () => {
+    const a = make({ compressThreshold: 1024, l1: { maxSize: 100_000 } })
+    for (let n = 0; n < 10; n++) await a.getOrSet(`k${n}`, () => big(n))
+    // Two values of 40 KB fit in 100 KB; ten compressed ones (under 1 KB each) did before.
+    expect(a.stats().l1.size).to.equal(2)
+    expect(a.stats().l1.bytes).to.be.at.most(100_000)
   })
 })
 

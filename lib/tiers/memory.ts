@@ -4,7 +4,8 @@ import { deepFreeze } from '../freeze.ts'
 
 /**
  * L1: the in-process LRU. Holds decoded entries (the very objects handed to callers),
- * bounded in entries and in bytes of their encoded form. With `freeze`, every value is
+ * bounded in entries and in bytes of their encoded form before compression (what a
+ * decoded value's size follows; see `Sized` in `codec.ts`). With `freeze`, every value is
  * deep-frozen as it enters (`set` is the only way in; see `freeze.ts`). Entries are kept until their
  * `staleUntil` so that a stale value can still be a fallback; freshness is the caller's
  * check. `epoch` records the tag-stamp epoch at which the entry's tags were last found
@@ -22,7 +23,7 @@ export class MemoryTier {
   private readonly freeze: boolean
 
   /**
-   * At most `max` entries and `maxSize` bytes (of encoded values); `freeze` deep-freezes
+   * At most `max` entries and `maxSize` bytes (of uncompressed encoded values); `freeze` deep-freezes
    * the plain data of every value stored (default false: values are kept as they are).
    */
   constructor(max: number, maxSize: number, freeze = false) {
@@ -41,7 +42,7 @@ export class MemoryTier {
   }
 
   /**
-   * Stores an entry whose encoded form is `size` bytes (at least 1); with `freeze`,
+   * Stores an entry whose encoded form is `size` bytes uncompressed (at least 1); with `freeze`,
    * deep-freezes its value in place first. `echoes`: notices still to come for this
    * process's own write of it, which the copy survives (default 0).
    */
