@@ -45,7 +45,7 @@ const noCycleAtAll = {
 }
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'docs/api/**', 'node_modules/**', 'bench/node_modules/**', 'spec/fixtures/decorators/out-*/**'] },
+  { ignores: ['dist/**', 'docs/api/**', 'node_modules/**', 'bench/node_modules/**', 'spec/fixtures/decorators/out-*/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,9 +1,9 @@
 import { expect } from 'chai'
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { anchors, checkLinks, linkTargets, slug } from './support/doc-links.ts'
+import { anchors, checkLinks, linkTargets, slug, userDocs } from './support/doc-links.ts'
 
 /**
  * The user docs: every relative link and #anchor in README.md and docs/*.md resolves,
@@ -12,10 +12,7 @@ import { anchors, checkLinks, linkTargets, slug } from './support/doc-links.ts'
  */
 
 const root = fileURLToPath(new URL('../', import.meta.url))
-const docs = (): string[] => [
-  'README.md',
-  ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`),
-]
+const docs = (): string[] => userDocs(root)
 
 describe('docs', () => {
   it('every relative link and #anchor in README.md and docs/*.md resolves', () => {

@@ -1,10 +1,10 @@
 import { expect } from 'chai'
-import { spawn } from 'node:child_process'
 import { availableParallelism } from 'node:os'
 import { readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import pLimit from 'p-limit'
 import { RedisServer } from './support/redis-server.ts'
+import { runNode, type NodeRun as Run } from './support/run-node.ts'
 
 /**
  * Every file in examples/ runs as a user would run it — `node --conditions=source
@@ -125,35 +125,12 @@ const EXPECTED: Record<string, Expected> = {
   },
 }
 
-interface Run {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
 /** Runs an example to its end (killed after 60 s) with REDIS_URL set to `redisUrl`, or unset. */
 function runExample(file: string, redisUrl: string | undefined): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env }
   // An empty REDIS_URL says "no Redis": the quickstart would otherwise try 127.0.0.1:6379.
   env.REDIS_URL = redisUrl ?? ''
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', `examples/${file}`], {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.once('error', reject)
-    child.once('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
+  return runNode(['--conditions=source', '--import', 'tsx', `examples/${file}`], { cwd: root, env, timeoutMs: 60_000 })
 }
 
 describe('examples', () => {

@@ -1,11 +1,16 @@
-import { existsSync, readFileSync, statSync } from 'node:fs'
-import { dirname, relative, resolve } from 'node:path'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 
 /**
  * A checker of the relative links of Markdown files: every `[text](target)` outside
  * code must name a file or folder that exists, and its `#anchor` (if any) a heading of
  * the target (or of the same file), slugged as GitHub does.
  */
+
+/** The user docs under `root`: README.md, then docs/*.md in name order. */
+export function userDocs(root: string): string[] {
+  return ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
+}
 
 /** One link that does not resolve. */
 export interface BrokenLink {
