@@ -25,7 +25,7 @@
  */
 import { tracingChannel } from 'node:diagnostics_channel'
 import { LRUCache } from 'lru-cache'
-import { readChannel } from '../lib/diagnostics.ts'
+import { readChannel } from '../lib/observe/diagnostics.ts'
 import { channels, createCache, memoize } from '../lib/index.ts'
 import { measure, ROUND_MS, ROUNDS, user, type Case } from './support.ts'
 

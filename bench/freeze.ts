@@ -17,7 +17,7 @@
  * BENCH_MS sets the length of a round (default 300), BENCH_ROUNDS their number (default 7).
  */
 import { LRUCache } from 'lru-cache'
-import { deepFreeze } from '../lib/freeze.ts'
+import { deepFreeze } from '../lib/memory/freeze.ts'
 import { createCache, memoize } from '../lib/index.ts'
 import { user as supportUser } from './support.ts'
 

@@ -1,6 +1,6 @@
-import type { CacheEventName, CacheEvents } from './events.ts'
-import type { EntryOptions } from './options.ts'
-import type { CacheResult } from './result.ts'
+import type { CacheEventName, CacheEvents } from './observe/events.ts'
+import type { EntryOptions } from './options/options.ts'
+import type { CacheResult } from './engine/result.ts'
 
 /**
  * The public shapes of a cache and of a memoized function. They refer to each other
@@ -8,7 +8,7 @@ import type { CacheResult } from './result.ts'
  * together here, apart from the code that implements them.
  */
 
-export type { CacheResult } from './result.ts'
+export type { CacheResult } from './engine/result.ts'
 
 /** Counters since the cache was created. */
 export interface CacheStats {

@@ -13,24 +13,24 @@ export {
   type MemoizeMethodOptions,
   type MethodDecorator,
   type MethodKeys,
-} from './memoize.ts'
+} from './memoize/memoize.ts'
 export {
   InvalidateTags,
   type InvalidateTagsDecorator,
   type InvalidateTagsOptions,
   type InvalidatedTags,
-} from './invalidate-tags.ts'
-export { registerClass, type RegisterClassOptions, type Class } from './registry.ts'
-export { superjsonCodec, type Codec } from './codec.ts'
-export type { CacheEvents, CacheEventName, Tier } from './events.ts'
-export { channels, type ReadContext, type ComputeContext, type LockWaitContext } from './diagnostics.ts'
+} from './memoize/invalidate-tags.ts'
+export { registerClass, type RegisterClassOptions, type Class } from './codec/registry.ts'
+export { superjsonCodec, type Codec } from './codec/envelope.ts'
+export type { CacheEvents, CacheEventName, Tier } from './observe/events.ts'
+export { channels, type ReadContext, type ComputeContext, type LockWaitContext } from './observe/diagnostics.ts'
 export type {
   CacheOptions,
   Duration,
   EntryOptions,
   LockOptions,
   TimeoutOptions,
-} from './options.ts'
+} from './options/options.ts'
 export {
   MemoredisError,
   InvalidOptionError,

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { createCache, memoize } from '../lib/index.ts'
-import { clockThread, IDLE_TICKS, TICK_MS } from '../lib/clock-thread.ts'
+import { clockThread, IDLE_TICKS, TICK_MS } from '../lib/engine/clock-thread.ts'
 
 /**
  * The hot path's clock moves without timers: a clock thread writes the time into shared

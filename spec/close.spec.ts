@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import type { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
 import { CacheClosedError, type Cache, type CacheEventName, type CacheOptions, type Memoized } from 'memoredis'
-import { isCluster } from '../lib/tiers/client.ts'
+import { isCluster } from '../lib/redis/client.ts'
 import { deferred, next, openedCaches } from './fixtures/stampede-helpers.ts'
 import { coreOf } from './support/internals.ts'
 import { eachTopology } from './support/topology.ts'
@@ -17,7 +17,7 @@ import { eachTopology } from './support/topology.ts'
 
 const EVENTS: CacheEventName[] = ['hit', 'miss', 'set', 'delete', 'invalidate', 'compute', 'error', 'warning', 'flush', 'stale', 'refresh']
 
-/** The node's EventEmitter behind a cache's typed emitter (private to `lib/events.ts`). */
+/** The node's EventEmitter behind a cache's typed emitter (private to `lib/observe/events.ts`). */
 const emitterOf = (cache: Cache): EventEmitter => (coreOf(cache).events as unknown as { emitter: EventEmitter }).emitter
 
 /** Listener counts of `emitter` for `events`. */

@@ -1,8 +1,8 @@
 import { expect } from 'chai'
 import { deflateRawSync } from 'node:zlib'
-import { Envelope, superjsonCodec, type Codec, type Entry, type EnvelopeOptions } from '../lib/codec.ts'
+import { Envelope, superjsonCodec, type Codec, type Entry, type EnvelopeOptions } from '../lib/codec/envelope.ts'
 import { DecodeError, SignatureError, UnregisteredClassError, ValueTooLargeError } from '../lib/errors.ts'
-import { registerClass } from '../lib/registry.ts'
+import { registerClass } from '../lib/codec/registry.ts'
 import { buildEnvelope, FuzzGuarded, hostilePayloads, mulberry32, prototypeChange, prototypeFingerprint, signWith } from './fuzz/mutate.ts'
 
 class Person {

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import sinon from 'sinon'
-import { Deadlines, type Pending } from '../lib/tiers/deadlines.ts'
+import { Deadlines, type Pending } from '../lib/redis/deadlines.ts'
 
 /**
  * The one timer behind every Redis command's timeout (`RedisTier.run`), on fake timers

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { createCache, InvalidOptionError, memoize, registerClass, type Cache } from 'memoredis'
-import { deepFreeze } from '../lib/freeze.ts'
+import { deepFreeze } from '../lib/memory/freeze.ts'
 import { useRedis } from './support/redis.ts'
 
 /**

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net'
 import { Cluster as Cluster6, Redis as Redis6 } from 'ioredis'
 import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis5'
 import { createCache, InvalidOptionError, memoize, type Cache, type CacheOptions } from 'memoredis'
-import { classifyRedisSource, isCluster, isRedisClient } from '../lib/tiers/client.ts'
+import { classifyRedisSource, isCluster, isRedisClient } from '../lib/redis/client.ts'
 import { startupNodes, useCluster } from './support/redis-cluster.ts'
 import { useRedis } from './support/redis.ts'
 

@@ -2,17 +2,17 @@ import { expect } from 'chai'
 import type { Redis } from 'ioredis'
 import type { Cache } from '../lib/cache-types.ts'
 import { createCache } from '../lib/cache.ts'
-import type { KeyLayout } from '../lib/key-layout.ts'
-import { memoize } from '../lib/memoize.ts'
+import type { KeyLayout } from '../lib/keys/layout.ts'
+import { memoize } from '../lib/memoize/memoize.ts'
 import { InvalidOptionError } from '../lib/errors.ts'
-import { namespaceOf, type Namespace } from '../lib/namespace.ts'
-import { slotOf, slotTag } from '../lib/slot.ts'
+import { namespaceOf, type Namespace } from '../lib/engine/namespace.ts'
+import { slotOf, slotTag } from '../lib/redis/slot.ts'
 import { coreOf } from './support/internals.ts'
 import { mulberry32 } from './support/random.ts'
 import { useRedis } from './support/redis.ts'
 
 /**
- * Property checks of where things live in Redis (`lib/key-layout.ts`, `lib/slot.ts`).
+ * Property checks of where things live in Redis (`lib/keys/layout.ts`, `lib/redis/slot.ts`).
  * Every key is made by the real code (a cache's namespaces, `memoize(...).keyFor`, the
  * cache's `KeyLayout`) from adversarial input: text full of `:`, `!`, braces, `%` and
  * escapes, unicode, and pieces of the other layouts. The seed is random per run; set

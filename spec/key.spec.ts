@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto'
 import { mulberry32 } from './support/random.ts'
 import { expect } from 'chai'
 import { InvalidOptionError, MemoredisError, UnkeyableArgumentError } from '../lib/errors.ts'
-import { digest, encodeArgs, encodeOne, keySegment } from '../lib/key.ts'
-import { registerClass } from '../lib/registry.ts'
+import { digest, encodeArgs, encodeOne, keySegment } from '../lib/keys/arguments.ts'
+import { registerClass } from '../lib/codec/registry.ts'
 
 class KeySpecPoint {
   constructor(

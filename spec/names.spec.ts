@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { createCache, DuplicateNameError, memoize, type Cache } from 'memoredis'
-import { NameRegistry } from '../lib/names.ts'
+import { NameRegistry } from '../lib/memoize/names.ts'
 import type { HeapReport } from './fixtures/names-heap.ts'
 
 const run = promisify(execFile)

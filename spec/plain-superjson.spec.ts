@@ -1,8 +1,8 @@
 import { expect } from 'chai'
 import { SuperJSON } from 'superjson'
-import { superjsonCodec } from '../lib/codec.ts'
+import { superjsonCodec } from '../lib/codec/envelope.ts'
 import { DecodeError } from '../lib/errors.ts'
-import { plainSuperjson } from '../lib/plain-superjson.ts'
+import { plainSuperjson } from '../lib/codec/plain-superjson.ts'
 import { mulberry32 } from './support/random.ts'
 
 const SEED = 0x9a17

@@ -1,6 +1,6 @@
 import { expect } from 'chai'
 import { type Cache, type Memoized } from 'memoredis'
-import { Envelope, superjsonCodec, type Entry } from '../lib/codec.ts'
+import { Envelope, superjsonCodec, type Entry } from '../lib/codec/envelope.ts'
 import { deferred, openedCaches } from './fixtures/stampede-helpers.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'
 

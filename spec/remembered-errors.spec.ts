@@ -1,7 +1,7 @@
 import { expect } from 'chai'
 import type { Cluster } from 'ioredis'
 import { createCache, type Cache, type CacheOptions, type Memoized } from 'memoredis'
-import { slotOf } from '../lib/slot.ts'
+import { slotOf } from '../lib/redis/slot.ts'
 import { deferred } from './fixtures/stampede-helpers.ts'
 import { coreOf } from './support/internals.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'

@@ -10,7 +10,7 @@ import { instrument } from 'memoredis/otel'
 
 /**
  * Every call that takes options refuses one it does not know, in the same words, from one
- * checker (`lib/known-options.ts`): a typo such as `tll` never runs silently with the
+ * checker (`lib/options/known.ts`): a typo such as `tll` never runs silently with the
  * default ttl. `getOrSet` and `set` used to take `{ tll: '5m' }` without a word.
  */
 

@@ -8,8 +8,8 @@ import {
   resolve, resourceKey, strongEtag, text, variantKey, varyNames,
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
-import { namespaceOf, type Namespace } from '../namespace.ts'
-import type { ResolvedEntryOptions } from '../options.ts'
+import { namespaceOf, type Namespace } from '../engine/namespace.ts'
+import type { ResolvedEntryOptions } from '../options/options.ts'
 
 /** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
 interface Variants { k: 'v'; n: readonly string[]; t: readonly string[] }

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { refuseUnknownOptions } from '../known-options.ts'
-import { parseDuration, type Duration } from '../options.ts'
+import { refuseUnknownOptions } from '../options/known.ts'
+import { parseDuration, type Duration } from '../options/options.ts'
 
 /** The `X-Cache` header: from the cache, from the cache past its ttl, computed now (and kept), or not cacheable. */
 export type CacheStatus = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'

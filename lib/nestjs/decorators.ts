@@ -5,7 +5,7 @@
  */
 import { applyDecorators, Inject, SetMetadata, UseInterceptors } from '@nestjs/common'
 import { InvalidOptionError, type TagInvalidationError } from '../errors.ts'
-import { checkInvalidateTags, type InvalidateTagsOptions } from '../invalidate-tags.ts'
+import { checkInvalidateTags, type InvalidateTagsOptions } from '../memoize/invalidate-tags.ts'
 import { MemoredisInterceptor, type RouteInvalidation } from './interceptor.ts'
 import { checkHttpOptions, type MemoredisHttpOptions, type MemoredisRequest } from './options.ts'
 import { CACHE_RESPONSE_METADATA, INVALIDATE_ROUTE_TAGS_METADATA, MEMOREDIS_CACHE } from './tokens.ts'

@@ -6,7 +6,7 @@ import { Inject, Injectable, Module, type DynamicModule, type FactoryProvider, t
 import { createCache } from '../cache.ts'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { refuseUnknownOptions } from '../known-options.ts'
+import { refuseUnknownOptions } from '../options/known.ts'
 import { MemoredisInterceptor } from './interceptor.ts'
 import { describeValue, resolveModuleOptions, type MemoredisModuleOptions, type ResolvedModuleOptions } from './options.ts'
 import { MEMOREDIS_CACHE, MEMOREDIS_OPTIONS } from './tokens.ts'

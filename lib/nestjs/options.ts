@@ -5,9 +5,9 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { refuseUnknownOptions } from '../known-options.ts'
+import { refuseUnknownOptions } from '../options/known.ts'
 import { resolve, type HttpCacheOptions } from '../http/shared.ts'
-import { resolveCacheOptions, type CacheOptions } from '../options.ts'
+import { resolveCacheOptions, type CacheOptions } from '../options/options.ts'
 
 /**
  * The request the HTTP cache's functions (`key`, `bypass`, `tags`) receive: the

@@ -1,6 +1,6 @@
 import type { Attributes, BatchObservableResult, Histogram, Meter, Observable } from '@opentelemetry/api'
 import type { Cache, CacheStats } from '../cache-types.ts'
-import type { Core } from '../core.ts'
+import type { Core } from '../engine/core.ts'
 import { ATTR, DURATION_BUCKETS, INSTRUMENTS, ROUND_TRIP_BUCKETS, type InstrumentSpec } from './names.ts'
 
 /**

@@ -1,8 +1,8 @@
 import { context, SpanKind, SpanStatusCode, type Attributes, type Histogram, type Span, type Tracer } from '@opentelemetry/api'
-import type { Core } from '../core.ts'
-import { computeChannel, lockWaitChannel, type ComputeContext, type LockWaitContext } from '../diagnostics.ts'
+import type { Core } from '../engine/core.ts'
+import { computeChannel, lockWaitChannel, type ComputeContext, type LockWaitContext } from '../observe/diagnostics.ts'
 import { MemoredisError } from '../errors.ts'
-import { namespaceOf } from '../namespace.ts'
+import { namespaceOf } from '../engine/namespace.ts'
 import { ATTR, SPANS } from './names.ts'
 
 /**

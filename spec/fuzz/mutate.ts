@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
-import { Envelope, superjsonCodec, type Entry } from '../../lib/codec.ts'
+import { Envelope, superjsonCodec, type Entry } from '../../lib/codec/envelope.ts'
 import { DecodeError, ValueTooLargeError } from '../../lib/errors.ts'
-import { registerClass } from '../../lib/registry.ts'
+import { registerClass } from '../../lib/codec/registry.ts'
 
 /**
  * The envelope fuzzer shared by spec/codec-fuzz.spec.ts (fixed seed, fixed count) and

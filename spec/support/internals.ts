@@ -1,6 +1,6 @@
 import type { Cache } from '../../lib/cache-types.ts'
-import type { Core } from '../../lib/core.ts'
-import { namespaceOf } from '../../lib/namespace.ts'
+import type { Core } from '../../lib/engine/core.ts'
+import { namespaceOf } from '../../lib/engine/namespace.ts'
 
 /** The shared internals behind a cache (its tiers, coherence, counters), for specs that watch or break them. */
 export function coreOf(cache: Cache): Core {
