@@ -2,7 +2,7 @@
  * The superjson document of a value made only of JSON data and Dates, written without
  * superjson's walker (which costs about 16 µs for a small record, against about 3 µs
  * here). The output is byte for byte what `SuperJSON.stringify` writes for the same value
- * (`spec/plain-superjson.spec.ts` compares the two over generated values), so readers
+ * (`spec/codec/plain-superjson.spec.ts` compares the two over generated values), so readers
  * cannot tell which wrote it.
  *
  * A value qualifies when every node is a string, a finite number other than -0 (which

@@ -5,7 +5,7 @@ import { DecodeError, ValueTooLargeError } from '../../lib/errors.ts'
 import { registerClass } from '../../lib/codec/registry.ts'
 
 /**
- * The envelope fuzzer shared by spec/codec-fuzz.spec.ts (fixed seed, fixed count) and
+ * The envelope fuzzer shared by spec/codec/fuzz.spec.ts (fixed seed, fixed count) and
  * spec/fuzz/run.ts (`npm run fuzz -- --seconds 60 --seed 123`). It takes valid envelopes
  * of varied rich values and mutates them: bytes (flips, truncation, extension), header
  * fields (swapped, duplicated, random numbers), tags, and the superjson document itself

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url'
 
 /**
- * Runs one doc snippet the way spec/doc-snippets.spec.ts does:
+ * Runs one doc snippet the way spec/repo/doc-snippets.spec.ts does:
  * `node --conditions=source --import tsx spec/support/doc-snippet-run.ts <snippet.ts>`.
  * The snippet's top-level code must finish without throwing; then the process exits 0,
  * although the snippet may leave a cache, a client or a server open, as an app does.

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import ts from 'typescript'
 
 /**
- * The code blocks of the user docs, read and typechecked as spec/doc-snippets.spec.ts
+ * The code blocks of the user docs, read and typechecked as spec/repo/doc-snippets.spec.ts
  * says (the convention of `<!-- snippet: ... -->` markers is described there). Every
  * ```ts / ```js block of a Markdown file is a snippet.
  */

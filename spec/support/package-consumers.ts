@@ -1,5 +1,5 @@
 /**
- * The apps that use the packed package, shared by spec/package.spec.ts (on the lockfile's
+ * The apps that use the packed package, shared by spec/repo/package.spec.ts (on the lockfile's
  * versions) and `npm run check:latest` (on the newest): what each app depends on, and the
  * source of each file it runs or typechecks.
  */
