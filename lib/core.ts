@@ -59,7 +59,7 @@ export class Core {
     this.options = options
     this.layout = new KeyLayout(options.prefix)
     this.limit = pLimit(options.refreshConcurrency)
-    this.tags = new TagStamps(this, this.layout.stampPrefix)
+    this.tags = new TagStamps(this, this.layout)
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize, options.l1.freeze)
     this.envelope = new Envelope({
       codec: options.codec ?? superjsonCodec,
@@ -104,7 +104,9 @@ export class Core {
   private async onConnected(l2: RedisTier): Promise<void> {
     // A wake-up notice may have been lost while the connection was down.
     this.waiters.wakeAll()
-    await this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
+    const report = (error: unknown): void => this.error(error, undefined, 'l2')
+    // Every stamp bucket has a floor before this process computes a value (see `TagStamps`).
+    await Promise.all([this.clock.sync(() => l2.time()).catch(report), l2.setFloors(this.layout.floorKeys()).catch(report)])
     void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
   }
 
@@ -129,11 +131,11 @@ export class Core {
 
   private onForeignWrite(keys: string[]): void {
     const keepL1 = this.uninformed
-    const { stampPrefix } = this.layout
     for (const key of keys) {
-      if (key.startsWith(stampPrefix)) {
+      const stamped = this.layout.stampIdOf(key)
+      if (stamped !== undefined) {
         if (keepL1) continue
-        this.tags.changed(key.slice(stampPrefix.length))
+        this.tags.changed(stamped)
         this.watches.hear(key)
         continue
       }

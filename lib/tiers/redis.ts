@@ -2,15 +2,15 @@ import type { Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
 import { connect, isCluster, type Client, type RedisSource } from './client.ts'
 import { Deadlines, type Pending } from './deadlines.ts'
-import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
+import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2 over ioredis. Every command goes through {@link RedisTier.run}: it is refused at once
  * while the circuit is open or the connection is not ready, and fails after `timeoutMs`.
  * The connection is memoredis's own (a template client is duplicated, never used), with
  * the offline queue off, so that a write can never be replayed late after a reconnect.
- * Scripts name a value and its lock, which share a hash slot; no other command names
- * more than one key, so a Cluster never sees CROSSSLOT.
+ * Scripts name a value and its lock, or a stamp and its bucket's floor, which share a hash
+ * slot; no other command names more than one key, so a Cluster never sees CROSSSLOT.
  */
 
 /** What the tier tells its owner. */
@@ -384,16 +384,29 @@ export class RedisTier {
     return Number(await this.script(EXTEND, [key], [token, String(ttlMs)])) === 1
   }
 
-  /** Sets a tag's stamp to the server's time in ms; returns it. */
-  async stampTag(key: string): Promise<number> {
-    return Number(String(await this.script(STAMP, [key], [])))
+  /** Sets a tag's stamp to the server's time in ms, and raises its bucket's floor to it; returns it. */
+  async stampTag(key: string, floorKey: string): Promise<number> {
+    return Number(String(await this.script(STAMP, [key, floorKey], [])))
   }
 
-  /** Reads a tag's stamp (0 when the tag was never invalidated). */
-  async getStamp(key: string): Promise<number> {
+  /**
+   * Reads a tag's stamp (server ms): one GET. Undefined when it is missing (never set,
+   * or evicted: they look alike) or not a number; see {@link stampOrFloor}.
+   */
+  async getStamp(key: string): Promise<number | undefined> {
     const value = await this.run('GET', (c) => c.get(key))
-    const stamp = value === null ? 0 : Number(value)
-    return Number.isFinite(stamp) ? stamp : 0
+    const stamp = value === null ? Number.NaN : Number(value)
+    return Number.isFinite(stamp) ? stamp : undefined
+  }
+
+  /** What a stamp found missing counts as: its bucket's floor, or now when that is gone too (see `STAMP_OR_FLOOR`). */
+  async stampOrFloor(key: string, floorKey: string): Promise<number> {
+    return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
+  }
+
+  /** Sets each bucket floor that is missing to the server's time (see `FLOOR`). */
+  async setFloors(floorKeys: readonly string[]): Promise<void> {
+    await Promise.all(floorKeys.map((key) => this.script(FLOOR, [key], [])))
   }
 
   /** The server's clock in ms (with microseconds). */
