@@ -4,8 +4,8 @@ import { RedisError } from './errors.ts'
 import type { RedisTier } from './tiers/redis.ts'
 
 /**
- * The state of a cache now, for readiness probes and gauges: `cache.health()` (one PING,
- * bounded by `redisTimeout`, never rejecting) and the states `cache.stats()` adds
+ * The state of a cache now, for readiness probes and gauges: `cache.health()` (one PING
+ * and the eviction policy's `CONFIG GET`, bounded by `redisTimeout`, never rejecting) and the states `cache.stats()` adds
  * without I/O (the circuit, coherence, L1's size).
  */
 
@@ -34,9 +34,9 @@ function l1Of(core: Core): CacheHealth['l1'] {
 export async function healthOf(core: Core): Promise<CacheHealth> {
   const l2 = core.l2
   if (core.closed || l2 === undefined) {
-    return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed }
+    return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed, eviction: NO_EVICTION }
   }
-  const probe = await ping(l2, core.options.redisTimeout)
+  const [probe, eviction] = await Promise.all([ping(l2, core.options.redisTimeout), evictionOf(l2, core.options.redisTimeout)])
   const state = probe.kind === 'answered' ? 'up' : (probe.kind === 'refused' && probe.circuitOpen) || l2.circuit !== 'closed' ? 'circuit-open' : 'down'
   return {
     l2: core.closed ? 'none' : state,
@@ -44,6 +44,47 @@ export async function healthOf(core: Core): Promise<CacheHealth> {
     coherence: coherenceOf(core),
     l1: l1Of(core),
     closed: core.closed,
+    eviction,
+  }
+}
+
+const NO_EVICTION: CacheHealth['eviction'] = { policy: 'none', evicts: 'nothing' }
+const UNKNOWN_EVICTION: CacheHealth['eviction'] = { policy: 'unknown', evicts: 'unknown' }
+const EVICTS = ['nothing', 'values', 'everything', 'unknown'] as const
+
+/** What one server's policy may evict of memoredis's keys: stamps have no ttl, values and locks do. */
+function evictsUnder(policy: string, maxmemory: number): CacheHealth['eviction']['evicts'] {
+  if (policy === 'noeviction' || (maxmemory === 0 && policy !== 'unknown')) return 'nothing'
+  if (policy.startsWith('volatile-')) return 'values'
+  return policy.startsWith('allkeys-') ? 'everything' : 'unknown'
+}
+
+/**
+ * The server's eviction policy (every master's), within `timeoutMs`; `'unknown'` when
+ * `CONFIG GET` is refused (an ACL without it) or late. Never rejects.
+ */
+async function evictionOf(l2: RedisTier, timeoutMs: number): Promise<CacheHealth['eviction']> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs)
+  })
+  const asked = (async () => {
+    await l2.whenStarted()
+    return l2.memoryPolicies()
+  })()
+  try {
+    const nodes = await Promise.race([asked, late])
+    if (nodes === undefined || nodes.length === 0) return UNKNOWN_EVICTION
+    const policy = [...new Set(nodes.map((n) => n.policy))].join(',')
+    // The widest of the masters' answers.
+    const evicts = nodes.map((n) => evictsUnder(n.policy, n.maxmemory)).reduce((a, b) => (EVICTS.indexOf(a) >= EVICTS.indexOf(b) ? a : b))
+    return { policy, evicts }
+  } catch {
+    return UNKNOWN_EVICTION
+  } finally {
+    clearTimeout(timer)
+    // A late answer or refusal, after the race, is nobody's concern.
+    asked.catch(() => undefined)
   }
 }
 

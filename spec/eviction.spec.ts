@@ -1,5 +1,6 @@
 import { expect } from 'chai'
 import type { Cluster, Redis } from 'ioredis'
+import { createCache, type CacheHealth } from 'memoredis'
 import { Child } from './support/child.ts'
 import { RedisServer } from './support/redis-server.ts'
 import { eachTopology, type TopologyHandle } from './support/topology.ts'
@@ -30,6 +31,13 @@ const COVERS: Record<Kind, { f: boolean; k: boolean }> = {
 }
 const POLICIES = ['allkeys-lru', 'allkeys-lfu', 'volatile-lru', 'noeviction'] as const
 type Policy = (typeof POLICIES)[number]
+/** What `cache.health()` says each policy may evict of memoredis's keys. */
+const EVICTS: Record<Policy, CacheHealth['eviction']['evicts']> = {
+  'allkeys-lru': 'everything',
+  'allkeys-lfu': 'everything',
+  'volatile-lru': 'values',
+  noeviction: 'nothing',
+}
 
 type Values = { f: number[]; k: number[] }
 
@@ -86,6 +94,8 @@ eachTopology((t) => {
     for (const policy of POLICIES) {
       it(`under ${policy}: a tag, a delete, fn.clear(), a namespace's and the cache's clear() all hold, in the writer and in a new process`, async () => {
         await Promise.all(t.nodes.map((node) => node.config('SET', 'maxmemory-policy', policy, 'maxmemory', '256mb')))
+        const health = await writer.call<CacheHealth>('health', `ev-${policy}-tag`)
+        expect(health.eviction).to.deep.equal({ policy, evicts: EVICTS[policy] })
         for (const kind of KINDS) {
           const prefix = `ev-${policy}-${kind}`
           expect(stale(await writer.call<Values>('read', prefix, N, 1), COVERS[kind], 2)).to.equal(0)
@@ -106,6 +116,40 @@ eachTopology((t) => {
           await reader.stop()
         }
       })
+    }
+  })
+})
+
+describe("cache.health(): the server's eviction policy", () => {
+  let server: RedisServer
+  before(async () => {
+    server = await RedisServer.start({ args: ['--maxmemory-policy', 'allkeys-lru'] })
+  })
+  after(() => server.stop())
+
+  it('says nothing is evicted without maxmemory, whatever the policy', async () => {
+    const cache = createCache({ redis: server.url, prefix: 'hp' })
+    try {
+      expect((await cache.health()).eviction).to.deep.equal({ policy: 'allkeys-lru', evicts: 'nothing' })
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it("reports 'unknown' when an ACL refuses CONFIG GET, with Redis up and the circuit closed", async () => {
+    const { Redis } = await import('ioredis')
+    const admin = new Redis(server.port, server.host)
+    await admin.call('ACL', 'SETUSER', 'noconfig', 'on', '>secret-secret', '~*', '&*', '+@all', '-config')
+    admin.disconnect()
+    const cache = createCache({ redis: `redis://noconfig:secret-secret@${server.host}:${server.port}`, prefix: 'hp', circuit: { failures: 1 } })
+    try {
+      for (let i = 0; i < 3; i++) {
+        const health = await cache.health()
+        expect(health).to.deep.include({ l2: 'up', eviction: { policy: 'unknown', evicts: 'unknown' } })
+      }
+      expect(cache.stats().circuit).to.equal('closed')
+    } finally {
+      await cache.close()
     }
   })
 })

@@ -424,6 +424,29 @@ export class RedisTier {
     return performance.now() - started
   }
 
+  /**
+   * Each master's `maxmemory` (bytes; 0: no limit) and `maxmemory-policy`, by `CONFIG
+   * GET`, for `cache.health()`. Sent outside {@link run}: a refusal (an ACL without
+   * `CONFIG`) says nothing of Redis's health and must not count against the breaker.
+   */
+  async memoryPolicies(): Promise<{ maxmemory: number; policy: string }[]> {
+    const client = this.client
+    if (this.closed || client.status !== 'ready' || this.state !== 'closed') throw new RedisError('redis: not asked')
+    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
+    return Promise.all(
+      nodes.map(async (node) => {
+        const reply = (await node.config('GET', 'maxmemory*')) as unknown
+        // RESP2: [name, value, ...]; a RESP3 connection answers a map.
+        const pairs = Array.isArray(reply) ? reply.map(String) : Object.entries(reply as object).flat().map(String)
+        const value = (name: string): string | undefined => {
+          const at = pairs.indexOf(name)
+          return at === -1 ? undefined : pairs[at + 1]
+        }
+        return { maxmemory: Number(value('maxmemory') ?? 0), policy: value('maxmemory-policy') ?? 'unknown' }
+      }),
+    )
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.run('PUBLISH', (c) => c.publish(channel, message))
   }
