@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 import { ServerClock } from './clock.ts'
 import { Envelope, superjsonCodec } from './codec.ts'
 import { Coherence } from './coherence.ts'
-import { BackgroundError, CacheClosedError, MemoredisError, RedisError, UnregisteredClassError } from './errors.ts'
+import { BackgroundError, CacheClosedError, MemoredisError, RedisError, ReplicationError, UnregisteredClassError } from './errors.ts'
 import { Emitter, type Tier } from './events.ts'
 import { KeyLayout } from './key-layout.ts'
 import { LostReleases, type HeldLock } from './lock.ts'
@@ -219,12 +219,26 @@ export class Core {
     // A cache created a moment ago waits (bounded) for its first connection, as reads do.
     await this.l2?.whenStarted()
     const failures = await this.tags.stamp(ids)
-    await this.announce(ids.map((id) => this.layout.stampKey(id)))
+    const keys = ids.map((id) => this.layout.stampKey(id))
+    await this.announce(keys)
     this.events.emit('invalidate', { tags })
     if (failures.length > 0) {
       // The other processes were not told: say so to the caller who asked for it.
       throw new RedisError(`redis: invalidating ${tags.join(', ')} reached this process only`, { cause: failures[0] })
     }
+    await this.replicated(keys, tags.length > 0 ? `invalidating ${tags.join(', ')}` : 'clear()')
+  }
+
+  /**
+   * With `invalidation.replicas`, waits until that many replicas of the masters of `keys`
+   * have the writes just made to them (`WAIT`); rejects with `ReplicationError` when they
+   * do not confirm within `invalidation.timeout`. `what` names the invalidation.
+   */
+  async replicated(keys: readonly string[], what: string): Promise<void> {
+    const { invalidationReplicas: replicas, invalidationTimeout: timeoutMs } = this.options
+    if (replicas === 0 || this.l2 === undefined) return
+    const confirmed = await this.l2.waitForReplicas(keys, replicas, timeoutMs)
+    if (confirmed < replicas) throw new ReplicationError(what, replicas, confirmed, timeoutMs)
   }
 
   /**

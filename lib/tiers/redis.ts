@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
+import { slotOf } from '../slot.ts'
 import { connect, isCluster, type Client, type RedisSource } from './client.ts'
 import { Deadlines, type Pending } from './deadlines.ts'
 import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
@@ -90,6 +91,14 @@ export interface Fill {
   token: string
   bytes: Buffer
   ttlMs: number
+}
+
+/** The connection of a Cluster to the master that owns `key`'s slot, as the Cluster last mapped it. */
+function masterOf(cluster: Cluster, key: string): Redis {
+  const owner = cluster.slots[slotOf(key)]?.[0]
+  const master = cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner)
+  if (master === undefined) throw new RedisError(`redis: no known master for ${key}, WAIT not sent`)
+  return master
 }
 
 /** Commands per socket write when many are sent in one tick (see `batchWrites`). */
@@ -407,6 +416,30 @@ export class RedisTier {
   /** Sets each bucket floor that is missing to the server's time (see `FLOOR`). */
   async setFloors(floorKeys: readonly string[]): Promise<void> {
     await Promise.all(floorKeys.map((key) => this.script(FLOOR, [key], [])))
+  }
+
+  /**
+   * Waits until `replicas` replicas have every write this connection made so far, on the
+   * master of each of `keys` (WAIT there: it counts that connection's own writes), for at
+   * most `timeoutMs`; resolves with the fewest that confirmed. Outside {@link run}: WAIT
+   * takes its own time, and its answer bounds it (plus `redisTimeout` for the reply).
+   */
+  async waitForReplicas(keys: readonly string[], replicas: number, timeoutMs: number): Promise<number> {
+    const client = this.client
+    if (this.closed || client.status !== 'ready') throw new RedisError(`redis: not connected (${client.status}), WAIT not sent`)
+    const nodes = new Set(keys.map((key) => (isCluster(client) ? masterOf(client, key) : client)))
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisError(`redis: WAIT timed out after ${timeoutMs + this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })), timeoutMs + this.options.timeoutMs)
+    })
+    try {
+      const confirmed = await Promise.race([Promise.all([...nodes].map((node) => node.wait(replicas, timeoutMs))), late])
+      return Math.min(...confirmed)
+    } catch (error) {
+      throw error instanceof RedisError ? error : new RedisError(`redis: WAIT failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** The server's clock in ms (with microseconds). */
