@@ -105,8 +105,14 @@ export class Core {
     // A wake-up notice may have been lost while the connection was down.
     this.waiters.wakeAll()
     const report = (error: unknown): void => this.error(error, undefined, 'l2')
-    // Every stamp bucket has a floor before this process computes a value (see `TagStamps`).
-    await Promise.all([this.clock.sync(() => l2.time()).catch(report), l2.setFloors(this.layout.floorKeys()).catch(report)])
+    await this.clock.sync(() => l2.time()).catch(report)
+    // Every stamp bucket has a floor before this process computes a value, and no value
+    // it computes is dated before one (see `TagStamps`).
+    const floors = await l2.setFloors(this.layout.floorKeys()).catch((error: unknown) => {
+      report(error)
+      return []
+    })
+    for (const floor of floors) this.clock.saw(floor)
     void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
   }
 

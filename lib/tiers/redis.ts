@@ -413,9 +413,9 @@ export class RedisTier {
     return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
   }
 
-  /** Sets each bucket floor that is missing to the server's time (see `FLOOR`). */
-  async setFloors(floorKeys: readonly string[]): Promise<void> {
-    await Promise.all(floorKeys.map((key) => this.script(FLOOR, [key], [])))
+  /** Sets each bucket floor that is missing to the server's time; resolves with the floors (server ms; see `FLOOR`). */
+  async setFloors(floorKeys: readonly string[]): Promise<number[]> {
+    return Promise.all(floorKeys.map(async (key) => Number(String(await this.script(FLOOR, [key], [])))))
   }
 
   /**

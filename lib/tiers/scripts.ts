@@ -163,13 +163,18 @@ return string.format('%.3f', floor)`,
 )
 
 /**
- * Sets a bucket's floor (KEYS[1]) to the server's clock unless it exists: a cache does so
- * for every bucket on each connection, so that a tag never stamped reads as the floor,
- * older than the values computed since, rather than as now. A write without a read: the
- * floor is not tracked for this process, and no echo comes back.
+ * Sets a bucket's floor (KEYS[1]) to the server's clock unless it exists, and returns it:
+ * a cache does so for every bucket on each connection, so that a tag never stamped reads
+ * as the floor, older than the values computed since, rather than as now; the cache then
+ * takes the floors as server times already seen (`ServerClock.saw`), so that nothing it
+ * computes is dated before them.
  */
 export const FLOOR = script(
   'TAG FLOOR',
-  `local t = redis.call('time')
-return redis.call('set', KEYS[1], string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000), 'NX') and 1 or 0`,
+  `local v = redis.call('get', KEYS[1])
+if v then return v end
+local t = redis.call('time')
+v = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+redis.call('set', KEYS[1], v)
+return v`,
 )
