@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'ERR_REDIS'
   | 'ERR_REDIS_TIMEOUT'
   | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_NOT_REPLICATED'
   | 'ERR_CLOSED'
   | 'ERR_TAG_INVALIDATION'
 
@@ -151,9 +152,29 @@ export class BackgroundError extends MemoredisError {
 export class RedisError extends MemoredisError {
   constructor(
     message: string,
-    options?: { cause?: unknown; code?: 'ERR_REDIS' | 'ERR_REDIS_TIMEOUT' | 'ERR_CIRCUIT_OPEN' },
+    options?: { cause?: unknown; code?: 'ERR_REDIS' | 'ERR_REDIS_TIMEOUT' | 'ERR_CIRCUIT_OPEN' | 'ERR_NOT_REPLICATED' },
   ) {
     super(options?.code ?? 'ERR_REDIS', message, options)
+  }
+}
+
+/**
+ * With `invalidation.replicas`, an invalidation (`invalidateTags`, `delete`, a `clear()`)
+ * that the master took, but that fewer replicas than asked confirmed within
+ * `invalidation.timeout` (Redis `WAIT`). It is not undone: the master has it, and the
+ * replicas may still get it; but if the master fails over before they do, it is lost.
+ * Retry it, or treat the data as possibly stale.
+ */
+export class ReplicationError extends RedisError {
+  /** Replicas asked for. */
+  readonly replicas: number
+  /** Replicas that confirmed in time (the fewest, over the masters involved). */
+  readonly confirmed: number
+
+  constructor(what: string, replicas: number, confirmed: number, timeoutMs: number) {
+    super(`redis: ${what} reached ${confirmed} of ${replicas} replicas within ${timeoutMs}ms`, { code: 'ERR_NOT_REPLICATED' })
+    this.replicas = replicas
+    this.confirmed = confirmed
   }
 }
 

@@ -44,6 +44,7 @@ export {
   FactoryTimeoutError,
   BackgroundError,
   RedisError,
+  ReplicationError,
   CacheClosedError,
   TagInvalidationError,
   type ErrorCode,

@@ -255,6 +255,8 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
 
 /** Stores a value given, not computed (`cache.set`): no lock, created now. */
 export async function storeValue<T>(core: Core, call: Call<T>, value: T): Promise<void> {
+  // Created after the first connection's set-up, as a computed value is: after the stamp buckets' floors.
+  await core.l2?.whenStarted()
   const now = core.now()
   await store(core, call, { value, created: now, started: now, lock: undefined, given: true })
 }

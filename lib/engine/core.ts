@@ -2,7 +2,7 @@ import pLimit from 'p-limit'
 import { ServerClock } from './clock.ts'
 import { Envelope, superjsonCodec } from '../codec/envelope.ts'
 import { Coherence } from '../redis/coherence.ts'
-import { BackgroundError, CacheClosedError, MemoredisError, RedisError, UnregisteredClassError } from '../errors.ts'
+import { BackgroundError, CacheClosedError, MemoredisError, RedisError, ReplicationError, UnregisteredClassError } from '../errors.ts'
 import { Emitter, type Tier } from '../observe/events.ts'
 import { KeyLayout } from '../keys/layout.ts'
 import { LostReleases, type HeldLock } from './lock.ts'
@@ -59,7 +59,7 @@ export class Core {
     this.options = options
     this.layout = new KeyLayout(options.prefix)
     this.limit = pLimit(options.refreshConcurrency)
-    this.tags = new TagStamps(this, this.layout.stampPrefix)
+    this.tags = new TagStamps(this, this.layout)
     this.l1 = options.l1 === false ? undefined : new MemoryTier(options.l1.max, options.l1.maxSize, options.l1.freeze)
     this.envelope = new Envelope({
       codec: options.codec ?? superjsonCodec,
@@ -104,7 +104,15 @@ export class Core {
   private async onConnected(l2: RedisTier): Promise<void> {
     // A wake-up notice may have been lost while the connection was down.
     this.waiters.wakeAll()
-    await this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
+    const report = (error: unknown): void => this.error(error, undefined, 'l2')
+    await this.clock.sync(() => l2.time()).catch(report)
+    // Every stamp bucket has a floor before this process computes a value, and no value
+    // it computes is dated before one (see `TagStamps`).
+    const floors = await l2.setFloors(this.layout.floorKeys()).catch((error: unknown) => {
+      report(error)
+      return []
+    })
+    for (const floor of floors) this.clock.saw(floor)
     void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
   }
 
@@ -129,11 +137,11 @@ export class Core {
 
   private onForeignWrite(keys: string[]): void {
     const keepL1 = this.uninformed
-    const { stampPrefix } = this.layout
     for (const key of keys) {
-      if (key.startsWith(stampPrefix)) {
+      const stamped = this.layout.stampIdOf(key)
+      if (stamped !== undefined) {
         if (keepL1) continue
-        this.tags.changed(key.slice(stampPrefix.length))
+        this.tags.changed(stamped)
         this.watches.hear(key)
         continue
       }
@@ -217,12 +225,26 @@ export class Core {
     // A cache created a moment ago waits (bounded) for its first connection, as reads do.
     await this.l2?.whenStarted()
     const failures = await this.tags.stamp(ids)
-    await this.announce(ids.map((id) => this.layout.stampKey(id)))
+    const keys = ids.map((id) => this.layout.stampKey(id))
+    await this.announce(keys)
     this.events.emit('invalidate', { tags })
     if (failures.length > 0) {
       // The other processes were not told: say so to the caller who asked for it.
       throw new RedisError(`redis: invalidating ${tags.join(', ')} reached this process only`, { cause: failures[0] })
     }
+    await this.replicated(keys, tags.length > 0 ? `invalidating ${tags.join(', ')}` : 'clear()')
+  }
+
+  /**
+   * With `invalidation.replicas`, waits until that many replicas of the masters of `keys`
+   * have the writes just made to them (`WAIT`); rejects with `ReplicationError` when they
+   * do not confirm within `invalidation.timeout`. `what` names the invalidation.
+   */
+  async replicated(keys: readonly string[], what: string): Promise<void> {
+    const { invalidationReplicas: replicas, invalidationTimeout: timeoutMs } = this.options
+    if (replicas === 0 || this.l2 === undefined) return
+    const confirmed = await this.l2.waitForReplicas(keys, replicas, timeoutMs)
+    if (confirmed < replicas) throw new ReplicationError(what, replicas, confirmed, timeoutMs)
   }
 
   /**

@@ -183,6 +183,7 @@ export class ReadThrough {
     core.touch(key)
     const announced = core.announce([key])
     if (announced !== undefined) await announced
+    await core.replicated([key], `deleting ${key}`)
   }
 
   /** The L1 record's entry if its tags are still valid (checked once per stamp epoch); else dropped. */

@@ -3,13 +3,19 @@ import type { ServerClock } from './clock.ts'
 import type { Entry } from '../codec/envelope.ts'
 import type { Tier } from '../observe/events.ts'
 import type { RedisTier } from '../redis/tier.ts'
+import type { KeyLayout } from '../keys/layout.ts'
 import type { Watch } from './watches.ts'
 
 /**
  * Tags and `clear()` by invalidation stamps. Invalidating a tag stores the Redis
- * server's time under `${prefix}:!tag:<id>` (one script, whatever the number of tagged
- * entries); an entry is valid only if it was created after the stamps of all its tags
- * — its own (`t:<tag>`) and the internal scope tags (`*`, `n:<ns>`, `f:<ns>:<name>`).
+ * server's time under `${prefix}:!tag:{<bucket>}<id>` (one script, whatever the number of
+ * tagged entries); an entry is valid only if it was created after the stamps of all its
+ * tags — its own (`t:<tag>`) and the internal scope tags (`*`, `n:<ns>`, `f:<ns>:<name>`).
+ *
+ * A stamp Redis evicted must never read as "never invalidated": a missing stamp counts
+ * as its bucket's floor (the newest stamp the bucket ever had), and a missing floor as the
+ * moment it is found (see `STAMP_OR_FLOOR`). Losing either costs recomputations, never a
+ * wrong value.
  *
  * Stamps are kept here and dropped when another process changes one (coherence). Every
  * change bumps `epoch`: an L1 record remembers the epoch at which its tags were last
@@ -30,8 +36,8 @@ export interface TagHost {
 export class TagStamps {
   /** Bumped whenever a stamp changed, or may have changed unheard. */
   epoch = 0
-  /** The stamp keys' common prefix, `${prefix}:!tag:`. */
-  readonly prefix: string
+  /** Where stamps and floors live. */
+  readonly layout: KeyLayout
   private readonly host: TagHost
   /** Stamps seen, bounded. */
   private readonly known = new LRUCache<string, { stamp: number; at: number }>({
@@ -40,13 +46,14 @@ export class TagStamps {
       if (reason === 'evict') this.floor = Math.max(this.floor, seen.stamp)
     },
   })
+  /** Reads of unknown stamps in flight, by id (see {@link fetch}). */
+  private readonly reading = new Map<string, Promise<number>>()
   /** Without Redis to ask, a forgotten stamp is taken to be the newest one forgotten (conservative). */
   private floor = 0
 
-  /** `prefix`: the stamp keys' common prefix, `${prefix}:!tag:`. */
-  constructor(host: TagHost, prefix: string) {
+  constructor(host: TagHost, layout: KeyLayout) {
     this.host = host
-    this.prefix = prefix
+    this.layout = layout
   }
 
   /**
@@ -57,41 +64,80 @@ export class TagStamps {
   valid(entry: Entry): boolean | Promise<boolean> {
     let unknown: string[] | undefined
     for (const id of entry.tags) {
-      const known = this.known.get(id)
-      // With coherence off nobody tells us of a new stamp: trust a kept one for 1s only.
-      if (known === undefined || (this.host.uninformed && Date.now() - known.at >= 1000)) (unknown ??= []).push(id)
-      else if (known.stamp >= entry.created) return false
+      const stamp = this.kept(id)
+      if (stamp === undefined) (unknown ??= []).push(id)
+      else if (stamp >= entry.created) return false
     }
     if (unknown === undefined) return true
     return Promise.all(unknown.map((id) => this.fetch(id))).then((stamps) => stamps.every((s) => s < entry.created))
   }
 
+  /** True when every stamp of `ids` is known here: checking them costs no round trip. */
+  knows(ids: readonly string[]): boolean {
+    for (const id of ids) if (this.kept(id) === undefined) return false
+    return true
+  }
+
   /**
    * Makes sure this process hears when any of `ids` is stamped from now on: with client
    * tracking it hears only of stamps it has read, so the unknown ones are read now.
-   * Resolves with the newest of their stamps (server ms; 0 when none was ever set).
+   * Resolves with the newest of their stamps (server ms; a missing one counts as its
+   * floor, see {@link read}).
    */
   async follow(ids: readonly string[]): Promise<number> {
-    const stamps = await Promise.all(ids.map((id) => this.known.get(id)?.stamp ?? this.fetch(id)))
+    const stamps = await Promise.all(ids.map((id) => this.kept(id) ?? this.fetch(id)))
     return Math.max(0, ...stamps)
   }
 
-  private async fetch(id: string): Promise<number> {
+  /** The stamp of `id` kept here, if it may be trusted; undefined when it must be read. */
+  private kept(id: string): number | undefined {
+    const known = this.known.get(id)
+    if (known === undefined) return undefined
+    // With coherence off nobody tells us of a new stamp: trust a kept one for 1s only.
+    return this.host.uninformed && Date.now() - known.at >= 1000 ? undefined : known.stamp
+  }
+
+  /** Reads the stamp of `id`; concurrent checks of one unknown stamp share one read. */
+  private fetch(id: string): Promise<number> {
+    let reading = this.reading.get(id)
+    if (reading === undefined) {
+      const started: Promise<number> = this.read(id).finally(() => {
+        if (this.reading.get(id) === started) this.reading.delete(id)
+      })
+      this.reading.set(id, started)
+      reading = started
+    }
+    return reading
+  }
+
+  /**
+   * One GET of the stamp; a stamp found missing (evicted, or never set: they look alike)
+   * counts as its bucket's floor, or as now when the floor is gone too (`STAMP_OR_FLOOR`),
+   * never as 0: losing a stamp costs recomputations, and brings back no value it had
+   * invalidated.
+   */
+  private async read(id: string): Promise<number> {
     const { l2, clock } = this.host
     const known = this.known.get(id)
     if (l2 === undefined || !l2.available) return known?.stamp ?? this.floor
     const epoch = this.epoch
-    const key = this.prefix + id
+    const key = this.layout.stampKey(id)
     const watch = this.host.watch(key)
+    let missing = false
     try {
-      const stamp = await l2.getStamp(key)
+      let stamp = await l2.getStamp(key)
+      if (stamp === undefined) {
+        missing = true
+        stamp = await l2.stampOrFloor(key, this.layout.floorKey(id))
+      }
       clock.saw(stamp)
       // Only kept if no invalidation arrived while we asked, and one would have.
       if (epoch === this.epoch && !watch.dirty) this.known.set(id, { stamp, at: Date.now() })
       return stamp
     } catch (error) {
       this.host.error(error, key, 'l2')
-      return known?.stamp ?? this.floor
+      // Found missing, and its floor unknown: nothing made before now counts as valid.
+      return missing ? clock.now() : (known?.stamp ?? this.floor)
     } finally {
       this.host.unwatch(key, watch)
     }
@@ -102,12 +148,15 @@ export class TagStamps {
     // Always a new epoch, kept stamp or not: an L1 entry may have been checked against a
     // stamp that was not kept (evicted, or read while this one changed).
     this.known.delete(id)
+    // A read sent before the change may answer the old stamp: later checks read again.
+    this.reading.delete(id)
     this.epoch++
   }
 
   /** Notices may have been missed: forget every stamp. */
   forgetAll(): void {
     this.known.clear()
+    this.reading.clear()
     this.epoch++
   }
 
@@ -123,7 +172,7 @@ export class TagStamps {
         let stamp = Math.max(clock.now(), this.known.get(id)?.stamp ?? 0)
         if (l2 !== undefined) {
           try {
-            stamp = await l2.stampTag(this.prefix + id)
+            stamp = await l2.stampTag(this.layout.stampKey(id), this.layout.floorKey(id))
           } catch (error) {
             failures.push(error)
           }
@@ -131,6 +180,7 @@ export class TagStamps {
         // What this process computes from now on counts as after the stamp.
         clock.saw(stamp)
         this.known.set(id, { stamp, at: Date.now() })
+        this.reading.delete(id)
       }),
     )
     this.epoch++

@@ -3,9 +3,10 @@ import type { Core } from '../engine/core.ts'
 import type { RedisTier } from '../redis/tier.ts'
 
 /**
- * The state of a cache now, for readiness probes and gauges: `cache.health()` (one probe,
- * bounded by `redisTimeout`, never rejecting, never moving the circuit breaker) and the
- * states `cache.stats()` adds without I/O (the circuit, coherence, L1's size).
+ * The state of a cache now, for readiness probes and gauges: `cache.health()` (one probe
+ * and the eviction policy from `INFO memory`, bounded by `redisTimeout`, never rejecting,
+ * never moving the circuit breaker) and the states `cache.stats()` adds without I/O (the
+ * circuit, coherence, L1's size).
  */
 
 /** What one probe found: an answer, no answer (not connected, or refused), or none in time. */
@@ -37,9 +38,12 @@ function l1Of(core: Core): CacheHealth['l1'] {
 export async function healthOf(core: Core): Promise<CacheHealth> {
   const l2 = core.l2
   if (core.closed || l2 === undefined) {
-    return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed }
+    return { l2: 'none', roundTripMs: undefined, coherence: 'none', l1: l1Of(core), closed: core.closed, eviction: NO_EVICTION }
   }
-  const probe: Probe = l2.circuit === 'closed' ? await probeOf(core, l2) : { kind: 'failed' }
+  const [probe, eviction] = await Promise.all([
+    l2.circuit === 'closed' ? probeOf(core, l2) : Promise.resolve<Probe>({ kind: 'failed' }),
+    evictionOf(l2, core.options.redisTimeout),
+  ])
   const state = probe.kind === 'answered' ? 'up' : l2.circuit !== 'closed' ? 'circuit-open' : 'down'
   return {
     l2: core.closed ? 'none' : state,
@@ -47,6 +51,47 @@ export async function healthOf(core: Core): Promise<CacheHealth> {
     coherence: coherenceOf(core),
     l1: l1Of(core),
     closed: core.closed,
+    eviction,
+  }
+}
+
+const NO_EVICTION: CacheHealth['eviction'] = { policy: 'none', evicts: 'nothing' }
+const UNKNOWN_EVICTION: CacheHealth['eviction'] = { policy: 'unknown', evicts: 'unknown' }
+const EVICTS = ['nothing', 'values', 'everything', 'unknown'] as const
+
+/** What one server's policy may evict of memoredis's keys: stamps have no ttl, values and locks do. */
+function evictsUnder(policy: string, maxmemory: number): CacheHealth['eviction']['evicts'] {
+  if (policy === 'noeviction' || (maxmemory === 0 && policy !== 'unknown')) return 'nothing'
+  if (policy.startsWith('volatile-')) return 'values'
+  return policy.startsWith('allkeys-') ? 'everything' : 'unknown'
+}
+
+/**
+ * The server's eviction policy (every master's), within `timeoutMs`; `'unknown'` when
+ * `INFO memory` is refused (an ACL without it) or late. Never rejects.
+ */
+async function evictionOf(l2: RedisTier, timeoutMs: number): Promise<CacheHealth['eviction']> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), timeoutMs)
+  })
+  const asked = (async () => {
+    await l2.whenStarted()
+    return l2.memoryPolicies()
+  })()
+  try {
+    const nodes = await Promise.race([asked, late])
+    if (nodes === undefined || nodes.length === 0) return UNKNOWN_EVICTION
+    const policy = [...new Set(nodes.map((n) => n.policy))].join(',')
+    // The widest of the masters' answers.
+    const evicts = nodes.map((n) => evictsUnder(n.policy, n.maxmemory)).reduce((a, b) => (EVICTS.indexOf(a) >= EVICTS.indexOf(b) ? a : b))
+    return { policy, evicts }
+  } catch {
+    return UNKNOWN_EVICTION
+  } finally {
+    clearTimeout(timer)
+    // A late answer or refusal, after the race, is nobody's concern.
+    asked.catch(() => undefined)
   }
 }
 

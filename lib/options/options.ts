@@ -193,6 +193,20 @@ export interface CacheOptions {
   maxDecompressedSize?: number
   /** Refuse to store values holding instances of unregistered classes (instead of warning once). Default false. */
   strictClasses?: boolean
+  /**
+   * Durability of invalidations across a failover. With `replicas` > 0, `invalidateTags`,
+   * `delete` and every `clear()` resolve only once that many replicas of each master
+   * involved have the change (Redis `WAIT`, on the master that owns the stamp's or key's
+   * slot), and reject with `ReplicationError` (`ERR_NOT_REPLICATED`) when they do not
+   * confirm within `timeout`: an invalidation only the master had is lost if it dies
+   * before replicating it. Default `{ replicas: 0, timeout: '500ms' }` (no wait).
+   */
+  invalidation?: {
+    /** Replicas that must confirm each invalidation. A whole number. Default 0 (none: no `WAIT`). */
+    replicas?: number
+    /** The longest wait for them, per invalidation. Milliseconds or a {@link Duration}. Default '500ms'. */
+    timeout?: Duration
+  }
 }
 
 /** {@link EntryOptions} with every default applied; times in milliseconds. */
@@ -231,6 +245,10 @@ export interface ResolvedCacheOptions {
   compressThreshold: number
   maxDecompressedSize: number
   strictClasses: boolean
+  /** Replicas that must confirm an invalidation (0: none). */
+  invalidationReplicas: number
+  /** The longest wait for them, ms. */
+  invalidationTimeout: number
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
@@ -352,7 +370,7 @@ export function resolveEntryOptions<T>(
 const CACHE_OPTIONS = [
   'redis', 'prefix', 'ttl', 'grace', 'staleWhileRevalidate', 'earlyRefresh', 'jitter', 'l1', 'redisTimeout',
   'connectWait', 'lock', 'timeout', 'errorTtl', 'refreshConcurrency', 'circuit', 'coherence', 'codec', 'signingKey',
-  'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses',
+  'maxValueSize', 'compressThreshold', 'maxDecompressedSize', 'strictClasses', 'invalidation',
 ] as const
 
 const MiB = 1024 * 1024
@@ -365,6 +383,8 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
   const circuit = plainObject(given.circuit, `${where}: circuit`)
   refuseUnknownOptions(circuit, ['failures', 'resetAfter'], `${where}: circuit`)
   const maxValueSize = given.maxValueSize === undefined ? 8 * MiB : integer(given.maxValueSize, `${where}: maxValueSize`, 1)
+  const invalidation = plainObject(given.invalidation, `${where}: invalidation`)
+  refuseUnknownOptions(invalidation, ['replicas', 'timeout'], `${where}: invalidation`)
   return {
     redis: resolveRedis(given.redis, where),
     prefix: resolvePrefix(given.prefix, where),
@@ -391,6 +411,9 @@ export function resolveCacheOptions(options: CacheOptions = {}): ResolvedCacheOp
         ? 4 * maxValueSize
         : integer(given.maxDecompressedSize, `${where}: maxDecompressedSize`, 1),
     strictClasses: given.strictClasses === undefined ? false : bool(given.strictClasses, `${where}: strictClasses`),
+    invalidationReplicas: invalidation.replicas === undefined ? 0 : integer(invalidation.replicas, `${where}: invalidation.replicas`, 0),
+    invalidationTimeout:
+      invalidation.timeout === undefined ? 500 : parseDuration(invalidation.timeout, `${where}: invalidation.timeout`),
   }
 }
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 
 /**
- * The Lua scripts of the Redis path. Each names at most two keys, a value and its lock,
- * which share a hash slot (see `KeyLayout.lockKey`), so each runs whole on a Cluster.
+ * The Lua scripts of the Redis path. Each names at most two keys of one hash slot, a
+ * value and its lock (see `KeyLayout.lockKey`) or a stamp and its bucket's floor (see
+ * `KeyLayout.stampKey`), so each runs whole on a Cluster.
  * Times are the server's clock in ms with the microseconds kept, sent as text (Lua
  * numbers reach the client as integers).
  *
@@ -118,9 +119,12 @@ return 0`,
 
 /**
  * Stamps a tag with the server's clock, never moving it back and never ahead of the
- * clock. No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
+ * clock, and raises its bucket's floor to it. KEYS: stamp, its bucket's floor (one hash
+ * slot). No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
  * The stamp is read again after the write (`PTTL`), so that client tracking follows it for
- * this process, which keeps it: the next stamp by anyone is heard.
+ * this process, which keeps it: the next stamp by anyone is heard. A floor found missing
+ * (evicted) is set to now, later than any stamp ever set: a floor is never below a stamp
+ * its bucket had.
  */
 export const STAMP = script(
   'TAG STAMP',
@@ -130,6 +134,47 @@ local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
 if old > now then now = old end
 local stamp = string.format('%.3f', now)
 redis.call('set', KEYS[1], stamp)
+local floor = tonumber(redis.call('get', KEYS[2]) or '0') or 0
+if floor < now then redis.call('set', KEYS[2], stamp) end
 redis.call('pttl', KEYS[1])
 return stamp`,
+)
+
+/**
+ * What a stamp found missing by a GET counts as. KEYS: stamp, its bucket's floor. A
+ * missing stamp was never set, or was taken by eviction (they look alike); either way it
+ * is at most its bucket's floor, the newest stamp the bucket ever had, which is returned
+ * (or the stamp, set meanwhile). A floor missing too (evicted) is set to now, and that is
+ * the answer: the loss costs the values the stamp covers one recomputation, and brings
+ * back no value it had invalidated. Both keys are named, so client tracking follows the
+ * stamp for this process: its next stamp is heard.
+ */
+export const STAMP_OR_FLOOR = script(
+  'TAG STAMP OR FLOOR',
+  `local v = tonumber(redis.call('get', KEYS[1]) or '')
+if v then return string.format('%.3f', v) end
+local floor = tonumber(redis.call('get', KEYS[2]) or '')
+if not floor then
+  local t = redis.call('time')
+  floor = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  redis.call('set', KEYS[2], string.format('%.3f', floor))
+end
+return string.format('%.3f', floor)`,
+)
+
+/**
+ * Sets a bucket's floor (KEYS[1]) to the server's clock unless it exists, and returns it:
+ * a cache does so for every bucket on each connection, so that a tag never stamped reads
+ * as the floor, older than the values computed since, rather than as now; the cache then
+ * takes the floors as server times already seen (`ServerClock.saw`), so that nothing it
+ * computes is dated before them.
+ */
+export const FLOOR = script(
+  'TAG FLOOR',
+  `local v = redis.call('get', KEYS[1])
+if v then return v end
+local t = redis.call('time')
+v = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+redis.call('set', KEYS[1], v)
+return v`,
 )

@@ -1,16 +1,17 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
+import { slotOf } from './slot.ts'
 import { connect, isCluster, type Client, type RedisSource } from './client.ts'
 import { Deadlines, type Pending } from './deadlines.ts'
-import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, UNLOCK, type Script } from './scripts.ts'
+import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2 over ioredis. Every command goes through {@link RedisTier.run}: it is refused at once
  * while the circuit is open or the connection is not ready, and fails after `timeoutMs`.
  * The connection is memoredis's own (a template client is duplicated, never used), with
  * the offline queue off, so that a write can never be replayed late after a reconnect.
- * Scripts name a value and its lock, which share a hash slot; no other command names
- * more than one key, so a Cluster never sees CROSSSLOT.
+ * Scripts name a value and its lock, or a stamp and its bucket's floor, which share a hash
+ * slot; no other command names more than one key, so a Cluster never sees CROSSSLOT.
  */
 
 /** What the tier tells its owner. */
@@ -94,6 +95,14 @@ export interface Fill {
 
 /** TIME, on a Cluster sent to its first master (every node's clock is the same enough). */
 const serverTime = (c: Client): Promise<number[]> => (isCluster(c) ? (c.nodes('master')[0] as Redis).time() : c.time())
+
+/** The connection of a Cluster to the master that owns `key`'s slot, as the Cluster last mapped it. */
+function masterOf(cluster: Cluster, key: string): Redis {
+  const owner = cluster.slots[slotOf(key)]?.[0]
+  const master = cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner)
+  if (master === undefined) throw new RedisError(`redis: no known master for ${key}, WAIT not sent`)
+  return master
+}
 
 /** Commands per socket write when many are sent in one tick (see `batchWrites`). */
 const FLUSH_EVERY = 8
@@ -387,16 +396,53 @@ export class RedisTier {
     return Number(await this.script(EXTEND, [key], [token, String(ttlMs)])) === 1
   }
 
-  /** Sets a tag's stamp to the server's time in ms; returns it. */
-  async stampTag(key: string): Promise<number> {
-    return Number(String(await this.script(STAMP, [key], [])))
+  /** Sets a tag's stamp to the server's time in ms, and raises its bucket's floor to it; returns it. */
+  async stampTag(key: string, floorKey: string): Promise<number> {
+    return Number(String(await this.script(STAMP, [key, floorKey], [])))
   }
 
-  /** Reads a tag's stamp (0 when the tag was never invalidated). */
-  async getStamp(key: string): Promise<number> {
+  /**
+   * Reads a tag's stamp (server ms): one GET. Undefined when it is missing (never set,
+   * or evicted: they look alike) or not a number; see {@link stampOrFloor}.
+   */
+  async getStamp(key: string): Promise<number | undefined> {
     const value = await this.run('GET', (c) => c.get(key))
-    const stamp = value === null ? 0 : Number(value)
-    return Number.isFinite(stamp) ? stamp : 0
+    const stamp = value === null ? Number.NaN : Number(value)
+    return Number.isFinite(stamp) ? stamp : undefined
+  }
+
+  /** What a stamp found missing counts as: its bucket's floor, or now when that is gone too (see `STAMP_OR_FLOOR`). */
+  async stampOrFloor(key: string, floorKey: string): Promise<number> {
+    return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
+  }
+
+  /** Sets each bucket floor that is missing to the server's time; resolves with the floors (server ms; see `FLOOR`). */
+  async setFloors(floorKeys: readonly string[]): Promise<number[]> {
+    return Promise.all(floorKeys.map(async (key) => Number(String(await this.script(FLOOR, [key], [])))))
+  }
+
+  /**
+   * Waits until `replicas` replicas have every write this connection made so far, on the
+   * master of each of `keys` (WAIT there: it counts that connection's own writes), for at
+   * most `timeoutMs`; resolves with the fewest that confirmed. Outside {@link run}: WAIT
+   * takes its own time, and its answer bounds it (plus `redisTimeout` for the reply).
+   */
+  async waitForReplicas(keys: readonly string[], replicas: number, timeoutMs: number): Promise<number> {
+    const client = this.client
+    if (this.closed || client.status !== 'ready') throw new RedisError(`redis: not connected (${client.status}), WAIT not sent`)
+    const nodes = new Set(keys.map((key) => (isCluster(client) ? masterOf(client, key) : client)))
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RedisError(`redis: WAIT timed out after ${timeoutMs + this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })), timeoutMs + this.options.timeoutMs)
+    })
+    try {
+      const confirmed = await Promise.race([Promise.all([...nodes].map((node) => node.wait(replicas, timeoutMs))), late])
+      return Math.min(...confirmed)
+    } catch (error) {
+      throw error instanceof RedisError ? error : new RedisError(`redis: WAIT failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** The server's clock in ms (with microseconds). */
@@ -424,6 +470,25 @@ export class RedisTier {
       throw wrapped
     }
     return performance.now() - started
+  }
+
+  /**
+   * Each master's `maxmemory` (bytes; 0: no limit) and `maxmemory-policy`, by `INFO
+   * memory`, for `cache.health()`. Sent outside {@link run}: a refusal (an ACL without
+   * `INFO`) says nothing of Redis's health and must not count against the breaker.
+   */
+  async memoryPolicies(): Promise<{ maxmemory: number; policy: string }[]> {
+    const client = this.client
+    if (this.closed || client.status !== 'ready' || this.state !== 'closed') throw new RedisError('redis: not asked')
+    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
+    return Promise.all(
+      nodes.map(async (node) => {
+        // INFO, not CONFIG GET: the documented ACLs grant it, and it reads no secret.
+        const info = await node.info('memory')
+        const value = (name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim()
+        return { maxmemory: Number(value('maxmemory') ?? 0), policy: value('maxmemory_policy') ?? 'unknown' }
+      }),
+    )
   }
 
   async publish(channel: string, message: string): Promise<void> {

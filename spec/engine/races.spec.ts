@@ -3,6 +3,7 @@ import { type Cache, type Memoized } from 'memoredis'
 import { Envelope, superjsonCodec, type Entry } from '../../lib/codec/envelope.ts'
 import { deferred, openedCaches } from '../fixtures/stampede-helpers.ts'
 import { eachTopology, type TopologyHandle } from '../support/topology.ts'
+import { KeyLayout } from '../../lib/keys/layout.ts'
 
 /**
  * An invalidation wins against a computation already running. The function reads
@@ -115,7 +116,9 @@ async function stored(t: TopologyHandle, prefix: string, key: string): Promise<{
   const bytes = await t.client.getBuffer(key)
   if (bytes === null) return undefined
   const entry = envelope.decode(bytes)
-  const stamps = await Promise.all(entry.tags.map(async (id) => Number((await t.client.get(`${prefix}:!tag:${id}`)) ?? 0)))
+  // A stamp never set counts as its bucket's floor (see TagStamps).
+  const layout = new KeyLayout(prefix)
+  const stamps = await Promise.all(entry.tags.map(async (id) => Number((await t.client.get(layout.stampKey(id))) ?? (await t.client.get(layout.floorKey(id))) ?? Infinity)))
   return { entry, servable: stamps.every((stamp) => stamp < entry.created) }
 }
 

@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import type { Cluster } from 'ioredis'
 import { createCache, type Cache, type CacheOptions, type Memoized } from 'memoredis'
+import { KeyLayout } from '../../lib/keys/layout.ts'
 import { slotOf } from '../../lib/redis/slot.ts'
 import { deferred } from '../fixtures/stampede-helpers.ts'
 import { coreOf } from '../support/internals.ts'
@@ -90,7 +91,7 @@ function tagPerMaster(t: TopologyHandle, prefix: string): string[] {
   const byMaster = new Map<string, string>()
   for (let i = 0; byMaster.size < t.nodes.length; i++) {
     const tag = `row:${i}`
-    const master = slots[slotOf(`${prefix}:!tag:t:${tag}`)]?.[0]
+    const master = slots[slotOf(new KeyLayout(prefix).stampKey(`t:${tag}`))]?.[0]
     if (master !== undefined && !byMaster.has(master)) byMaster.set(master, tag)
   }
   return [...byMaster.values()]

@@ -52,7 +52,9 @@ describe('cache.health()', () => {
     const cache = open({})
     await cache.getOrSet('a', () => 1)
     await cache.close()
-    expect(await cache.health()).to.deep.equal({ l2: 'none', roundTripMs: undefined, coherence: 'none', l1: { entries: 0, bytes: 0 }, closed: true })
+    expect(await cache.health()).to.deep.equal({
+      l2: 'none', roundTripMs: undefined, coherence: 'none', l1: { entries: 0, bytes: 0 }, closed: true, eviction: { policy: 'none', evicts: 'nothing' },
+    })
   })
 
   describe('with Redis', () => {
