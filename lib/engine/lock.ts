@@ -3,13 +3,14 @@ import { RedisError } from '../errors.ts'
 import type { RedisTier } from '../redis/tier.ts'
 
 /**
- * The cross-process lock's holder side. Taking it is part of the read of a miss
- * (`RedisTier.readOrLock`); writing the value releases it in the same script
- * (`RedisTier.fill`). Here: a won lock is renewed every `ttl / 2` while its computation
- * runs, never past its lease (the hard timeout, or `lock.lease`); released by
- * compare-and-delete in exactly one place ({@link HeldLock.release}); and a release that
- * could not reach Redis is retried when Redis answers again ({@link LostReleases}),
- * so a lock never outlives its holder by more than its ttl.
+ * The cross-process lock's whole life on the holder's side. Taking it is part of the
+ * read of a miss (`RedisTier.readOrLock`, sent by `lock-wait.ts` with a {@link lockToken});
+ * writing the value releases it in the same script (`RedisTier.fill`). Here: a won lock
+ * is held ({@link holdLock}), renewed every `ttl / 2` while its computation runs, never
+ * past its lease (the hard timeout, or `lock.lease`); released by compare-and-delete in
+ * exactly one place ({@link HeldLock.release}); and a release that could not reach Redis
+ * is retried when Redis answers again ({@link LostReleases}), so a lock never outlives
+ * its holder by more than its ttl.
  */
 
 /** Random per process (72 bits), so that no two processes share tokens. */
@@ -121,4 +122,37 @@ export class HeldLock {
       .catch((error: unknown) => onError(error, this.lockKey))
     return this.released
   }
+}
+
+/** Where a cache keeps its held locks, and what a release tells (`Core` is one). */
+export interface LockHome {
+  readonly heldLocks: Set<HeldLock>
+  readonly lostReleases: LostReleases
+  readonly waiters: { wake(key: string): void }
+  error(error: unknown, key: string | undefined, tier: 'l2'): void
+  /** Tells other processes of changed keys (bus mode); undefined when there is nothing to wait for. */
+  announce(keys: string[]): Promise<void> | undefined
+}
+
+/** A lock just won by `token` for `key`: renewed, released once, and known to the cache (`close()` releases it). */
+export function holdLock(home: LockHome, lock: { tier: RedisTier; key: string; lockKey: string; token: string; ttlMs: number }): HeldLock {
+  const { key, lockKey } = lock
+  const held: HeldLock = new HeldLock({
+    tier: lock.tier,
+    lockKey,
+    token: lock.token,
+    ttlMs: lock.ttlMs,
+    lost: home.lostReleases,
+    onError: (error, at) => home.error(error, at, 'l2'),
+    afterRelease: (announce) => {
+      home.heldLocks.delete(held)
+      // Waiters elsewhere hear of a release on the channel (the bus needs it announced);
+      // after a write they hear of the value itself. Waiters here are woken now.
+      const announced = announce ? home.announce([lockKey]) : undefined
+      if (announced === undefined) return home.waiters.wake(key)
+      return announced.then(() => home.waiters.wake(key))
+    },
+  })
+  home.heldLocks.add(held)
+  return held
 }

@@ -1,0 +1,78 @@
+import type { RedisTier } from '../redis/tier.ts'
+import { compute, type Call } from './compute.ts'
+import type { Core } from './core.ts'
+import { LockWait, newer, type Around, type FillFrom } from './lock-wait.ts'
+import { asIs, RedisReads } from './redis-reads.ts'
+import { resultOf, type CacheResult } from './result.ts'
+
+/**
+ * The read path with Redis behind L1 (a cache without Redis never builds one: `ReadThrough`
+ * computes at once). A fill is one GET, then, for a miss or a stale value, the lock
+ * ({@link LockWait}); `peek` and `delete` reach Redis here too.
+ */
+export class TwoTier {
+  private readonly core: Core
+  private readonly l2: RedisTier
+  private readonly reads: RedisReads
+  private readonly locks: LockWait
+
+  constructor(core: Core, l2: RedisTier, around: Around) {
+    this.core = core
+    this.l2 = l2
+    this.reads = new RedisReads(core, l2)
+    this.locks = new LockWait({ core, l2, reads: this.reads, around })
+  }
+
+  /**
+   * L2, then the lock, then the function. Not an async function, and the GET's reply is
+   * decided on in one callback (see `RedisReads.lookup`): an L2 hit settles the flight in
+   * the microtask turn after the tier's answer, not two turns after it.
+   */
+  fill<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    // Only a cache created a moment ago waits; afterwards this costs no tick.
+    const starting = this.l2.whenStarted()
+    if (starting !== undefined) return starting.then(() => this.fillStarted(call, from))
+    return this.fillStarted(call, from)
+  }
+
+  private fillStarted<T>(call: Call<T>, from: FillFrom): Promise<CacheResult<T>> {
+    const core = this.core
+    const { key } = call
+    // Negative caching (opt-in): the same error again, unless another process stored a value meanwhile.
+    const remembered = from.newerThan === 0 ? core.remembered.get(key, core.tags.epoch) : undefined
+    if (remembered !== undefined) return this.rememberedUnlessStored<T>(key, remembered.error)
+    // An L2 hit is one GET; only a miss, or a stale value, goes on to the lock.
+    return this.reads.lookup({ key, newerThan: from.newerThan, count: true }, (looked) => {
+      if (looked.kind === 'hit') return resultOf<T>(looked.entry, 'hit')
+      // Redis just failed: straight to the function, not through more timeouts.
+      if (looked.kind === 'down') return compute(core, call, { stale: from.stale, detach: from.detach })
+      return this.locks.run(call, { ...from, stale: newer(from.stale, looked.stale) })
+    })
+  }
+
+  /** A remembered error, thrown again, unless another process has stored a value since. */
+  private async rememberedUnlessStored<T>(key: string, error: unknown): Promise<CacheResult<T>> {
+    const looked = await this.reads.lookup({ key, newerThan: 0, count: true }, asIs)
+    if (looked.kind === 'hit') return resultOf(looked.entry, 'hit')
+    throw error
+  }
+
+  /** One GET, counted: the fresh value, or undefined. */
+  async peek<T>(key: string): Promise<CacheResult<T> | undefined> {
+    await this.l2.whenStarted()
+    const looked = await this.reads.lookup({ key, newerThan: 0, count: true }, asIs)
+    return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
+  }
+
+  /** Deletes the value and its lock in Redis, then tells every process (see `ReadThrough.delete`). */
+  async delete(key: string): Promise<void> {
+    const core = this.core
+    await this.l2.whenStarted()
+    await this.l2.del(key, core.layout.lockKey(key))
+    // A read of this process that sent its GET before the DEL must not keep the old value.
+    core.touch(key)
+    const announced = core.announce([key])
+    if (announced !== undefined) await announced
+    await core.replicated([key], `deleting ${key}`)
+  }
+}
