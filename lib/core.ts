@@ -106,10 +106,14 @@ export class Core {
 
   /** A (re)connection: measure the clock, retry lost lock releases, and have every waiter look again. */
   private async onConnected(l2: RedisTier): Promise<void> {
+    // Sent first, before anything a caller sends once the connection is up: on this
+    // connection Redis runs them first, so no value computed from now on is dated before
+    // a floor (a restarted, empty server has none).
+    const floors = this.setFloors(l2)
     // A wake-up notice may have been lost while the connection was down.
     this.waiters.wakeAll()
     await this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
-    await this.setFloors(l2)
+    await floors
     void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
   }
 
