@@ -54,6 +54,8 @@ export class Core {
     staleByReason: { revalidate: 0, error: 0, 'soft-timeout': 0, 'hard-timeout': 0, 'lock-timeout': 0 },
   }
   closed = false
+  /** Set-ups of the stamp buckets' floors done (see {@link setFloors}), for specs that must let them finish first. */
+  floorSetUps = 0
 
   constructor(options: ResolvedCacheOptions) {
     this.options = options
@@ -94,6 +96,8 @@ export class Core {
     this.coherence = new Coherence(options.redis, l2, options.prefix, options.coherence ?? 'tracking', {
       onKeys: (keys) => this.onForeignWrite(keys),
       onFlush: (reason) => this.flush(reason),
+      // Set again at once, so that values computed from now on are not dated before them.
+      onDatabaseFlushed: () => void this.setFloors(l2),
       onUnsettled: () => this.watches.dirtyAll(),
       onError: (error) => this.error(error, undefined, 'l2'),
       onWarning: (error) => this.events.emit('warning', { error }),
@@ -102,18 +106,29 @@ export class Core {
 
   /** A (re)connection: measure the clock, retry lost lock releases, and have every waiter look again. */
   private async onConnected(l2: RedisTier): Promise<void> {
+    // Sent first, before anything a caller sends once the connection is up: on this
+    // connection Redis runs them first, so no value computed from now on is dated before
+    // a floor (a restarted, empty server has none).
+    const floors = this.setFloors(l2)
     // A wake-up notice may have been lost while the connection was down.
     this.waiters.wakeAll()
-    const report = (error: unknown): void => this.error(error, undefined, 'l2')
-    await this.clock.sync(() => l2.time()).catch(report)
-    // Every stamp bucket has a floor before this process computes a value, and no value
-    // it computes is dated before one (see `TagStamps`).
-    const floors = await l2.setFloors(this.layout.floorKeys()).catch((error: unknown) => {
-      report(error)
-      return []
-    })
-    for (const floor of floors) this.clock.saw(floor)
+    await this.clock.sync(() => l2.time()).catch((error: unknown) => this.error(error, undefined, 'l2'))
+    await floors
     void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
+  }
+
+  /**
+   * Sets every stamp bucket's floor that is missing (on each connection, and after the
+   * database was flushed), and takes the floors as server times seen: no value this
+   * process computes is dated before them (see `TagStamps`). Never rejects.
+   */
+  private async setFloors(l2: RedisTier): Promise<void> {
+    try {
+      for (const time of await l2.setFloors(this.layout.floorKeys())) this.clock.saw(time)
+    } catch (error) {
+      this.error(error, undefined, 'l2')
+    }
+    this.floorSetUps++
   }
 
   /** Milliseconds on the Redis server's clock (see {@link ServerClock.now}). */

@@ -41,6 +41,8 @@ export interface CoherenceHandlers {
   onKeys(keys: string[]): void
   /** Everything may be stale: drop L1 and tag stamps, wake all waiters. */
   onFlush(reason: string): void
+  /** The database was flushed (after `onFlush`): the stamp buckets' floors went with it. */
+  onDatabaseFlushed(): void
   /** Coherence is starting or stopping somewhere: reads and writes under way must not fill L1. */
   onUnsettled(): void
   onError(error: RedisError): void
@@ -332,6 +334,7 @@ export class Coherence {
       if (message === null) {
         this.heard++
         this.handlers.onFlush('database flushed')
+        this.handlers.onDatabaseFlushed()
         return
       }
       const keys = (Array.isArray(message) ? message : [message]).map(String)

@@ -163,18 +163,17 @@ return string.format('%.3f', floor)`,
 )
 
 /**
- * Sets a bucket's floor (KEYS[1]) to the server's clock unless it exists, and returns it:
- * a cache does so for every bucket on each connection, so that a tag never stamped reads
- * as the floor, older than the values computed since, rather than as now; the cache then
- * takes the floors as server times already seen (`ServerClock.saw`), so that nothing it
- * computes is dated before them.
+ * Sets a bucket's floor (KEYS[1]) to the server's clock unless it exists (`SET NX`: a
+ * write without a read, so nothing is tracked and no echo comes back), and returns the
+ * server's clock, which is at least the floor: a cache does so for every bucket on each
+ * connection and after a flush, so that a tag never stamped reads as the floor, older
+ * than the values computed since, rather than as now; the cache then takes that time as
+ * seen (`ServerClock.saw`), so that nothing it computes is dated before a floor.
  */
 export const FLOOR = script(
   'TAG FLOOR',
-  `local v = redis.call('get', KEYS[1])
-if v then return v end
-local t = redis.call('time')
-v = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
-redis.call('set', KEYS[1], v)
-return v`,
+  `local t = redis.call('time')
+local now = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+redis.call('set', KEYS[1], now, 'NX')
+return now`,
 )

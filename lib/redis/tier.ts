@@ -416,7 +416,7 @@ export class RedisTier {
     return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
   }
 
-  /** Sets each bucket floor that is missing to the server's time; resolves with the floors (server ms; see `FLOOR`). */
+  /** Sets each bucket floor that is missing to the server's time; resolves with the server's times then, at least the floors (ms; see `FLOOR`). */
   async setFloors(floorKeys: readonly string[]): Promise<number[]> {
     return Promise.all(floorKeys.map(async (key) => Number(String(await this.script(FLOOR, [key], [])))))
   }
