@@ -103,16 +103,22 @@ export interface CacheHealth {
   }
   /** True once `close()` was called: then `l2` and `coherence` are `'none'` and L1 is empty. */
   closed: boolean
-  /**
-   * What Redis may evict of memoredis's keys (see docs/eviction.md). `policy`: the
-   * server's `maxmemory-policy` (several, comma-separated, when a Cluster's masters
-   * differ), `'unknown'` when `INFO memory` was refused (an ACL without it) or not answered
-   * within `redisTimeout`, `'none'` without Redis. `evicts`: `'nothing'` (`noeviction`, or
-   * no `maxmemory`), `'values'` (a `volatile-*` policy: values and locks, which have a
-   * ttl, never a tag stamp), `'everything'` (an `allkeys-*` policy: stamps too, each
-   * loss costing recomputations, never a wrong value), or `'unknown'`.
-   */
-  eviction: { policy: string; evicts: 'nothing' | 'values' | 'everything' | 'unknown' }
+  /** What Redis may evict of memoredis's keys (see docs/eviction.md). */
+  eviction: {
+    /**
+     * The server's `maxmemory-policy` (several, comma-separated, when a Cluster's masters
+     * differ); `'unknown'` when `INFO memory` was refused (an ACL without it) or not
+     * answered within `redisTimeout`; `'none'` without Redis.
+     */
+    policy: string
+    /**
+     * `'nothing'` (`noeviction`, or no `maxmemory`), `'values'` (a `volatile-*` policy:
+     * values and locks, which have a ttl, never a tag stamp), `'everything'` (an
+     * `allkeys-*` policy: stamps too, each loss costing recomputations, never a wrong
+     * value), or `'unknown'`.
+     */
+    evicts: 'nothing' | 'values' | 'everything' | 'unknown'
+  }
 }
 
 /**
