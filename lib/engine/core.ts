@@ -1,6 +1,7 @@
 import pLimit from 'p-limit'
 import { ServerClock } from './clock.ts'
 import { Envelope, superjsonCodec } from '../codec/envelope.ts'
+import type { RedisSource } from '../redis/client.ts'
 import { Coherence } from '../redis/coherence.ts'
 import { BackgroundError, CacheClosedError, MemoredisError, RedisError, ReplicationError, UnregisteredClassError } from '../errors.ts'
 import { Emitter, type Tier } from '../observe/events.ts'
@@ -74,7 +75,14 @@ export class Core {
         this.events.emit('warning', { error: new UnregisteredClassError(className) }),
     })
     if (options.redis === undefined) return
-    const l2: RedisTier = new RedisTier(options.redis, {
+    this.l2 = this.openTier(options.redis)
+    this.coherence = this.openCoherence(options.redis, this.l2)
+  }
+
+  /** The L2 tier, its events wired to this cache's. */
+  private openTier(redis: RedisSource): RedisTier {
+    const options = this.options
+    const l2: RedisTier = new RedisTier(redis, {
       timeoutMs: options.redisTimeout,
       connectWaitMs: options.connectWait,
       circuitFailures: options.circuitFailures,
@@ -92,8 +100,12 @@ export class Core {
         close: () => {},
       },
     })
-    this.l2 = l2
-    this.coherence = new Coherence(options.redis, l2, options.prefix, options.coherence ?? 'tracking', {
+    return l2
+  }
+
+  /** The subscriber connection that keeps this cache's L1 and stamps true. */
+  private openCoherence(redis: RedisSource, l2: RedisTier): Coherence {
+    return new Coherence(redis, l2, this.options.prefix, this.options.coherence ?? 'tracking', {
       onKeys: (keys) => this.onForeignWrite(keys),
       onFlush: (reason) => this.flush(reason),
       // Set again at once, so that values computed from now on are not dated before them.

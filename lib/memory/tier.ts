@@ -9,7 +9,7 @@ import { deepFreeze } from './freeze.ts'
  * deep-frozen as it enters (`set` is the only way in; see `freeze.ts`). Entries are kept until their
  * `staleUntil` so that a stale value can still be a fallback; freshness is the caller's
  * check. `epoch` records the tag-stamp epoch at which the entry's tags were last found
- * valid (see `Cache`), so that a hit costs one integer compare while no tag changed.
+ * valid (`TagStamps.epoch`, in `engine/tags.ts`), so that a hit costs one integer compare while no tag changed.
  */
 export interface L1Record {
   entry: Entry

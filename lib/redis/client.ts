@@ -116,13 +116,16 @@ export function checkRedisSource(value: unknown, where: string): RedisSource {
   return value as RedisSource
 }
 
+/** How soon memoredis's connections (commands and subscribers) reconnect: 100 ms more each try, at most 1 s. */
+export const retryStrategy = (times: number): number => Math.min(times * 100, 1000)
+
 /** Settings memoredis puts on every command connection it opens. */
 const OWN: RedisOptions = {
   enableOfflineQueue: false,
   // A command cut off by a lost connection fails; it is never sent again, late, on the next one.
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
-  retryStrategy: (times: number) => Math.min(times * 100, 1000),
+  retryStrategy,
 }
 
 /**

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
-import { connect, isCluster, type RedisSource } from './client.ts'
+import { busMessage, foreignKeys } from './bus-message.ts'
+import { connect, isCluster, retryStrategy, type RedisSource } from './client.ts'
 import type { RedisTier } from './tier.ts'
 
 /**
@@ -55,7 +56,6 @@ export type CoherenceMode = 'tracking' | 'bus' | 'off'
 const INVALIDATE = '__redis__:invalidate'
 /** Subscribers queue their set-up until connected and never resubscribe on their own. */
 const LISTENER: RedisOptions = { protocol: 2, enableOfflineQueue: true, autoResubscribe: false, lazyConnect: false }
-const retryStrategy = (times: number): number => Math.min(times * 100, 1000)
 
 /** One subscriber connection to one node, and its CLIENT ID once subscribed. */
 interface Listener {
@@ -164,7 +164,7 @@ export class Coherence {
   /** Tells other processes that `keys` changed (bus and off modes; tracking needs nothing). */
   async announce(keys: string[]): Promise<void> {
     if (this.current === 'tracking') return
-    const message = JSON.stringify({ o: this.origin, k: keys })
+    const message = busMessage(this.origin, keys)
     const node = this.busNode()
     if (node === undefined) await this.tier.publish(this.channel, message)
     else await this.tier.run('PUBLISH', () => node.publish(this.channel, message))
@@ -325,8 +325,6 @@ export class Coherence {
     }
   }
 
-  // ── Messages ─────────────────────────────────────────────────────────────
-
   private onMessage(channel: string, message: Buffer | Buffer[] | null): void {
     if (this.closed) return
     if (channel === INVALIDATE) {
@@ -343,15 +341,8 @@ export class Coherence {
       return
     }
     if (channel !== this.channel || message === null || Array.isArray(message)) return
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(message.toString())
-    } catch {
-      return
-    }
-    const { o, k } = parsed as { o?: unknown; k?: unknown }
-    if (o === this.origin || !Array.isArray(k)) return
-    const keys = k.filter((key): key is string => typeof key === 'string')
+    const keys = foreignKeys(message, this.origin)
+    if (keys === undefined) return
     this.heard += keys.length
     this.handlers.onKeys(keys)
   }
