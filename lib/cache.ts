@@ -10,6 +10,7 @@ import { refuseUnknownOptions } from './options/known.ts'
 import { resolveCacheOptions, resolveEntryOptions, SET_OPTIONS, type CacheOptions, type EntryOptions, type ResolvedEntryOptions } from './options/options.ts'
 import type { Call } from './engine/compute.ts'
 import type { CacheResult } from './engine/result.ts'
+import { tagId } from './engine/tags.ts'
 
 const valueOf = <T>(result: CacheResult<T>): T => result.value
 
@@ -84,7 +85,7 @@ class CacheFacade implements Cache {
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
       throw new InvalidOptionError(`invalidateTags expects an array of strings, got ${JSON.stringify(tags)}`)
     }
-    return this.#ns.core.invalidate(tags.map((t) => `t:${t}`), [...tags])
+    return this.#ns.core.invalidate(tags.map(tagId), [...tags])
   }
 
   clear(): Promise<void> {

@@ -8,6 +8,7 @@ import type { HeldLock } from './lock.ts'
 import type { ResolvedEntryOptions } from '../options/options.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { Watch } from './watches.ts'
+import { tagId } from './tags.ts'
 
 /**
  * A computation, from the function's start to the value's write: run the function
@@ -85,7 +86,7 @@ async function rememberError<T>(core: Core, call: Call<T>, error: unknown): Prom
   const failedAt = core.clock.startedAt()
   const epoch = core.tags.epoch
   const tags = call.options.tags
-  const own = Array.isArray(tags) ? (tags as readonly string[]).map((t) => `t:${t}`) : []
+  const own = Array.isArray(tags) ? (tags as readonly string[]).map(tagId) : []
   if ((await core.tags.follow([...call.scope, ...own])) >= failedAt) return
   // A change heard meanwhile moved the epoch: the error is forgotten at its first read.
   core.remembered.set(call.key, error, call.options.errorTtl, epoch)
@@ -176,7 +177,7 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   const jitter = core.options.jitter
   const ttl = jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl
   const own = options.tags === undefined ? undefined : typeof options.tags === 'function' ? options.tags(s.value) : options.tags
-  const tags = own === undefined ? call.scope : [...call.scope, ...own.map((t) => `t:${t}`)]
+  const tags = own === undefined ? call.scope : [...call.scope, ...own.map(tagId)]
   // Whole milliseconds, rounded up (never fresh for less than asked): freshness is checked
   // to the millisecond, and a whole number is read back from the envelope without a string.
   const fresh = Math.ceil(Math.max(s.created, s.started + ttl))

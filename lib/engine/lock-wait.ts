@@ -1,7 +1,7 @@
 import type { Entry } from '../codec/envelope.ts'
 import { CacheClosedError } from '../errors.ts'
 import { contextOf, fail, finish, lockWaitChannel, traceOpen, type LockWaitContext } from '../observe/diagnostics.ts'
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { compute, serveStale, type Call } from './compute.ts'
 import type { Core } from './core.ts'
 import { holdLock, lockToken } from './lock.ts'
@@ -60,11 +60,11 @@ interface WaitTrace {
 
 export class LockWait {
   private readonly core: Core
-  private readonly l2: RedisTier
+  private readonly l2: RedisStore
   private readonly reads: RedisReads
   private readonly around: Around
 
-  constructor(parts: { core: Core; l2: RedisTier; reads: RedisReads; around: Around }) {
+  constructor(parts: { core: Core; l2: RedisStore; reads: RedisReads; around: Around }) {
     this.core = parts.core
     this.l2 = parts.l2
     this.reads = parts.reads

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { RedisError } from '../errors.ts'
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 
 /**
  * The cross-process lock's whole life on the holder's side. Taking it is part of the
- * read of a miss (`RedisTier.readOrLock`, sent by `lock-wait.ts` with a {@link lockToken});
- * writing the value releases it in the same script (`RedisTier.fill`). Here: a won lock
+ * read of a miss (`RedisStore.readOrLock`, sent by `lock-wait.ts` with a {@link lockToken});
+ * writing the value releases it in the same script (`RedisStore.fill`). Here: a won lock
  * is held ({@link holdLock}), renewed every `ttl / 2` while its computation runs, never
  * past its lease (the hard timeout, or `lock.lease`); released by compare-and-delete in
  * exactly one place ({@link HeldLock.release}); and a release that could not reach Redis
@@ -38,7 +38,7 @@ export class LostReleases {
   }
 
   /** Retries every release (the connection is back); those that fail again stay. */
-  async retry(tier: RedisTier, onError: (error: unknown, key: string) => void): Promise<void> {
+  async retry(tier: RedisStore, onError: (error: unknown, key: string) => void): Promise<void> {
     const releases = [...this.releases]
     await Promise.all(
       releases.map(async ([lockKey, token]) => {
@@ -55,7 +55,7 @@ export class LostReleases {
 
 /** What holding a lock needs. */
 export interface HoldOptions {
-  tier: RedisTier
+  tier: RedisStore
   lockKey: string
   token: string
   /** The lock's ttl in Redis, ms; renewed every ttl / 2. */
@@ -135,7 +135,7 @@ export interface LockHome {
 }
 
 /** A lock just won by `token` for `key`: renewed, released once, and known to the cache (`close()` releases it). */
-export function holdLock(home: LockHome, lock: { tier: RedisTier; key: string; lockKey: string; token: string; ttlMs: number }): HeldLock {
+export function holdLock(home: LockHome, lock: { tier: RedisStore; key: string; lockKey: string; token: string; ttlMs: number }): HeldLock {
   const { key, lockKey } = lock
   const held: HeldLock = new HeldLock({
     tier: lock.tier,

@@ -1,5 +1,5 @@
 import type { DecodedEntry, Entry } from '../codec/envelope.ts'
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import type { Core } from './core.ts'
 import { isFresh } from './policies.ts'
 import type { Watch } from './watches.ts'
@@ -51,9 +51,9 @@ export const asIs = (looked: Looked): Looked => looked
 
 export class RedisReads {
   private readonly core: Core
-  private readonly l2: RedisTier
+  private readonly l2: RedisStore
 
-  constructor(core: Core, l2: RedisTier) {
+  constructor(core: Core, l2: RedisStore) {
     this.core = core
     this.l2 = l2
   }

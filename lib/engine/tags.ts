@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import type { ServerClock } from './clock.ts'
 import type { Entry } from '../codec/envelope.ts'
 import type { Tier } from '../observe/events.ts'
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import type { KeyLayout } from '../keys/layout.ts'
 import type { Watch } from './watches.ts'
 
@@ -22,9 +22,14 @@ import type { Watch } from './watches.ts'
  * found valid, so an L1 hit costs one integer compare while no tag changed anywhere.
  */
 
+/** The stamp id of a user's tag (scope ids — `*`, `n:<ns>`, `f:<ns>:<name>` — never start with `t:`). */
+export function tagId(tag: string): string {
+  return 't:' + tag
+}
+
 /** What the stamps need from the cache they serve. */
 export interface TagHost {
-  readonly l2: RedisTier | undefined
+  readonly l2: RedisStore | undefined
   readonly clock: ServerClock
   /** True when nobody tells this process of new stamps (`coherence: 'off'`). */
   readonly uninformed: boolean

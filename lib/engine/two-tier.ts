@@ -1,4 +1,4 @@
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { compute, type Call } from './compute.ts'
 import type { Core } from './core.ts'
 import { LockWait, newer, type Around, type FillFrom } from './lock-wait.ts'
@@ -12,11 +12,11 @@ import { resultOf, type CacheResult } from './result.ts'
  */
 export class TwoTier {
   private readonly core: Core
-  private readonly l2: RedisTier
+  private readonly l2: RedisStore
   private readonly reads: RedisReads
   private readonly locks: LockWait
 
-  constructor(core: Core, l2: RedisTier, around: Around) {
+  constructor(core: Core, l2: RedisStore, around: Around) {
     this.core = core
     this.l2 = l2
     this.reads = new RedisReads(core, l2)

@@ -3,8 +3,10 @@ import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
 import { isCluster, type Client } from './client.ts'
 import { RedisConnection } from './connection.ts'
+import type { Fill, LockRead, ReadOrLock, RedisStore } from './store.ts'
 import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
+export type { Fill, LockRead, ReadOrLock } from './store.ts'
 export { errorCodeOf, type RedisCounts, type RedisTierEvents, type RedisTierOptions, type RoundTripObserver } from './connection.ts'
 
 /**
@@ -20,35 +22,6 @@ interface BufferScripts {
   evalBuffer(source: string, keyCount: number, ...keysAndArgs: (string | Buffer)[]): Promise<unknown>
 }
 
-/** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */
-export type LockRead =
-  | { kind: 'fresh'; bytes: Buffer }
-  | { kind: 'won'; bytes: Buffer | null; serverNow: number }
-  | { kind: 'held'; bytes: Buffer | null; serverNow: number; holderMs: number }
-
-/** A read that may take the lock. */
-export interface ReadOrLock {
-  key: string
-  lockKey: string
-  token: string
-  lockTtlMs: number
-  /** A value created at or before this (server ms) does not count (a refresh); 0 takes every value. */
-  newerThan: number
-  /** The value was already found unusable (tags, signature): take the lock whatever is stored. */
-  skipValue: boolean
-  /** The cache's clock (ms), against which the value's freshness is judged. */
-  now: number
-}
-
-/** A computed value to write under the lock that `token` holds. */
-export interface Fill {
-  key: string
-  lockKey: string
-  token: string
-  bytes: Buffer
-  ttlMs: number
-}
-
 /** TIME, on a Cluster sent to its first master (every node's clock is the same enough). */
 const serverTime = (c: Client): Promise<number[]> => (isCluster(c) ? (c.nodes('master')[0] as Redis).time() : c.time())
 
@@ -60,7 +33,7 @@ function masterOf(cluster: Cluster, key: string): Redis {
   return master
 }
 
-export class RedisTier extends RedisConnection {
+export class RedisTier extends RedisConnection implements RedisStore {
   /** A plain read: one GET (peek, and a waiter looking for the winner's value). */
   get(key: string): Promise<Buffer | null> {
     return this.run('GET', (c) => c.getBuffer(key), this.countRead)
