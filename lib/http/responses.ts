@@ -82,7 +82,7 @@ export function answerOf(h: IncomingHttpHeaders, stored: Stored, cache: CacheSta
 export function finish<Req, Res>(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, stored: Stored | undefined): void {
   if (held === undefined) return // It already went out as it was.
   if (stored === undefined) return held.release({ 'X-Cache': 'BYPASS' }, false)
-  const extra: Record<string, string> = { 'X-Cache': 'MISS', Age: '0' }
+  const extra: Record<string, string> = { 'X-Cache': 'MISS', Age: String(ageOf(stored, Date.now())) }
   if (held.headers.etag === undefined && stored.h.etag !== undefined) extra.ETag = stored.h.etag
   held.release(extra, notModified(ex.req.headers, stored))
 }
