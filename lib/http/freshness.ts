@@ -72,10 +72,21 @@ export function mayShare(held: Held<unknown, unknown>, rules: FreshnessRules): b
   return shareableHead(held, rules) && shareableHead(held.out, rules)
 }
 
-/** A date header as epoch ms; NaN when absent or invalid (an invalid `Expires` means already expired). */
+/** The three forms of an HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, RFC 850, asctime. */
+const HTTP_DATE = [
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+]
+
+/**
+ * A date header as epoch ms; NaN when absent or not an HTTP-date (`Date.parse` alone
+ * reads many other forms). An invalid `Expires` means already expired.
+ */
 function dateOf(value: Head['headers'][string]): number {
-  const date = Date.parse(text(value) ?? '')
-  return date
+  const date = text(value)
+  if (date === undefined || !HTTP_DATE.some((form) => form.test(date))) return Number.NaN
+  return Date.parse(date.endsWith('GMT') ? date : `${date} GMT`)
 }
 
 /** The age the response had when received, ms (RFC 9111 §4.2.3, the handler's time taken as no delay). */
