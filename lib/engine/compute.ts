@@ -175,7 +175,7 @@ interface Store<T> {
 async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T>> {
   const { key, options } = call
   const jitter = core.options.jitter
-  const ttl = jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl
+  const ttl = options.lifetime?.(s.value) ?? (jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl)
   const own = options.tags === undefined ? undefined : typeof options.tags === 'function' ? options.tags(s.value) : options.tags
   const tags = own === undefined ? call.scope : [...call.scope, ...own.map(tagId)]
   // Whole milliseconds, rounded up (never fresh for less than asked): freshness is checked

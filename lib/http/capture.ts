@@ -1,13 +1,12 @@
 /**
  * Holding a Node response back: what a handler writes to a `ServerResponse` is kept
- * here, not sent, until the cache has judged it; a streamed body read up to a limit
- * (Koa's and Fastify's bodies); the detached copy of a request that a background
+ * here, not sent, until the cache has judged it; the detached copy of a request that a background
  * refresh sends through the app; and a response from the cache sent on a Node response.
  */
 import { IncomingMessage, ServerResponse } from 'node:http'
 import { Socket } from 'node:net'
-import { Readable } from 'node:stream'
-import type { Answer, Head } from './shared.ts'
+import { CONDITIONAL } from './conditional.ts'
+import type { Answer, Head, Release } from './types.ts'
 
 /** What a handler made (status, headers with lowercase names, body), and how it finally went out. */
 export interface Captured extends Head {
@@ -20,8 +19,13 @@ export interface Captured extends Head {
 export interface Hold {
   captured: Promise<Captured | undefined>
   /** Sends the held response with `extra` headers, or as a 304 without its body. */
-  release(extra: Readonly<Record<string, string>>, notModified: boolean): void
+  release: Release
+  /** Sends `answer` instead of the held response. */
+  replace(answer: Answer): void
 }
+
+/** The release of a response nobody waits for (a background refresh's): it goes nowhere. */
+export const NOWHERE: Pick<Hold, 'release' | 'replace'> = { release: () => undefined, replace: () => undefined }
 
 type Method = (this: ServerResponse, ...args: unknown[]) => unknown
 interface Writes { writeHead: Method; write: Method; end: Method; flushHeaders: Method }
@@ -97,6 +101,17 @@ class ResponseHold implements Hold {
     // Its Content-Length as the handler declared it, or as Node counts it: a body that
     // does not match the declared length fails for the client as it would without us.
     this.original.end.call(res, result.body)
+  }
+
+  /** Bound, as {@link release}. */
+  readonly replace = (answer: Answer): void => {
+    if (this.state !== 'held') return
+    this.state = 'released'
+    this.restore()
+    // The header-time hooks ran on the held status: a 304 told Node that no body follows.
+    const res = this.res as ServerResponse & { _hasBody: boolean }
+    res._hasBody = res.req.method !== 'HEAD'
+    sendAnswer(res, answer)
   }
 
   /** True once what the handler writes goes out (past the limit, or released). */
@@ -257,45 +272,6 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer | undefined {
   throw new TypeError(`The "chunk" argument must be of type string or an instance of Buffer or Uint8Array`)
 }
 
-/** A streamed body read up to a limit: whole, or too large to keep (then `rest` gives all of it, the chunks read first included). */
-export type StreamRead = { kind: 'whole'; body: Buffer } | { kind: 'over'; rest: Readable }
-
-/** Reads `stream` to its end, or until it passes `limit` bytes. Rejects when the stream fails. */
-export async function readStream(stream: Readable, limit: number): Promise<StreamRead> {
-  const chunks: Buffer[] = []
-  let size = 0
-  const it = stream[Symbol.asyncIterator]()
-  for (;;) {
-    const next = await it.next()
-    if (next.done === true) break
-    const chunk = chunkOf(next.value)
-    chunks.push(chunk)
-    size += chunk.length
-    if (size > limit) return { kind: 'over', rest: Readable.from(resume(chunks, it)) }
-  }
-  return { kind: 'whole', body: Buffer.concat(chunks, size) }
-}
-
-function chunkOf(value: unknown): Buffer {
-  if (Buffer.isBuffer(value)) return value
-  if (typeof value === 'string') return Buffer.from(value)
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
-  throw new TypeError(`a streamed body must give strings, Buffers or Uint8Arrays, got ${typeof value}`)
-}
-
-async function* resume(head: Buffer[], it: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  try {
-    yield* head
-    for (;;) {
-      const next = await it.next()
-      if (next.done === true) return
-      yield chunkOf(next.value)
-    }
-  } finally {
-    await it.return?.()
-  }
-}
-
 const shadows = new WeakSet<IncomingMessage>()
 
 /** True for the detached copy of a request that a background refresh sends through the app. */
@@ -321,8 +297,7 @@ export function shadowRequest(from: IncomingMessage, url: string): { req: Incomi
   req.httpVersionMajor = from.httpVersionMajor
   req.httpVersionMinor = from.httpVersionMinor
   const headers = { ...from.headers }
-  delete headers['if-none-match']
-  delete headers['if-modified-since']
+  for (const name of CONDITIONAL) delete headers[name]
   req.headers = headers
   req.rawHeaders = Object.entries(headers).flatMap(([name, value]) =>
     value === undefined ? [] : Array.isArray(value) ? value.flatMap((v) => [name, v]) : [name, value],

@@ -1,27 +1,27 @@
 /**
  * The flow of one request through the HTTP cache, top to bottom in
- * {@link HttpCache.handle}: bypass? → key → HEAD from the GET's entry, or the engine's
- * read-through call whose function runs the handler → answer (HIT, STALE, MISS, 304).
+ * {@link HttpCache.serve}: a write invalidates → bypass? → key → fresh in L1 → HEAD from
+ * the GET's entry, or the engine's read-through call whose function runs the handler →
+ * fresh: HIT; stale: STALE (revalidated behind) or revalidated now (`revalidation.ts`).
  */
-import {
-  CONDITIONAL, NOT_MODIFIED_KEEPS, NormalizedUrls, directive, hasAny, headerLine, isKeyableHost, mayShare, notModified, presentLines,
-  resolve, resourceKey, strongEtag, text, variantKey, varyNames,
-  type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
-} from './shared.ts'
+import type { IncomingHttpHeaders } from 'node:http'
+import { CONDITIONAL } from './conditional.ts'
+import { isFresh, keptFor, type FreshnessRules } from './freshness.ts'
+import { headerNames, text } from './headers.ts'
+import { NormalizedUrls, hasAny, headerLine, isKeyableHost, presentLines, resourceKey, sameHostUrl, variantKey } from './key.ts'
+import { resolve, type HttpCacheOptions, type Resolved } from './options.ts'
+import { answerOf, finish, isValue, storedOf, UNSHARED, type Keeping, type Value, type Variants } from './responses.ts'
+import { Revalidations } from './revalidation.ts'
+import { parseCacheControl } from './cache-control.ts'
+import type { Exchange, Held, Stored } from './types.ts'
 import { namespaceOf, type Namespace } from '../engine/namespace.ts'
 import type { ResolvedEntryOptions } from '../options/options.ts'
 
-/** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
-interface Variants { k: 'v'; n: readonly string[]; t: readonly string[] }
-/** Never stored: a response that may not be shared. Whoever waited for it runs the handler itself. */
-interface Unshared { k: 'n' }
-type Value = Stored | Variants | Unshared
-
-const UNSHARED: Unshared = { k: 'n' }
 const DONE: Promise<void> = Promise.resolve()
-const nextTurn = (): Promise<void> => new Promise((done) => setImmediate(done))
+/** Methods that change nothing: they neither are cached nor invalidate. */
+const SAFE = new Set(['OPTIONS', 'TRACE'])
 
-/** The cache logic every adapter shares (Express, Koa, Fastify); options are validated here, once. */
+/** The cache logic every adapter shares (Express, Koa, Fastify, NestJS); options are validated here, once. */
 export class HttpCache<Req, Res> {
   private readonly settings: Resolved<Req, Res>
   /** The engine's options for every lookup, validated once (not per request). */
@@ -30,13 +30,25 @@ export class HttpCache<Req, Res> {
   private readonly ns: Namespace
   /** Recent URLs with a query, normalized. */
   private readonly urls: NormalizedUrls
+  private readonly keeping: Keeping
+  private readonly revalidations: Revalidations<Req, Res>
 
   /** `alsoAllowed`: option names the framework itself puts beside ours (Fastify's `prefix`, ...), ignored. */
   constructor(options: HttpCacheOptions<Req, Res>, where: string, alsoAllowed: readonly string[] = []) {
-    this.settings = resolve(options, where, alsoAllowed)
-    this.ns = namespaceOf(this.settings.cache) as Namespace
-    this.entry = this.ns.resolveOptions<Value>(this.settings.entry, where)
-    this.urls = new NormalizedUrls(this.settings.ignored)
+    const s = (this.settings = resolve(options, where, alsoAllowed))
+    this.ns = namespaceOf(s.cache) as Namespace
+    const defaults = this.ns.core.options.entry
+    const rules: FreshnessRules = {
+      mode: s.freshness, ttl: s.ttl ?? defaults.ttl, maxTtl: s.maxTtl, grace: s.grace ?? defaults.grace,
+      staleWhileRevalidate: s.staleWhileRevalidate, statuses: s.statuses,
+    }
+    this.keeping = { rules, dropped: s.dropped, maxBodySize: s.maxBodySize, etag: s.etag, tagsOf: (held) => this.tagsOf(held) }
+    // The engine keeps each response as long as its own times say; staleness is judged here.
+    const engine = { staleWhileRevalidate: false, grace: 0, tags: (v: Value) => (v.k === 'n' ? [] : v.t), shouldCache: (v: Value) => v.k !== 'n' }
+    const lifetime = (v: Value): number | undefined => (v.k === 'r' ? keptFor(v, Date.now()) : v.k === 'v' ? v.l : undefined)
+    this.entry = { ...this.ns.resolveOptions<Value>(engine, where), lifetime }
+    this.urls = new NormalizedUrls(s.ignored)
+    this.revalidations = new Revalidations({ ns: this.ns, entry: this.entry, keeping: this.keeping, store: (ex, stored, base, variant) => this.valueOf(ex, stored, base, variant), hold: (ex, conditions) => this.hold(ex, conditions), onError: s.onError })
   }
 
   /** Hands an error the adapter swallowed to `onError` (default: a process warning). */
@@ -58,12 +70,13 @@ export class HttpCache<Req, Res> {
     const { req } = ex
     let key: string
     try {
-      if ((req.method !== 'GET' && req.method !== 'HEAD') || this.skips(ex)) return Promise.resolve(ex.pass('BYPASS'))
+      if (req.method !== 'GET' && req.method !== 'HEAD') return Promise.resolve(this.write(ex))
+      if (this.skips(ex)) return Promise.resolve(ex.pass('BYPASS'))
       key = this.keyOf(ex)
-      if (req.method === 'GET' && !(this.settings.honorNoCache && directive(req.headers['cache-control'], 'no-cache'))) {
+      if (req.method === 'GET' && !this.forced(req.headers)) {
         const hit = this.hot(key)
         if (hit !== undefined) {
-          this.reply(ex, hit, 'HIT')
+          ex.send(answerOf(req.headers, hit, 'HIT'))
           return undefined
         }
       }
@@ -73,11 +86,40 @@ export class HttpCache<Req, Res> {
     return this.rest(ex, key)
   }
 
-  /** What is not a fresh L1 hit: HEAD, a revalidation, or the engine's read-through call. */
+  /**
+   * An unsafe request (POST, PUT, PATCH, DELETE, ...) runs uncached; once it succeeded
+   * (2xx, 3xx), the responses kept for its URL, and for its `Location` and
+   * `Content-Location` on the same host, are dropped in every process (RFC 9111 §4.4).
+   */
+  invalidateAfter(ex: Pick<Exchange<Req, Res>, 'req' | 'res' | 'url' | 'user'>): void {
+    if (SAFE.has(ex.req.method ?? '')) return
+    ex.res.once('finish', () => {
+      const status = ex.res.statusCode
+      const host = ex.req.headers.host
+      if (status < 200 || status >= 400 || !isKeyableHost(host)) return
+      const keys = new Set([this.keyOf(ex)])
+      for (const name of ['location', 'content-location']) {
+        const url = sameHostUrl(text(ex.res.getHeader(name)), host, ex.url)
+        if (url !== undefined && this.settings.key === undefined) keys.add(this.keyOf({ req: ex.req, url, user: ex.user }))
+      }
+      for (const key of keys) this.settings.cache.delete(key).catch(this.settings.onError)
+    })
+  }
+
+  private write(ex: Exchange<Req, Res>): void | Promise<void> {
+    this.invalidateAfter(ex)
+    return ex.pass('BYPASS')
+  }
+
+  /** A request's `Cache-Control: no-cache`, followed with `honorNoCache`: the handler runs and replaces what is kept. */
+  private forced(h: IncomingHttpHeaders): boolean {
+    return this.settings.honorNoCache && parseCacheControl(h['cache-control']).has('no-cache')
+  }
+
+  /** What is not a fresh L1 hit: HEAD, a forced refresh, or the engine's read-through call. */
   private async rest(ex: Exchange<Req, Res>, key: string): Promise<void> {
-    const { req } = ex
-    if (req.method === 'HEAD') return this.head(ex, key)
-    if (this.settings.honorNoCache && directive(req.headers['cache-control'], 'no-cache')) return this.revalidate(ex, key)
+    if (ex.req.method === 'HEAD') return this.head(ex, key)
+    if (this.forced(ex.req.headers)) return this.refetch(ex, key)
     return this.lookup(ex, key, undefined, key)
   }
 
@@ -92,7 +134,7 @@ export class HttpCache<Req, Res> {
     if (!isKeyableHost(h.host) || hasAny(this.settings.bypassing, h)) return true
     if (h.authorization !== undefined && !this.settings.varies.has('authorization')) return true
     if (h.cookie !== undefined && !this.settings.varies.has('cookie')) return true
-    if (directive(h['cache-control'], 'no-store')) return true
+    if (parseCacheControl(h['cache-control']).has('no-store')) return true
     return this.settings.bypass !== undefined && this.settings.bypass(ex.user) === true
   }
 
@@ -102,7 +144,7 @@ export class HttpCache<Req, Res> {
    * the key is as it was before they were keyed; with them, their values make a key of
    * its own.
    */
-  private keyOf(ex: Exchange<Req, Res>): string {
+  private keyOf(ex: Pick<Exchange<Req, Res>, 'req' | 'url' | 'user'>): string {
     const h = ex.req.headers
     let key = 'GET ' + (this.settings.key !== undefined ? this.settings.key(ex.user) : resourceKey(h.host, this.urls.of(ex.url)))
     for (const name of this.settings.vary) key += headerLine(name, h[name])
@@ -113,7 +155,7 @@ export class HttpCache<Req, Res> {
   private hot(key: string): Stored | undefined {
     try {
       const value = this.ns.engine.hot(this.ns.keyOf(key), this.entry, this.ns.origin)?.value
-      return isValue(value) && value.k === 'r' ? value : undefined
+      return isValue(value) && value.k === 'r' && isFresh(value, Date.now()) ? value : undefined
     } catch {
       return undefined // The full lookup reports it.
     }
@@ -121,55 +163,43 @@ export class HttpCache<Req, Res> {
 
   /** The engine's read-through call for `key` (`serve` has already looked for a fresh hit in L1). */
   private async lookup(ex: Exchange<Req, Res>, key: string, variant: readonly string[] | undefined, base: string): Promise<void> {
-    const settings = this.settings
-    let settled = false
     let own: Promise<Held<Req, Res> | undefined> | undefined
     let mine: Stored | undefined
     const factory = async (): Promise<Value> => {
-      // With stale-while-revalidate the engine calls this in the background, just before or
-      // after it hands us the stale value: then this request is answered, and must not run.
-      if (!settled) await nextTurn()
-      if (settled) {
-        const copy = await ex.refresh(settings.maxBodySize)
-        return this.valueOf(ex, copy && this.prepare(copy), base, variant)
-      }
-      own = this.hold(ex)
+      own = this.hold(ex, undefined)
       let held: Held<Req, Res> | undefined
       try {
         held = await own
       } catch {
         return UNSHARED // The handler failed: its error is rethrown to this request only.
       }
-      mine = held === undefined ? undefined : this.prepare(held)
+      mine = held === undefined ? undefined : storedOf(held, this.keeping)
       return this.valueOf(ex, mine, base, variant)
     }
     let value: Value
-    let status: 'hit' | 'miss' | 'stale'
     try {
-      ;({ value, status } = await this.ns.getOrSet<Value>(key, factory, this.entry))
+      value = (await this.ns.getOrSet<Value>(key, factory, this.entry)).value
     } catch (error) {
-      settings.onError(error)
+      this.settings.onError(error)
       value = UNSHARED
-      status = 'miss'
     }
-    settled = true
-    // Our handler ran: answer with its response, even when the engine had a stale one meanwhile.
-    if (own !== undefined) return this.finish(ex, await own, mine)
+    // Our handler ran: answer with its response.
+    if (own !== undefined) return finish(ex, await own, mine)
     if (!isValue(value)) {
-      settings.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
+      this.settings.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
       return ex.pass('BYPASS')
     }
-    if (value.k === 'r') return this.reply(ex, value, status === 'stale' ? 'STALE' : 'HIT')
+    if (value.k === 'r') return this.revalidations.serve(ex, { key, stored: value, base, variant })
     if (value.k === 'v' && variant === undefined) {
       const at = variantKey(key, value.n, ex.req.headers)
       const hit = this.hot(at)
-      return hit !== undefined ? this.reply(ex, hit, 'HIT') : this.lookup(ex, at, value.n, key)
+      return hit !== undefined ? ex.send(answerOf(ex.req.headers, hit, 'HIT')) : this.lookup(ex, at, value.n, key)
     }
     // Another request's response that may not be shared: this one runs the handler itself.
     return ex.pass('BYPASS')
   }
 
-  /** A HEAD is answered from the GET's response; it cannot fill the cache (no body to keep). */
+  /** A HEAD is answered from the GET's fresh response; it cannot fill the cache (no body to keep). */
   private async head(ex: Exchange<Req, Res>, key: string): Promise<void> {
     let value: unknown
     try {
@@ -178,29 +208,34 @@ export class HttpCache<Req, Res> {
     } catch (error) {
       this.settings.onError(error)
     }
-    if (isValue(value) && value.k === 'r') return this.reply(ex, value, 'HIT')
+    if (isValue(value) && value.k === 'r' && isFresh(value, Date.now())) return ex.send(answerOf(ex.req.headers, value, 'HIT'))
     return ex.pass('MISS')
   }
 
-  /** `Cache-Control: no-cache` with `honorNoCache`: run the handler and replace what is cached. */
-  private async revalidate(ex: Exchange<Req, Res>, key: string): Promise<void> {
-    const held = await this.hold(ex)
-    const stored = held === undefined ? undefined : this.prepare(held)
+  /** `Cache-Control: no-cache` with `honorNoCache`: run the handler and replace what is kept. */
+  private async refetch(ex: Exchange<Req, Res>, key: string): Promise<void> {
+    const held = await this.hold(ex, undefined)
+    const stored = held === undefined ? undefined : storedOf(held, this.keeping)
     if (stored !== undefined) {
       const value = await this.valueOf(ex, stored, key, undefined)
-      await this.settings.cache.set(key, value, { ...this.settings.set, tags: value.k === 'n' ? [] : value.t }).catch(this.settings.onError)
+      if (value.k !== 'n') await this.store(key, value).catch(this.settings.onError)
     }
-    this.finish(ex, held, stored)
+    finish(ex, held, stored)
   }
 
-  /** Runs the handler with the request's conditions hidden, so that it makes the full response. */
-  private hold(ex: Exchange<Req, Res>): Promise<Held<Req, Res> | undefined> {
+  /**
+   * Runs the handler with the request's conditions hidden, so that it makes the full
+   * response; or with `conditions` instead (the cache's own, to revalidate what it keeps).
+   */
+  private hold(ex: Exchange<Req, Res>, conditions: Readonly<Record<string, string>> | undefined): Promise<Held<Req, Res> | undefined> {
     const h = ex.req.headers
     const saved = CONDITIONAL.map((name) => h[name])
     for (const name of CONDITIONAL) delete h[name]
+    if (conditions !== undefined) Object.assign(h, conditions)
     const restore = (): void => {
       CONDITIONAL.forEach((name, i) => {
         if (saved[i] !== undefined) h[name] = saved[i]
+        else delete h[name]
       })
     }
     const held = ex.capture(this.settings.maxBodySize)
@@ -208,82 +243,45 @@ export class HttpCache<Req, Res> {
     return held
   }
 
+  /** Stores `value` under `key` with the engine's options (its lifetime from its own times). */
+  private store(key: string, value: Value): Promise<void> {
+    const ns = this.ns
+    return ns.engine.write({ key: ns.keyOf(key), scope: ns.scope, factory: () => value, options: this.entry, origin: ns.origin })
+  }
+
   /**
-   * The value for the key of this call from the response as {@link prepare} made it (once:
-   * it runs `tags`), storing a variant on the side when the response says `Vary`.
+   * The value for the key of this call from the response as `storedOf` made it, storing a
+   * variant on the side when the response says `Vary`.
    */
   private async valueOf(ex: Exchange<Req, Res>, stored: Stored | undefined, base: string, variant: readonly string[] | undefined): Promise<Value> {
     if (stored === undefined) return UNSHARED
-    const names = varyNames(stored.h.vary).filter((name) => !this.settings.varies.has(name))
+    const names = headerNames(stored.h.vary).filter((name) => !this.settings.varies.has(name))
     if (variant !== undefined && names.every((name) => variant.includes(name))) return stored
     if (variant === undefined && names.length === 0) return stored
     // It varies on request headers that this key does not hold: the base key points to
     // them, the response goes to its own key, and waiters on this key look there.
     const all = [...new Set([...(variant ?? []), ...names])].sort()
-    const options = { ...this.settings.set, tags: stored.t }
-    const pointer: Variants = { k: 'v', n: all, t: stored.t }
+    const pointer: Variants = { k: 'v', n: all, t: stored.t, l: keptFor(stored, Date.now()) }
     try {
-      await this.settings.cache.set(variantKey(base, all, ex.req.headers), stored, options)
-      if (variant !== undefined) await this.settings.cache.set(base, pointer, options)
+      await this.store(variantKey(base, all, ex.req.headers), stored)
+      if (variant !== undefined) await this.store(base, pointer)
     } catch (error) {
       this.settings.onError(error)
     }
     return variant === undefined ? pointer : UNSHARED
   }
 
-  /** The response as it will be kept, or undefined when it may not be shared. */
-  private prepare(held: Held<Req, Res>): Stored | undefined {
-    const { headers: h, status } = held
-    if (!mayShare(held, this.settings.statuses) || held.body.length > this.settings.maxBodySize) return undefined
-    const kept: Record<string, string> = {}
-    for (const name of this.settings.kept) {
-      const value = text(h[name])
-      if (value !== undefined) kept[name] = value
+  /** `tags` for a handler's response; undefined (reported) when it throws or returns no list of strings. */
+  private tagsOf(held: Held<unknown, unknown>): readonly string[] | undefined {
+    if (this.settings.tags === undefined) return []
+    try {
+      const tags = this.settings.tags(held.req as Req, held.res as Res)
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('tags must return an array of strings')
+      return tags
+    } catch (error) {
+      this.settings.onError(error)
+      return undefined
     }
-    if (this.settings.etag && kept.etag === undefined && status >= 200 && status < 300) kept.etag = strongEtag(held.body)
-    let tags: readonly string[] = []
-    if (this.settings.tags !== undefined) {
-      try {
-        tags = this.settings.tags(held.req, held.res)
-        if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new TypeError('tags must return an array of strings')
-      } catch (error) {
-        this.settings.onError(error)
-        return undefined
-      }
-    }
-    return { k: 'r', s: status, h: kept, b: held.body, c: Date.now(), t: tags }
   }
 
-  /** Answers the request whose handler ran: MISS when kept, BYPASS when not. */
-  private finish(ex: Exchange<Req, Res>, held: Held<Req, Res> | undefined, stored: Stored | undefined): void {
-    if (held === undefined) return // It already went out as it was.
-    if (stored === undefined) return held.release({ 'X-Cache': 'BYPASS' }, false)
-    const extra: Record<string, string> = { 'X-Cache': 'MISS', Age: '0' }
-    if (held.headers.etag === undefined && stored.h.etag !== undefined) extra.ETag = stored.h.etag
-    held.release(extra, notModified(ex.req.headers, stored))
-  }
-
-  /** Answers from a kept response: 304 when the client's copy is current. */
-  private reply(ex: Exchange<Req, Res>, stored: Stored, status: CacheStatus): void {
-    const age = Math.max(0, Math.floor((Date.now() - stored.c) / 1000))
-    if (notModified(ex.req.headers, stored)) {
-      const headers: Record<string, string> = {}
-      for (const name of NOT_MODIFIED_KEEPS) {
-        const value = stored.h[name]
-        if (value !== undefined) headers[name] = value
-      }
-      return ex.send({ status: 304, headers, cache: status, age, body: undefined })
-    }
-    const b = stored.b
-    const body = stored.s === 204 ? undefined : Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
-    ex.send({ status: stored.s, headers: stored.h, cache: status, age, body })
-  }
 }
-
-function isValue(value: unknown): value is Value {
-  if (typeof value !== 'object' || value === null) return false
-  const v = value as { k?: unknown; s?: unknown; h?: unknown; b?: unknown; c?: unknown; n?: unknown }
-  if (v.k === 'r') return typeof v.s === 'number' && typeof v.h === 'object' && v.b instanceof Uint8Array && typeof v.c === 'number'
-  return v.k === 'n' || (v.k === 'v' && Array.isArray(v.n))
-}
-

@@ -11,13 +11,14 @@
  * app.use('/api', expressCache({ cache, ttl: '30s', tags: (req) => [`path:${req.path}`] }))
  */
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express'
-import { holdResponse, isShadow, sendAnswer, shadowRequest } from './capture.ts'
+import { holdResponse, isShadow, NOWHERE, sendAnswer, shadowRequest } from './capture.ts'
 import { HttpCache } from './core.ts'
-import type { Answer, CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+import type { HttpCacheOptions } from './options.ts'
+import type { Answer, CacheStatus, Exchange, Held } from './types.ts'
 
 /** Options of {@link expressCache}: `key`, `bypass` and `tags` receive Express's `req` (and `res`). */
 export type ExpressCacheOptions = HttpCacheOptions<Request, Response>
-export type { CacheStatus } from './shared.ts'
+export type { CacheStatus } from './types.ts'
 
 /**
  * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
@@ -40,7 +41,7 @@ export function expressCache(options: ExpressCacheOptions): RequestHandler {
 class ExpressExchange implements Exchange<Request, Response> {
   readonly req: Request
   readonly user: Request
-  private readonly res: Response
+  readonly res: Response
   private readonly next: NextFunction
 
   constructor(req: Request, res: Response, next: NextFunction) {
@@ -62,7 +63,7 @@ class ExpressExchange implements Exchange<Request, Response> {
   capture(limit: number): Promise<Held<Request, Response> | undefined> {
     const hold = holdResponse(this.res, limit, true)
     this.next()
-    return hold.captured.then((c) => c && { ...c, req: this.req, res: this.res, release: hold.release })
+    return hold.captured.then((c) => c && { ...c, req: this.req, res: this.res, release: hold.release, replace: hold.replace })
   }
 
   refresh(limit: number): Promise<Held<Request, Response> | undefined> {
@@ -72,7 +73,7 @@ class ExpressExchange implements Exchange<Request, Response> {
     const copy = shadowRequest(this.req, this.req.originalUrl)
     const hold = holdResponse(copy.res, limit, false)
     app(copy.req, copy.res)
-    return hold.captured.then((c) => c && { ...c, req: copy.req as Request, res: copy.res as Response, release: () => undefined })
+    return hold.captured.then((c) => c && { ...c, req: copy.req as Request, res: copy.res as Response, ...NOWHERE })
   }
 
   send(answer: Answer): void {

@@ -6,11 +6,13 @@
  * `fastify.ts` wires these into a plugin.
  */
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { holdResponse, readStream } from './capture.ts'
-import type { Answer, CacheStatus, Exchange, Held } from './shared.ts'
+import { holdResponse } from './capture.ts'
+import { readStream } from './stream-read.ts'
+import { CONDITIONAL } from './conditional.ts'
+import type { Answer, CacheStatus, Exchange, Held, Release } from './types.ts'
 
 type FastifyHeld = Held<FastifyRequest, FastifyReply>
 
@@ -46,7 +48,7 @@ export class PayloadHold {
   readonly held: Promise<FastifyHeld | undefined>
   private waiting = true
   private settle: (held: FastifyHeld | undefined) => void = () => undefined
-  private release: ((extra: Readonly<Record<string, string>>, notModified: boolean) => void) | undefined
+  private release: Release | undefined
   private readonly limit: number
   private readonly live: boolean
 
@@ -89,7 +91,7 @@ export class PayloadHold {
     const hold = holdResponse(reply.raw, this.limit, this.live)
     this.release = hold.release
     void hold.captured.then((sent) => {
-      this.settle(sent && { ...made, out: sent.out, req: request, res: reply, release: hold.release })
+      this.settle(sent && { ...made, out: sent.out, req: request, res: reply, release: hold.release, replace: hold.replace })
     })
     // A stream with a declared length goes on as a stream, so that Fastify sends that length as declared.
     if (read.onward !== payload && reply.getHeader('content-length') !== undefined) return Readable.from([read.body])
@@ -134,8 +136,7 @@ export class Refreshes {
     this.pending.set(token, hold)
     const headers: Record<string, string | string[]> = {}
     for (const [name, value] of Object.entries(request.headers)) if (value !== undefined) headers[name] = value
-    delete headers['if-none-match']
-    delete headers['if-modified-since']
+    for (const name of CONDITIONAL) delete headers[name]
     headers[REFRESH_HEADER] = token
     const remoteAddress = request.socket?.remoteAddress
     this.app
@@ -164,6 +165,7 @@ export class Refreshes {
 /** One request for {@link HttpCache}: the lifecycle goes on (`next`) once the cache decided not to answer it. */
 export class FastifyExchange implements Exchange<FastifyRequest, FastifyReply> {
   readonly req: IncomingMessage
+  readonly res: ServerResponse
   readonly user: FastifyRequest
   private readonly reply: FastifyReply
   private readonly next: (error?: Error) => void
@@ -173,6 +175,7 @@ export class FastifyExchange implements Exchange<FastifyRequest, FastifyReply> {
 
   constructor(request: FastifyRequest, reply: FastifyReply, next: (error?: Error) => void, refreshes: Refreshes) {
     this.req = request.raw
+    this.res = reply.raw
     this.user = request
     this.reply = reply
     this.next = next

@@ -22,9 +22,9 @@ import { refuseUnknownOptions } from '../options/known.ts'
 import type { Duration } from '../options/options.ts'
 import { HttpCache } from './core.ts'
 import { FastifyExchange, Refreshes, takePayload } from './fastify-exchange.ts'
-import type { HttpCacheOptions } from './shared.ts'
+import type { HttpCacheOptions } from './options.ts'
 
-export type { CacheStatus } from './shared.ts'
+export type { CacheStatus } from './types.ts'
 
 /**
  * Options of {@link fastifyCache} (the plugin's options at `register`): `key`, `bypass`

@@ -13,13 +13,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { Context, Middleware, Next } from 'koa'
-import { holdResponse, isShadow, readStream, shadowRequest } from './capture.ts'
+import { holdResponse, isShadow, NOWHERE, shadowRequest } from './capture.ts'
+import { readStream } from './stream-read.ts'
 import { HttpCache } from './core.ts'
-import type { Answer, CacheStatus, Exchange, Held, HttpCacheOptions } from './shared.ts'
+import type { HttpCacheOptions } from './options.ts'
+import type { Answer, CacheStatus, Exchange, Held } from './types.ts'
 
 /** Options of {@link koaCache}: `key`, `bypass` and `tags` receive Koa's `ctx` (`tags` twice: as request and response). */
 export type KoaCacheOptions = HttpCacheOptions<Context, Context>
-export type { CacheStatus } from './shared.ts'
+export type { CacheStatus } from './types.ts'
 
 /**
  * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
@@ -65,6 +67,10 @@ class KoaExchange implements Exchange<Context, Context> {
     return this.user.req
   }
 
+  get res(): ServerResponse {
+    return this.user.res
+  }
+
   get url(): string {
     return this.user.originalUrl
   }
@@ -85,7 +91,7 @@ class KoaExchange implements Exchange<Context, Context> {
     const hold = holdResponse(ctx.res, limit, true)
     this.hand()
     const sent = await hold.captured
-    return sent && { ...made, out: sent.out, req: ctx, res: ctx, release: hold.release }
+    return sent && { ...made, out: sent.out, req: ctx, res: ctx, release: hold.release, replace: hold.replace }
   }
 
   refresh(limit: number): Promise<Held<Context, Context> | undefined> {
@@ -98,7 +104,7 @@ class KoaExchange implements Exchange<Context, Context> {
     void callback(copy.req, copy.res)
     return hold.captured.then((c) => {
       const ctx = shadowContexts.get(copy.req) ?? this.user
-      return c && { ...c, req: ctx, res: ctx, release: () => undefined }
+      return c && { ...c, req: ctx, res: ctx, ...NOWHERE }
     })
   }
 

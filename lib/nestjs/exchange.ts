@@ -6,8 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { CallHandler } from '@nestjs/common'
 import type { Subscriber, Subscription } from 'rxjs'
-import { holdResponse, sendAnswer, shadowRequest } from '../http/capture.ts'
-import type { Answer, CacheStatus, Exchange, Held } from '../http/shared.ts'
+import { holdResponse, NOWHERE, sendAnswer, shadowRequest } from '../http/capture.ts'
+import type { Answer, CacheStatus, Exchange, Held } from '../http/types.ts'
 import type { MemoredisRequest } from './options.ts'
 
 /** The detached copies of requests (background refreshes) whose handler failed: their response is never kept. */
@@ -35,7 +35,7 @@ export interface NestExchangeInput {
 export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> {
   readonly req: IncomingMessage
   readonly user: MemoredisRequest
-  private readonly res: ServerResponse
+  readonly res: ServerResponse
   private readonly reply: object
   private readonly dispatch: Dispatch | undefined
   private readonly next: CallHandler
@@ -55,7 +55,7 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
   }
 
   get url(): string {
-    return (this.user as { originalUrl?: string }).originalUrl ?? this.req.url ?? '/'
+    return urlOf(this.user, this.req)
   }
 
   pass(status: CacheStatus): void {
@@ -68,7 +68,7 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
     this.run()
     return hold.captured.then((c) => {
       if (c === undefined) return undefined
-      if (!this.failed) return { ...c, req: this.user, res: this.res, release: hold.release }
+      if (!this.failed) return { ...c, req: this.user, res: this.res, release: hold.release, replace: hold.replace }
       // An exception filter's response: sent as it is, never kept, never given to waiters.
       hold.release({ 'X-Cache': 'BYPASS' }, false)
       return undefined
@@ -82,7 +82,7 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
     this.dispatch(copy.req, copy.res)
     return hold.captured.then((c) => {
       if (c === undefined || failedShadows.has(copy.req)) return undefined
-      return { ...c, req: copy.req as MemoredisRequest, res: copy.res, release: () => undefined }
+      return { ...c, req: copy.req as MemoredisRequest, res: copy.res, ...NOWHERE }
     })
   }
 
@@ -118,6 +118,11 @@ export class NestExchange implements Exchange<MemoredisRequest, ServerResponse> 
       complete: () => this.subscriber.complete(),
     })
   }
+}
+
+/** The URL as the client sent it: Express's and Fastify's `originalUrl`, else the Node request's. */
+export function urlOf(user: MemoredisRequest, raw: IncomingMessage): string {
+  return (user as { originalUrl?: string }).originalUrl ?? raw.url ?? '/'
 }
 
 /** The writing methods of a Node response, of Express's and of Fastify's reply. */

@@ -11,7 +11,7 @@ import type { Cache } from '../cache-types.ts'
 import { isShadow } from '../http/capture.ts'
 import { HttpCache } from '../http/core.ts'
 import { invalidateAfter, type InvalidateTagsOptions } from '../memoize/invalidate-tags.ts'
-import { failedShadows, NestExchange, type Dispatch } from './exchange.ts'
+import { failedShadows, NestExchange, urlOf, type Dispatch } from './exchange.ts'
 import type { MemoredisHttpOptions, MemoredisRequest, ResolvedModuleOptions } from './options.ts'
 import { CACHE_RESPONSE_METADATA, INVALIDATE_ROUTE_TAGS_METADATA, MEMOREDIS_CACHE, MEMOREDIS_OPTIONS } from './tokens.ts'
 
@@ -63,7 +63,11 @@ export class MemoredisInterceptor implements NestInterceptor {
     if (handled.has(raw)) return next.handle()
     handled.add(raw)
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      if (platform !== undefined && !platform.res.headersSent) platform.res.setHeader('X-Cache', 'BYPASS')
+      if (platform !== undefined) {
+        if (!platform.res.headersSent) platform.res.setHeader('X-Cache', 'BYPASS')
+        // Once it succeeded, what is kept for its URL is dropped everywhere.
+        this.routeCache(context).invalidateAfter({ req: platform.req, res: platform.res, url: urlOf(req, platform.req), user: req })
+      }
       const invalidation = metadata<RouteInvalidation>(INVALIDATE_ROUTE_TAGS_METADATA, context)
       return invalidation === undefined ? next.handle() : this.invalidating(req, next, invalidation)
     }

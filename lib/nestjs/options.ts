@@ -6,7 +6,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
-import { resolve, type HttpCacheOptions } from '../http/shared.ts'
+import { HTTP_OPTIONS, resolve, type HttpCacheOptions } from '../http/options.ts'
 import { resolveCacheOptions, type CacheOptions } from '../options/options.ts'
 
 /**
@@ -29,9 +29,10 @@ export interface MemoredisRequest {
 
 /**
  * Options of the HTTP cache of a route (see `expressCache` in the HTTP guide for each):
- * `ttl`, `grace`, `staleWhileRevalidate`, `tags(req, res)`, `key(req)`, `vary`,
- * `rewriteHeaders`, `ignoreQuery`, `headers`, `statuses`, `maxBodySize`, `etag`,
- * `honorNoCache`, `bypass(req)`, `namespace` and `onError`. The cache is the module's.
+ * `freshness`, `ttl`, `maxTtl`, `grace`, `staleWhileRevalidate`, `tags(req, res)`,
+ * `key(req)`, `vary`, `rewriteHeaders`, `ignoreQuery`, `dropHeaders`, `statuses`,
+ * `maxBodySize`, `etag`, `honorNoCache`, `bypass(req)`, `namespace` and `onError`. The
+ * cache is the module's.
  */
 export type MemoredisHttpOptions<Req = MemoredisRequest> = Omit<HttpCacheOptions<Req, ServerResponse>, 'cache'>
 
@@ -57,11 +58,8 @@ export interface ResolvedModuleOptions {
   closeOnShutdown: boolean
 }
 
-/** The names of the HTTP cache options a module or a route may set. */
-const HTTP_OPTIONS = [
-  'ttl', 'grace', 'staleWhileRevalidate', 'tags', 'key', 'vary', 'rewriteHeaders', 'ignoreQuery', 'headers', 'statuses',
-  'maxBodySize', 'etag', 'honorNoCache', 'bypass', 'namespace', 'onError',
-] as const
+/** The names of the HTTP cache options a module or a route may set: the middleware's, but the cache (the module's). */
+const ROUTE_HTTP_OPTIONS = HTTP_OPTIONS.filter((name) => name !== 'cache')
 
 /** Validates module options, naming `where` in errors, without opening any connection. */
 export function resolveModuleOptions(options: unknown, where: string): ResolvedModuleOptions {
@@ -99,7 +97,7 @@ export function checkHttpOptions<Req>(options: unknown, where: string): Memoredi
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new InvalidOptionError(`${where} must be an object, got ${describeValue(options)}`)
   }
-  refuseUnknownOptions(options, HTTP_OPTIONS, where)
+  refuseUnknownOptions(options, ROUTE_HTTP_OPTIONS, where)
   resolve({ ...(options as MemoredisHttpOptions<Req>), cache: PROBE }, where)
   return options as MemoredisHttpOptions<Req>
 }

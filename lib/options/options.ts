@@ -217,6 +217,8 @@ export interface ResolvedEntryOptions<T = unknown> {
   earlyRefresh: number
   tags: readonly string[] | ((value: T) => readonly string[]) | undefined
   shouldCache: ((value: T) => boolean) | undefined
+  /** Internal (the HTTP cache): how long a value stays fresh, ms, from the value itself; undefined: `ttl`. No jitter. */
+  lifetime?: (value: T) => number | undefined
   softTimeout: number
   hardTimeout: number
   lockTtl: number

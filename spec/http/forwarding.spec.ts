@@ -7,7 +7,7 @@ import { createCache, type Cache } from '../../lib/index.ts'
 import { expressCache } from '../../lib/http/express.ts'
 import { fastifyCache } from '../../lib/http/fastify.ts'
 import { koaCache } from '../../lib/http/koa.ts'
-import type { HttpCacheOptions } from '../../lib/http/shared.ts'
+import type { HttpCacheOptions } from '../../lib/http/options.ts'
 import { call, closeServers, listen, type Reply } from '../support/http.ts'
 import { useRedis } from '../support/redis.ts'
 
@@ -159,7 +159,8 @@ describe('forwarding and rewrite headers (cache poisoning, real HTTP)', () => {
 
       it('keeps the key of a request without them: an entry made before is still served', async () => {
         const { get, cache, host } = await serve()
-        const before = { k: 'r', s: 200, h: { 'content-type': 'application/json' }, b: Buffer.from('{"made":"before"}'), c: Date.now(), t: [] }
+        const now = Date.now()
+        const before = { k: 'r', s: 200, h: { 'content-type': 'application/json' }, b: Buffer.from('{"made":"before"}'), c: now, a: 0, f: now + 60_000, w: now + 60_000, e: now + 60_000, t: [] }
         await cache.namespace('http').set(`GET ${host} /page`, before)
         const plain = await get('/page')
         expect([plain.headers['x-cache'], plain.body]).to.deep.equal(['HIT', '{"made":"before"}'])

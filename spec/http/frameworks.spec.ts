@@ -336,6 +336,87 @@ function describeFramework(framework: Framework): void {
       expect([JSON.parse(empty.body), empty.headers['x-cache']]).to.deep.equal([{ q: 'shoes', run: 3 }, 'HIT'])
     })
 
+    it('replays every header the handler set on a HIT, from L1 and from another instance: a 301’s Location, pagination’s Link and X-Total-Count', async () => {
+      const moved = counted('/old', () => ({ status: 301, headers: { location: '/new', 'x-request-id': 'r1' }, body: 'moved' }))
+      const page = counted('/items', (n) => ({
+        headers: { link: '</items?page=2>; rel="next"', 'x-total-count': '42', 'access-control-allow-origin': '*', 'content-disposition': 'inline; filename="items.json"' },
+        body: { items: [n] },
+      }))
+      const routes = [moved.route, page.route]
+      const one = await serve(routes)
+      const two = await serve(routes)
+      const host = { host: 'api.example' }
+      const wanted = { link: '</items?page=2>; rel="next"', 'x-total-count': '42', 'access-control-allow-origin': '*', 'content-disposition': 'inline; filename="items.json"' }
+      for (const [url, first] of [[one, 'MISS'], [one, 'HIT'], [two, 'HIT']] as const) {
+        const redirect = await call(url, '/old', { headers: host })
+        expect([redirect.status, redirect.headers.location, redirect.headers['x-cache']], url).to.deep.equal([301, '/new', first])
+        const list = await call(url, '/items', { headers: host })
+        expect([list.headers['x-cache'], JSON.parse(list.body)], url).to.deep.equal([first, { items: [1] }])
+        expect(list.headers, url).to.include(wanted)
+        expect(Number.isNaN(Date.parse(String(list.headers.date))), url).to.equal(false)
+        if (first !== 'MISS') expect(redirect.headers['x-request-id'], url).to.equal(undefined)
+      }
+      expect([moved.runs(), page.runs()]).to.deep.equal([1, 1])
+    })
+
+    it('keeps a response as long as its Cache-Control says: max-age, and s-maxage over it', async () => {
+      const short = counted('/short', (n) => ({ headers: { 'cache-control': 'max-age=3600, s-maxage=0' }, body: `short ${n}` }))
+      const long = counted('/long', (n) => ({ headers: { 'cache-control': 'max-age=3600' }, body: `long ${n}` }))
+      const url = await serve([short.route, long.route])
+      for (let i = 0; i < 2; i++) {
+        await call(url, '/short')
+        await call(url, '/long')
+      }
+      const age = (await call(url, '/long')).headers.age
+      expect([short.runs(), long.runs(), age]).to.deep.equal([2, 1, '0'])
+    })
+
+    it('revalidates a stale response with its ETag through the handler; a 304 refreshes what is kept and its headers', async () => {
+      const seen: (string | undefined)[] = []
+      let version = 1
+      const route: Route = {
+        method: 'GET',
+        path: '/doc',
+        reply: (req) => {
+          seen.push(req.headers['if-none-match'] as string | undefined)
+          const headers = { etag: '"v1"', 'cache-control': version === 1 ? 'max-age=0' : 'max-age=600', 'x-version': String(version++) }
+          return req.headers['if-none-match'] === '"v1"' ? { status: 304, headers, body: '' } : { headers, body: 'the document' }
+        },
+      }
+      const one = await serve([route])
+      const two = await serve([route])
+      const host = { host: 'api.example' }
+      const first = await call(one, '/doc', { headers: host })
+      const revalidated = await call(two, '/doc', { headers: host })
+      expect([first.headers['x-cache'], revalidated.headers['x-cache'], revalidated.status, revalidated.body]).to.deep.equal(['MISS', 'REVALIDATED', 200, 'the document'])
+      expect([revalidated.headers['x-version'], revalidated.headers['cache-control']]).to.deep.equal(['2', 'max-age=600'])
+      const hit = await call(two, '/doc', { headers: host })
+      expect([hit.headers['x-cache'], hit.body, hit.headers['x-version']]).to.deep.equal(['HIT', 'the document', '2'])
+      const conditional = await call(two, '/doc', { headers: { ...host, 'if-none-match': '"v1"' } })
+      expect([conditional.status, conditional.headers['x-cache']]).to.deep.equal([304, 'HIT'])
+      expect(seen).to.deep.equal([undefined, '"v1"'])
+    })
+
+    it('drops the kept response of a URL, in every instance, once a write to it succeeds', async () => {
+      let version = 1
+      const routes: Route[] = [
+        { method: 'GET', path: '/things', reply: () => ({ headers: { 'cache-control': 'max-age=600' }, body: { version } }) },
+        { method: 'POST', path: '/things', reply: () => ({ status: 201, headers: { location: '/things' }, body: { version: ++version } }) },
+      ]
+      const one = await serve(routes)
+      const two = await serve(routes)
+      const host = { host: 'api.example' }
+      await call(one, '/things', { headers: host })
+      expect((await call(two, '/things', { headers: host })).headers['x-cache']).to.equal('HIT')
+      const wrote = await call(one, '/things', { method: 'POST', headers: host })
+      const written = performance.now()
+      expect([wrote.status, wrote.headers['x-cache']]).to.deep.equal([201, 'BYPASS'])
+      const here = await call(one, '/things', { headers: host })
+      expect([JSON.parse(here.body), here.headers['x-cache']]).to.deep.equal([{ version: 2 }, 'MISS'])
+      const there = await readWithinCoherence(() => call(two, '/things', { headers: host }), (r) => JSON.parse(r.body).version === 2, written)
+      expect(JSON.parse(there.body)).to.deep.equal({ version: 2 })
+    })
+
     it('runs `tags` once per handler run, and reports its error once', async () => {
       const calls = { ok: 0, failing: 0 }
       const errors: unknown[] = []

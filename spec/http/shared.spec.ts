@@ -1,13 +1,19 @@
 import { expect } from 'chai'
 import { createCache, InvalidOptionError } from '../../lib/index.ts'
-import {
-  FORWARDING, NormalizedUrls, REWRITING, directive, isKeyableHost, normalizeUrl, notModified, presentLines, resolve, resourceKey, strongEtag, variantKey,
-  type Stored,
-} from '../../lib/http/shared.ts'
+import { deltaSeconds, parseCacheControl } from '../../lib/http/cache-control.ts'
+import { notModified, strongEtag } from '../../lib/http/conditional.ts'
+import { timesOf, type FreshnessRules } from '../../lib/http/freshness.ts'
+import { keptHeaders, PER_REQUEST } from '../../lib/http/headers.ts'
+import { FORWARDING, NormalizedUrls, REWRITING, isKeyableHost, normalizeUrl, presentLines, resourceKey, sameHostUrl, variantKey } from '../../lib/http/key.ts'
+import { resolve } from '../../lib/http/options.ts'
+import type { Stored } from '../../lib/http/types.ts'
 
 function stored(headers: Record<string, string>, status = 200): Stored {
-  return { k: 'r', s: status, h: headers, b: Buffer.from('body'), c: Date.now(), t: [] }
+  const now = Date.now()
+  return { k: 'r', s: status, h: headers, b: Buffer.from('body'), c: now, a: 0, f: now + 60_000, w: now + 60_000, e: now + 60_000, t: [] }
 }
+
+const RULES: FreshnessRules = { mode: 'response', ttl: 0, maxTtl: undefined, grace: 0, staleWhileRevalidate: true, statuses: new Set([200, 301, 404]) }
 
 describe('http keying and policy', () => {
   describe('normalizeUrl', () => {
@@ -110,13 +116,78 @@ describe('http keying and policy', () => {
     })
   })
 
-  describe('directive', () => {
-    it('finds a Cache-Control directive by name, whatever the case, spacing and arguments', () => {
-      expect(directive('No-Store', 'no-store')).to.equal(true)
-      expect(directive('max-age=0, no-cache', 'no-cache')).to.equal(true)
-      expect(directive('private="set-cookie"', 'private')).to.equal(true)
-      expect(directive('no-cache-please', 'no-cache')).to.equal(false)
-      expect(directive(undefined, 'no-store')).to.equal(false)
+  describe('parseCacheControl', () => {
+    it('reads directives whatever the case and spacing, unquotes values, keeps the first of a name, and reads several lines as one', () => {
+      const d = parseCacheControl('No-Store, max-age=60 ,  private="set-cookie, x-a", max-age=0')
+      expect([...d]).to.deep.equal([['no-store', true], ['max-age', '60'], ['private', 'set-cookie, x-a']])
+      expect([...parseCacheControl(['public', 's-maxage=5'])]).to.deep.equal([['public', true], ['s-maxage', '5']])
+      expect(parseCacheControl('no-cache-please').has('no-cache')).to.equal(false)
+      expect(parseCacheControl(undefined).size).to.equal(0)
+    })
+
+    it('reads delta-seconds: a quoted number counts, anything else is NaN (stale), a huge one is capped', () => {
+      const d = parseCacheControl('max-age="30", s-maxage=1.5, stale-if-error=-1, stale-while-revalidate=99999999999')
+      expect([deltaSeconds(d, 'max-age'), deltaSeconds(d, 's-maxage'), deltaSeconds(d, 'stale-if-error'), deltaSeconds(d, 'stale-while-revalidate')])
+        .to.deep.equal([30, Number.NaN, Number.NaN, 2147483648])
+      expect(deltaSeconds(d, 'no-cache')).to.equal(undefined)
+    })
+  })
+
+  describe('freshness', () => {
+    const now = Date.parse('2024-06-01T00:00:00Z')
+    const times = (headers: Record<string, string>, status = 200, rules = RULES): { fresh: number; swr: number; sie: number; age: number } => {
+      const t = timesOf({ status, headers }, rules, now)
+      return { fresh: (t.f - now) / 1000, swr: (t.w - t.f) / 1000, sie: (t.e - t.f) / 1000, age: t.a / 1000 }
+    }
+    const date = new Date(now).toUTCString()
+
+    it('takes CDN-Cache-Control over s-maxage over max-age over Expires, less the age the response already has', () => {
+      expect(times({ 'cdn-cache-control': 'max-age=50', 'cache-control': 's-maxage=10, max-age=5' }).fresh).to.equal(50)
+      expect(times({ 'cache-control': 's-maxage=10, max-age=5' }).fresh).to.equal(10)
+      expect(times({ 'cache-control': 'max-age=5', expires: new Date(now + 99_000).toUTCString() }).fresh).to.equal(5)
+      expect(times({ date, expires: new Date(now + 30_000).toUTCString() }).fresh).to.equal(30)
+      expect(times({ 'cache-control': 'max-age=60', age: '20' })).to.include({ fresh: 40, age: 20 })
+      expect(times({ 'cache-control': 'max-age=60', date: new Date(now - 15_000).toUTCString() })).to.include({ fresh: 45, age: 15 })
+    })
+
+    it('makes no-cache, max-age=0, an invalid max-age or Expires stale at once, and forbids grace with must-revalidate', () => {
+      for (const headers of [{ 'cache-control': 'no-cache, max-age=60' }, { 'cache-control': 'max-age=0' }, { 'cache-control': 'max-age=1.5' }, { expires: '0' }] as Record<string, string>[]) {
+        expect(times(headers).fresh, JSON.stringify(headers)).to.equal(0)
+      }
+      const graced = { ...RULES, grace: 30_000 }
+      expect(times({ 'cache-control': 'max-age=5' }, 200, graced)).to.include({ swr: 30, sie: 30 })
+      expect(times({ 'cache-control': 'max-age=5, must-revalidate' }, 200, graced)).to.include({ swr: 0, sie: 0 })
+      expect(times({ 'cache-control': 'max-age=5, stale-while-revalidate=10, stale-if-error=60' })).to.include({ swr: 10, sie: 60 })
+    })
+
+    it('gives heuristic freshness only to a status that allows it: ttl, else a tenth of the time since Last-Modified', () => {
+      const modified = new Date(now - 1000_000).toUTCString()
+      expect(times({ date, 'last-modified': modified }).fresh).to.equal(100)
+      expect(times({ date, 'last-modified': modified }, 500).fresh).to.equal(0)
+      expect(times({}, 200).fresh).to.equal(0)
+      expect(times({}, 200, { ...RULES, ttl: 7000 }).fresh).to.equal(7)
+      expect(times({ 'cache-control': 'max-age=3600' }, 200, { ...RULES, maxTtl: 60_000 }).fresh).to.equal(60)
+      expect(times({ 'cache-control': 'max-age=3600' }, 200, { ...RULES, mode: 'ttl', ttl: 9000 }).fresh).to.equal(9)
+    })
+  })
+
+  describe('keptHeaders', () => {
+    it('keeps every end-to-end header, and drops hop-by-hop ones, those Connection names, those written anew and those dropped', () => {
+      const kept = keptHeaders({
+        Location: '/new', link: '</p?page=2>; rel="next"', 'x-total-count': '42', 'access-control-allow-origin': '*', 'content-disposition': 'attachment',
+        connection: 'x-hop', 'x-hop': '1', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'content-length': '3', date: 'x', age: '3',
+        'x-request-id': 'r1', 'x-cache': 'MISS',
+      }, new Set(PER_REQUEST))
+      expect(kept).to.deep.equal({ location: '/new', link: '</p?page=2>; rel="next"', 'x-total-count': '42', 'access-control-allow-origin': '*', 'content-disposition': 'attachment' })
+    })
+  })
+
+  describe('sameHostUrl', () => {
+    it('reads a Location on the same host, absolute or relative, and nothing on another', () => {
+      expect(sameHostUrl('/b?x=1', 'shop.example', '/a')).to.equal('/b?x=1')
+      expect(sameHostUrl('c', 'shop.example', '/a/b')).to.equal('/a/c')
+      expect(sameHostUrl('http://shop.example/d', 'shop.example', '/a')).to.equal('/d')
+      expect(sameHostUrl('https://evil.example/d', 'shop.example', '/a')).to.equal(undefined)
     })
   })
 
@@ -155,9 +226,9 @@ describe('http keying and policy', () => {
   describe('options', () => {
     it('applies the documented defaults', () => {
       const o = resolve({ cache: createCache() }, 'spec')
-      expect([...o.statuses]).to.deep.equal([200, 203, 204, 300, 301, 404, 410])
-      expect([o.maxBodySize, o.etag, o.honorNoCache, o.entry.staleWhileRevalidate]).to.deep.equal([1024 * 1024, true, false, true])
-      expect(o.kept).to.deep.equal(['content-type', 'content-encoding', 'content-language', 'etag', 'last-modified', 'cache-control', 'vary'])
+      expect([...o.statuses]).to.deep.equal([200, 203, 204, 300, 301, 308, 404, 410])
+      expect([o.freshness, o.maxBodySize, o.etag, o.honorNoCache, o.staleWhileRevalidate]).to.deep.equal(['response', 1024 * 1024, true, false, true])
+      expect([...o.dropped]).to.deep.equal(PER_REQUEST)
       expect(o.vary).to.deep.equal([])
       expect([o.present, o.bypassing]).to.deep.equal([FORWARDING, REWRITING])
     })
@@ -174,7 +245,7 @@ describe('http keying and policy', () => {
     it('lowercases and sorts header names, and parses durations to milliseconds', () => {
       const o = resolve({ cache: createCache(), vary: ['X-B', 'Accept-Language', 'x-b'], ttl: '2m', grace: '1s' }, 'spec')
       expect(o.vary).to.deep.equal(['accept-language', 'x-b'])
-      expect([o.entry.ttl, o.entry.grace]).to.deep.equal([120_000, 1000])
+      expect([o.ttl, o.grace]).to.deep.equal([120_000, 1000])
     })
 
     it('names the option that is wrong', () => {
@@ -182,7 +253,9 @@ describe('http keying and policy', () => {
       expect(() => resolve({ cache, namespace: '' }, 'spec')).to.throw(InvalidOptionError, /spec: namespace/)
       expect(() => resolve({ cache, etag: 'yes' as unknown as boolean }, 'spec')).to.throw(InvalidOptionError, /spec: etag/)
       expect(() => resolve({ cache, tags: ['a'] as unknown as () => string[] }, 'spec')).to.throw(InvalidOptionError, /spec: tags/)
-      expect(() => resolve({ cache, headers: ['content-length'] }, 'spec')).to.throw(InvalidOptionError, /content-length/)
+      expect(() => resolve({ cache, dropHeaders: ['X Id'] }, 'spec')).to.throw(InvalidOptionError, /spec: dropHeaders/)
+      expect(() => resolve({ cache, freshness: 'cdn' as 'ttl' }, 'spec')).to.throw(InvalidOptionError, /spec: freshness/)
+      expect(() => resolve({ cache, freshness: 'ttl', ttl: 0 }, 'spec')).to.throw(InvalidOptionError, /spec: ttl/)
       expect(() => resolve({ cache, vary: ['X Tenant'] }, 'spec')).to.throw(InvalidOptionError, /spec: vary/)
       expect(() => resolve({ cache, vary: 'X-Tenant' as unknown as string[] }, 'spec')).to.throw(InvalidOptionError, /spec: vary/)
     })

@@ -110,6 +110,17 @@ const EXPECTED: Record<string, Expected> = {
     l1: [/^cache: L1 only$/m, /^ {2}memoredis_cache_reads_total\{.*memoredis_tier="l1",memoredis_read_result="hit".*\} 2$/m],
     redis: [/^cache: L1 \+ Redis at redis:\/\/127\.0\.0\.1:\d+$/m],
   },
+  'reverse-proxy.ts': {
+    both: [
+      /^GET \/prices -> 200 MISS in \d+ms \{"price":10\}$/m,
+      /^GET \/prices -> 200 HIT in \d+ms \{"price":10\}$/m,
+      /^GET \/terms -> 200 MISS in \d+ms the terms$/m,
+      /^GET \/terms -> 200 REVALIDATED in \d+ms the terms$/m,
+      /^POST \/prices -> 204 BYPASS in \d+ms$/m,
+      /^GET \/prices -> 200 MISS in \d+ms \{"price":11\}$/m,
+      /^upstream calls in all: 5$/m,
+    ],
+  },
   'decorator.ts': {
     both: [
       /^eur\.product\("a"\) +\{"id":"a","name":"Product A"\} +MISS \(ran product\(a\)\)$/m,
@@ -130,6 +141,9 @@ function runExample(file: string, redisUrl: string | undefined): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env }
   // An empty REDIS_URL says "no Redis": the quickstart would otherwise try 127.0.0.1:6379.
   env.REDIS_URL = redisUrl ?? ''
+  // Servers among the examples (reverse-proxy.ts) show themselves and exit without these.
+  delete env.ORIGIN
+  delete env.PORT
   return runNode(['--conditions=source', '--import', 'tsx', `examples/${file}`], { cwd: root, env, timeoutMs: 60_000 })
 }
 
