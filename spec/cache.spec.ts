@@ -48,6 +48,13 @@ describe('createCache options', () => {
     ['a jitter above 1', { jitter: 2 }, /jitter must be a number from 0 to 1/],
     ['a prefix with a space', { prefix: 'a b' }, /prefix must be/],
     ['a short signing key', { signingKey: 'short' }, /signingKey must be a string or Buffer of at least 16 bytes/],
+    // A wrong value is told by its kind, never by its contents (a function's source here).
+    ['a ttl that is a function', { ttl: () => 5 }, /^createCache: ttl must be a positive duration .*, got a function$/],
+    [
+      'a codec whose name an envelope cannot carry',
+      { codec: { name: 'my codec', encode: (v: unknown) => JSON.stringify(v), decode: (b: Buffer) => JSON.parse(b.toString()) } },
+      /^createCache: codec\.name must be 1 to 64 printable ASCII characters without spaces, got "my codec"$/,
+    ],
   ]
   for (const [what, options, message] of bad) {
     it(`refuses ${what} with InvalidOptionError naming the option`, () => {

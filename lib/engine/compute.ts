@@ -5,7 +5,7 @@ import { EncodeError, MemoredisError } from '../errors.ts'
 import type { CacheEvents, Tier } from '../observe/events.ts'
 import { delay, runFactory, type Settled } from './factory-runner.ts'
 import type { HeldLock } from './lock.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { Watch } from './watches.ts'
 

@@ -7,7 +7,7 @@ import {
 } from '../observe/diagnostics.ts'
 import { CacheClosedError } from '../errors.ts'
 import { HeldLock, lockToken } from './lock.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 import { isFresh, lockWaitLimit, shouldRefreshEarly, shouldServeStaleWhileRevalidating, waitSlice } from './policies.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { L1Record } from '../memory/tier.ts'

@@ -9,7 +9,7 @@ import {
   type CacheStatus, type Exchange, type Held, type HttpCacheOptions, type Resolved, type Stored,
 } from './shared.ts'
 import { namespaceOf, type Namespace } from '../engine/namespace.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 
 /** At a base key: the response also varies on request headers `n`; it lives at its variant key. */
 interface Variants { k: 'v'; n: readonly string[]; t: readonly string[] }

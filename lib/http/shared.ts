@@ -9,7 +9,8 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from '
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
-import { parseDuration, type Duration } from '../options/options.ts'
+import { parseDuration } from '../options/duration.ts'
+import type { Duration } from '../options/types.ts'
 
 /** The `X-Cache` header: from the cache, from the cache past its ttl, computed now (and kept), or not cacheable. */
 export type CacheStatus = 'HIT' | 'STALE' | 'MISS' | 'BYPASS'
