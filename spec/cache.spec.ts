@@ -101,6 +101,17 @@ describe('Cache on L1 only', () => {
     expect(second).to.deep.equal({ value: 1, status: 'hit', created: first.created })
   })
 
+  it('names getOrSetEntry, not getOrSet, in the errors of getOrSetEntry', async () => {
+    const reasons = await Promise.all([
+      cache.getOrSetEntry('k', 42 as never),
+      cache.getOrSetEntry('k', () => 1, { tll: '5m' } as never),
+      cache.getOrSetEntry('k', () => 1, { ttl: -1 }),
+    ].map((call) => call.then(() => undefined, (e: unknown) => (e as InvalidOptionError).message)))
+    expect(reasons[0]).to.equal('getOrSetEntry expects a function to compute the value, got 42')
+    expect(reasons[1]).to.match(/^getOrSetEntry has no option "tll"/)
+    expect(reasons[2]).to.match(/^getOrSetEntry: ttl must be a positive duration/)
+  })
+
   it('never serves a value past its ttl, and honours a per-call ttl', async () => {
     clock = sinon.useFakeTimers({ now: 1_000_000, toFake: ['Date'] })
     let n = 0

@@ -7,7 +7,7 @@ import { namespaceOf, type Namespace } from '../engine/namespace.ts'
 import { checkCacheOption } from '../options/cache-option.ts'
 import { describeValue } from '../options/checks.ts'
 import { checkMemoizeOptions, type ResolvedEntryOptions } from '../options/resolve.ts'
-import type { CacheResult } from '../engine/result.ts'
+import { valueOf } from '../engine/result.ts'
 
 /**
  * `memoize(fn)` and the `@Memoize()` decorator: a function with `fn`'s signature whose
@@ -34,8 +34,6 @@ type AnyHandle = Handle<never[], unknown>
 
 /** Every memoized function and decorated method → how to reach its handle for a given `this`. */
 const handles = new WeakMap<object, (self: unknown) => AnyHandle>()
-
-const valueOf = <T>(result: CacheResult<T>): T => result.value
 
 /** Encodings up to this many characters have their full key remembered, up to this many per function. */
 const INTERN_MAX_LENGTH = 128
