@@ -1,5 +1,5 @@
 import type { CacheEventName, CacheEvents } from './observe/events.ts'
-import type { EntryOptions } from './options/options.ts'
+import type { EntryOptions } from './options/types.ts'
 import type { CacheResult } from './engine/result.ts'
 
 /**
@@ -189,20 +189,33 @@ export interface Cache {
 
 /** Options of `memoize()` and `Memoize()`, on top of {@link EntryOptions}. */
 export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> extends Omit<EntryOptions<T>, 'tags'> {
-  /** The cache to use. Default: a shared L1-only cache. */
+  /**
+   * The cache to use: one made by `createCache`.
+   * @default defaultCache() // a shared L1-only cache
+   */
   cache?: Cache
-  /** The function's name in keys. Default `fn.name`; required when that is empty. */
+  /**
+   * The function's name in keys; required when `fn.name` is empty.
+   * @default fn.name
+   */
   name?: string
-  /** Builds the key from the arguments (any keyable value). Default: all the arguments. */
+  /**
+   * Builds the key from the arguments (any keyable value).
+   * @default undefined // the key is all the arguments
+   */
   key?: (...args: A) => unknown
   /**
    * Tags: a list, or a function of the call's arguments, as one array, and the result
-   * (an optional argument the caller left out is not in `args`). Default: none.
+   * (an optional argument the caller left out is not in `args`).
+   * @default undefined // no tags
    * @example
    * tags: ([id], user) => [`user:${id}`, `team:${user.team}`]
    */
   tags?: readonly string[] | ((args: A, result: T) => readonly string[])
-  /** Bump to drop every entry written by older code. A whole number. Default 1. */
+  /**
+   * Bump to drop every entry written by older code. A whole number.
+   * @default 1
+   */
   version?: number
 }
 

@@ -7,12 +7,17 @@ import type { CacheEventName, CacheEvents } from './observe/events.ts'
 import { memoize } from './memoize/memoize.ts'
 import { bind, Namespace } from './engine/namespace.ts'
 import { refuseUnknownOptions } from './options/known.ts'
-import { resolveCacheOptions, resolveEntryOptions, SET_OPTIONS, type CacheOptions, type EntryOptions, type ResolvedEntryOptions } from './options/options.ts'
+import { describeValue } from './options/checks.ts'
+import { resolveCacheOptions, SET_OPTIONS, type ResolvedEntryOptions } from './options/resolve.ts'
+import type { CacheOptions, EntryOptions } from './options/types.ts'
 import type { Call } from './engine/compute.ts'
-import type { CacheResult } from './engine/result.ts'
+import { valueOf, type CacheResult } from './engine/result.ts'
 import { tagId } from './engine/tags.ts'
 
-const valueOf = <T>(result: CacheResult<T>): T => result.value
+/** The factory of `getOrSet` and `getOrSetEntry` (`where`): a function. */
+function checkFactory(factory: unknown, where: string): void {
+  if (typeof factory !== 'function') throw new InvalidOptionError(`${where} expects a function to compute the value, got ${describeValue(factory)}`)
+}
 
 /** The `redis` and `staleByReason` parts of `stats()`: copies, so that a caller's snapshot stays put. */
 function trafficOf(core: Core): Pick<CacheStats, 'redis' | 'staleByReason'> {
@@ -50,7 +55,7 @@ class CacheFacade implements Cache {
     try {
       full = ns.keyOf(key)
       resolved = ns.resolveOptions(options, 'getOrSet')
-      if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
+      checkFactory(factory, 'getOrSet')
     } catch (error) {
       return Promise.reject(error)
     }
@@ -62,9 +67,10 @@ class CacheFacade implements Cache {
   }
 
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
-    if (typeof factory !== 'function') throw new InvalidOptionError(`getOrSet expects a function to compute the value, got ${typeof factory}`)
     const ns = this.#ns
-    return ns.engine.read({ key: ns.keyOf(key), scope: ns.scope, factory, options: ns.resolveOptions(options, 'getOrSet'), origin: ns.origin })
+    const resolved = ns.resolveOptions(options, 'getOrSetEntry')
+    checkFactory(factory, 'getOrSetEntry')
+    return ns.getOrSet(key, factory, resolved)
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -73,8 +79,8 @@ class CacheFacade implements Cache {
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
     if (options !== undefined && options !== null && typeof options === 'object') refuseUnknownOptions(options, SET_OPTIONS, 'set')
-    const resolved = resolveEntryOptions(this.#ns.core.options.entry, options, 'set') as ResolvedEntryOptions<T>
-    await this.#ns.engine.write({ key: this.#ns.keyOf(key), scope: this.#ns.scope, factory: () => value, options: resolved, origin: this.#ns.origin })
+    const ns = this.#ns
+    await ns.engine.write({ key: ns.keyOf(key), scope: ns.scope, factory: () => value, options: ns.resolveOptions(options, 'set'), origin: ns.origin })
   }
 
   async delete(key: string): Promise<void> {

@@ -30,7 +30,7 @@ export type {
   EntryOptions,
   LockOptions,
   TimeoutOptions,
-} from './options/options.ts'
+} from './options/types.ts'
 export {
   MemoredisError,
   InvalidOptionError,

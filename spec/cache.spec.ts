@@ -48,6 +48,13 @@ describe('createCache options', () => {
     ['a jitter above 1', { jitter: 2 }, /jitter must be a number from 0 to 1/],
     ['a prefix with a space', { prefix: 'a b' }, /prefix must be/],
     ['a short signing key', { signingKey: 'short' }, /signingKey must be a string or Buffer of at least 16 bytes/],
+    // A wrong value is told by its kind, never by its contents (a function's source here).
+    ['a ttl that is a function', { ttl: () => 5 }, /^createCache: ttl must be a positive duration .*, got a function$/],
+    [
+      'a codec whose name an envelope cannot carry',
+      { codec: { name: 'my codec', encode: (v: unknown) => JSON.stringify(v), decode: (b: Buffer) => JSON.parse(b.toString()) } },
+      /^createCache: codec\.name must be 1 to 64 printable ASCII characters without spaces, got "my codec"$/,
+    ],
   ]
   for (const [what, options, message] of bad) {
     it(`refuses ${what} with InvalidOptionError naming the option`, () => {
@@ -92,6 +99,17 @@ describe('Cache on L1 only', () => {
     const second = await cache.getOrSetEntry('k', () => 2)
     expect(first.status).to.equal('miss')
     expect(second).to.deep.equal({ value: 1, status: 'hit', created: first.created })
+  })
+
+  it('names getOrSetEntry, not getOrSet, in the errors of getOrSetEntry', async () => {
+    const reasons = await Promise.all([
+      cache.getOrSetEntry('k', 42 as never),
+      cache.getOrSetEntry('k', () => 1, { tll: '5m' } as never),
+      cache.getOrSetEntry('k', () => 1, { ttl: -1 }),
+    ].map((call) => call.then(() => undefined, (e: unknown) => (e as InvalidOptionError).message)))
+    expect(reasons[0]).to.equal('getOrSetEntry expects a function to compute the value, got 42')
+    expect(reasons[1]).to.match(/^getOrSetEntry has no option "tll"/)
+    expect(reasons[2]).to.match(/^getOrSetEntry: ttl must be a positive duration/)
   })
 
   it('never serves a value past its ttl, and honours a per-call ttl', async () => {

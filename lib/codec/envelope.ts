@@ -3,6 +3,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 import { encodeSuperjson, superjsonCodec } from './superjson.ts'
 import type { Codec } from './types.ts'
+import { checkCodec } from './check.ts'
 import { DecodeError, InvalidOptionError, SignatureError, ValueTooLargeError } from '../errors.ts'
 
 export { superjsonCodec } from './superjson.ts'
@@ -38,7 +39,6 @@ const MAX_HEADER = 200
 const NEWLINE = 10
 const SPACE = 32
 const NUMBER = /^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$/
-const CODEC_NAME = /^[\x21-\x7e]{1,64}$/
 const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** A cached value with its lifetimes. Times are epoch milliseconds. */
@@ -122,13 +122,8 @@ export class Envelope {
 
   /** @throws InvalidOptionError when an option is out of range. */
   constructor(options: EnvelopeOptions) {
-    const { codec, signingKeys, maxValueSize, compressThreshold, maxDecompressedSize, onUnregisteredClass } = options
-    if (codec === null || typeof codec !== 'object' || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-      throw new InvalidOptionError('codec must be an object with name, encode and decode')
-    }
-    if (typeof codec.name !== 'string' || !CODEC_NAME.test(codec.name)) {
-      throw new InvalidOptionError(`codec.name must be 1 to 64 printable ASCII characters without spaces, got ${String(codec.name)}`)
-    }
+    const { signingKeys, maxValueSize, compressThreshold, maxDecompressedSize, onUnregisteredClass } = options
+    const codec = checkCodec(options.codec, 'codec')
     if (!Array.isArray(signingKeys) || !signingKeys.every((k) => Buffer.isBuffer(k) && k.length > 0)) {
       throw new InvalidOptionError('signingKeys must be an array of non-empty Buffers')
     }

@@ -1,5 +1,5 @@
 import type { Entry } from '../codec/envelope.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 
 /**
  * The read path's decisions, named. Times are ms on the cache's clock (`Core.now()`).

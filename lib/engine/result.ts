@@ -14,3 +14,8 @@ export interface CacheResult<T> {
 export function resultOf<T>(entry: Entry, status: CacheResult<T>['status']): CacheResult<T> {
   return { value: entry.value as T, status, created: entry.created }
 }
+
+/** The value of a result: what `getOrSet` and a memoized call answer, where `getOrSetEntry` answers the result. */
+export function valueOf<T>(result: CacheResult<T>): T {
+  return result.value
+}

@@ -15,7 +15,7 @@ import { Revalidations } from './revalidation.ts'
 import { parseCacheControl } from './cache-control.ts'
 import type { Exchange, Held, Stored } from './types.ts'
 import { namespaceOf, type Namespace } from '../engine/namespace.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 
 const DONE: Promise<void> = Promise.resolve()
 /** Methods that change nothing: they neither are cached nor invalidate. */

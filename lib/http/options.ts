@@ -6,7 +6,8 @@
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
-import { parseDuration, type Duration } from '../options/options.ts'
+import { parseDuration } from '../options/duration.ts'
+import type { Duration } from '../options/types.ts'
 import { PER_REQUEST } from './headers.ts'
 import { FORWARDING, REWRITING } from './key.ts'
 

@@ -12,7 +12,7 @@ import { isFresh } from './freshness.ts'
 import { answerOf, finish, isValue, refreshedOf, storedOf, UNSHARED, type Keeping, type Value } from './responses.ts'
 import type { Exchange, Held, Stored } from './types.ts'
 import type { Namespace } from '../engine/namespace.ts'
-import type { ResolvedEntryOptions } from '../options/options.ts'
+import type { ResolvedEntryOptions } from '../options/resolve.ts'
 
 /** What revalidating needs of the HTTP cache it serves. */
 export interface RevalidationDeps<Req, Res> {

@@ -7,6 +7,8 @@ import type { Cache } from '../cache-types.ts'
 import { defaultCache } from './default-cache.ts'
 import { InvalidOptionError, TagInvalidationError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
+import { checkTags, describeTags, describeValue, fn } from '../options/checks.ts'
+import { checkCacheOption } from '../options/cache-option.ts'
 
 /**
  * The tags a successful call invalidates: a list, or a function of the call's arguments
@@ -18,13 +20,17 @@ export type InvalidatedTags<A extends unknown[] = never[], R = never> =
 
 /** Options of {@link InvalidateTags}. */
 export interface InvalidateTagsOptions {
-  /** The cache whose tags are invalidated. Default: the default cache (the one `@Memoize` uses when given none). */
+  /**
+   * The cache whose tags are invalidated: one made by `createCache`.
+   * @default defaultCache() // the cache memoize and Memoize use when given none
+   */
   cache?: Cache
   /**
    * Called instead of rejecting when the invalidation fails (Redis could not be told,
    * the cache is closed, the `tags` function threw): the call then resolves with the
-   * method's result. Rethrow from it to reject. Default: none, the call rejects with the
+   * method's result. Rethrow from it to reject. Without it, the call rejects with the
    * {@link TagInvalidationError}, whose `result` is the method's result.
+   * @default undefined // the call rejects with the TagInvalidationError
    */
   onError?: (error: TagInvalidationError) => void
 }
@@ -116,7 +122,7 @@ export async function invalidateAfter<A extends unknown[], R>(write: AfterWrite<
   try {
     const given = typeof write.tags === 'function' ? write.tags.call(write.self, write.args, write.result) : write.tags
     if (!Array.isArray(given) || !given.every((t) => typeof t === 'string')) {
-      throw new TypeError(`tags must be an array of strings, got ${describe(given)}`)
+      throw new TypeError(`tags must be an array of strings, got ${describeTags(given)}`)
     }
     tags = given
     if (tags.length > 0) await write.cache.invalidateTags(tags)
@@ -133,27 +139,14 @@ export async function invalidateAfter<A extends unknown[], R>(write: AfterWrite<
  * @internal
  */
 export function checkInvalidateTags(tags: unknown, options: unknown, where: string): void {
-  if (typeof tags !== 'function' && !(Array.isArray(tags) && tags.every((t) => typeof t === 'string'))) {
-    throw new InvalidOptionError(`${where}: tags must be an array of strings or a function, got ${describe(tags)}`)
-  }
+  checkTags(tags, `${where}: tags`)
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`)
+    throw new InvalidOptionError(`${where}: options must be an object, got ${describeValue(options)}`)
   }
   const given = options as Record<string, unknown>
   refuseUnknownOptions(given, ['cache', 'onError'], where)
-  const cache = given.cache as { invalidateTags?: unknown } | undefined | null
-  if (cache !== undefined && (typeof cache !== 'object' || cache === null || typeof cache.invalidateTags !== 'function')) {
-    throw new InvalidOptionError(`${where}: cache must be a cache from createCache(), got ${describe(cache)}`)
-  }
-  if (given.onError !== undefined && typeof given.onError !== 'function') {
-    throw new InvalidOptionError(`${where}: onError must be a function, got ${describe(given.onError)}`)
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array with a value that is not a string'
-  return typeof value
+  checkCacheOption(given.cache, where)
+  fn(given.onError, `${where}: onError`)
 }
 
 /** The metadata `reflect-metadata` keeps on a function, when it is loaded (no import: memoredis does not need it). */

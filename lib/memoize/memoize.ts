@@ -4,8 +4,10 @@ import { defaultCache } from './default-cache.ts'
 import { DuplicateNameError, InvalidOptionError } from '../errors.ts'
 import { digest, encodeArgs, encodeOne } from '../keys/arguments.ts'
 import { namespaceOf, type Namespace } from '../engine/namespace.ts'
-import { checkMemoizeOptions, resolveEntryOptions, type ResolvedEntryOptions } from '../options/options.ts'
-import type { CacheResult } from '../engine/result.ts'
+import { checkCacheOption } from '../options/cache-option.ts'
+import { describeValue } from '../options/checks.ts'
+import { checkMemoizeOptions, type ResolvedEntryOptions } from '../options/resolve.ts'
+import { valueOf } from '../engine/result.ts'
 
 /**
  * `memoize(fn)` and the `@Memoize()` decorator: a function with `fn`'s signature whose
@@ -33,31 +35,43 @@ type AnyHandle = Handle<never[], unknown>
 /** Every memoized function and decorated method → how to reach its handle for a given `this`. */
 const handles = new WeakMap<object, (self: unknown) => AnyHandle>()
 
-const valueOf = <T>(result: CacheResult<T>): T => result.value
-
 /** Encodings up to this many characters have their full key remembered, up to this many per function. */
 const INTERN_MAX_LENGTH = 128
 const INTERN_MAX_KEYS = 256
 
+/** Checks the options of `memoize` or `@Memoize` (`where`), the cache included. */
+function checkOptions(options: unknown, where: string): void {
+  checkMemoizeOptions(options, where)
+  checkCacheOption((options as { cache?: unknown }).cache, where)
+}
+
+/**
+ * The entry options of a memoized function, over its namespace's, and those of one call:
+ * tags that depend on the arguments need options of their own for the call (a miss).
+ */
+function entryOptionsOf<A extends unknown[], V>(
+  ns: Namespace,
+  options: MemoizeOptions<A, V>,
+  where: string,
+): { entryOptions: ResolvedEntryOptions<V>; optionsFor: (args: A) => ResolvedEntryOptions<V> } {
+  const { cache: _c, name: _n, key: _k, tags, version: _v, ...entry } = options
+  const tagsOf = typeof tags === 'function' ? tags : undefined
+  const entryOptions = ns.resolveOptions<V>({ ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined }, where)
+  const optionsFor = (args: A): ResolvedEntryOptions<V> =>
+    tagsOf === undefined ? entryOptions : { ...entryOptions, tags: (value: V) => tagsOf(args, value) }
+  return { entryOptions, optionsFor }
+}
+
+/** The handle of a memoized function; its options were checked by {@link checkOptions}. */
 function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOptions<A, Awaited<R>>, where: string): Handle<A, Awaited<R>> {
   type V = Awaited<R>
   const cache = options.cache ?? defaultCache()
-  const ns = namespaceOf(cache)
-  if (ns === undefined) throw new InvalidOptionError(`${where}: cache must be a cache made by createCache`)
+  const ns = namespaceOf(cache) as Namespace
   const name = options.name ?? fn.name
   if (name === '') throw new InvalidOptionError(`${where}: name is required when the function has no name`)
   const { base, scope, id, origin } = ns.functionScope(name, options.version ?? 1)
-  const { cache: _c, name: _n, key: keyFn, tags, version: _v, ...entry } = options
-  const tagsOf = typeof tags === 'function' ? tags : undefined
-  const entryOptions = resolveEntryOptions(
-    ns.core.options.entry,
-    { ...entry, tags: tagsOf === undefined ? (tags as readonly string[] | undefined) : undefined },
-    where,
-  ) as ResolvedEntryOptions<V>
-  // Tags that depend on the arguments need options of their own for this call (a miss).
-  const optionsFor = (args: A): ResolvedEntryOptions<V> =>
-    tagsOf === undefined ? entryOptions : { ...entryOptions, tags: (value: V) => tagsOf(args, value) }
-  const keyFor = keyMaker(base, keyFn)
+  const { entryOptions, optionsFor } = entryOptionsOf(ns, options, where)
+  const keyFor = keyMaker(base, options.key)
   const engine = ns.engine
   const callOf = (self: unknown, args: A, key: string): Call<V> => ({ key, scope, factory: () => fn.apply(self, args) as V, options: optionsFor(args), origin })
   return {
@@ -167,9 +181,9 @@ export function memoize<A extends unknown[], R>(
   fn: (...args: A) => R,
   options: MemoizeOptions<A, Awaited<R>> = {},
 ): Memoized<A, R> {
-  if (typeof fn !== 'function') throw new InvalidOptionError(`memoize expects a function, got ${typeof fn}`)
+  if (typeof fn !== 'function') throw new InvalidOptionError(`memoize expects a function, got ${describeValue(fn)}`)
   const where = `memoize(${fn.name === '' ? 'anonymous function' : fn.name})`
-  checkMemoizeOptions(options, where)
+  checkOptions(options, where)
   const handle = build(fn, options, where)
   const memoized = expose(handle, fn)
   claim(handle, options.name ?? fn.name, memoized, where)
@@ -197,7 +211,10 @@ export interface MethodDecorator {
 /** Options of {@link Memoize}: those of `memoize`, with a `key` that may read `this` (the instance). */
 export interface MemoizeMethodOptions<This = unknown, A extends unknown[] = unknown[], R = unknown>
   extends Omit<MemoizeOptions<A, R>, 'key'> {
-  /** Builds the key from the arguments, called with the instance as `this`. Default: all the arguments (not `this`). */
+  /**
+   * Builds the key from the arguments, called with the instance as `this`.
+   * @default undefined // the key is all the arguments (not this)
+   */
   key?: (this: This, ...args: A) => unknown
 }
 
@@ -228,50 +245,60 @@ export interface MemoizeMethodOptions<This = unknown, A extends unknown[] = unkn
 export function Memoize<This = unknown, A extends unknown[] = unknown[], R = unknown>(
   options: MemoizeMethodOptions<This, A, R> = {},
 ): MethodDecorator {
-  checkMemoizeOptions(options, 'Memoize')
+  checkOptions(options, 'Memoize')
   const opts = options as MemoizeOptions<never[], unknown>
-  const setUp = (method: Method, name: string): AnyHandle => {
+  const setUp: SetUp = (method, name) => {
     const where = `Memoize(${name})`
     const handle = build(method as (...args: never[]) => unknown, { ...opts, name }, where)
     claim(handle, name, handle, where)
     return handle
   }
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
-    if (descriptor !== undefined) {
-      // Legacy: (prototype, or the class for a static method; name; descriptor).
-      if (typeof descriptor.value !== 'function') throw new InvalidOptionError('Memoize decorates methods only')
-      const owner = typeof target === 'function' ? target : (target as object).constructor
-      const handle = setUp(descriptor.value as Method, options.name ?? `${owner.name}.${String(context)}`)
-      const replacement = expose(handle, descriptor.value as Method)
-      handles.set(replacement, () => handle)
-      return { ...descriptor, value: replacement }
-    }
-    const ctx = context as ClassMethodDecoratorContext
-    if (ctx === null || typeof ctx !== 'object' || ctx.kind !== 'method' || typeof target !== 'function') {
-      throw new InvalidOptionError('Memoize decorates methods only')
-    }
-    if (ctx.private && options.name === undefined) {
-      throw new InvalidOptionError(`Memoize: the private method ${String(ctx.name)} needs { name } (its class cannot be found)`)
-    }
-    const method = target as Method
-    let handle = options.name === undefined ? undefined : setUp(method, options.name)
-    // TC39 decorators do not see the class: find it on first use, as the object on
-    // `this`'s prototype chain that holds this very function.
-    const resolve = (self: unknown): AnyHandle => (handle ??= setUp(method, `${ownerName(self, replacement)}.${String(ctx.name)}`))
-    const replacement = function (this: unknown, ...args: never[]): Promise<unknown> {
-      if (handle !== undefined) return handle.call(this, args)
-      try {
-        return resolve(this).call(this, args)
-      } catch (error) {
-        return Promise.reject(error)
-      }
-    }
-    Object.defineProperty(replacement, 'name', { value: method.name })
-    Object.defineProperty(replacement, 'length', { value: method.length })
-    handles.set(replacement, resolve)
-    return replacement
+    if (descriptor !== undefined) return { ...descriptor, value: decorateLegacy(target, String(context), descriptor.value, opts.name, setUp) }
+    return decorateStandard(target, context, opts.name, setUp)
   }
   return decorate as MethodDecorator
+}
+
+/** Builds and claims the handle of a decorated method under `name`. */
+type SetUp = (method: Method, name: string) => AnyHandle
+
+/** Legacy decorators: (the prototype, or the class for a static method; the name; the descriptor's value). */
+function decorateLegacy(target: unknown, key: string, method: unknown, name: string | undefined, setUp: SetUp): Method {
+  if (typeof method !== 'function') throw new InvalidOptionError('Memoize decorates methods only')
+  const owner = typeof target === 'function' ? target : (target as object).constructor
+  const handle = setUp(method as Method, name ?? `${owner.name}.${key}`)
+  const replacement = expose(handle, method as Method)
+  handles.set(replacement, () => handle)
+  return replacement as unknown as Method
+}
+
+/** TC39 standard decorators: (the method, its context). */
+function decorateStandard(target: unknown, context: unknown, name: string | undefined, setUp: SetUp): Method {
+  const ctx = context as ClassMethodDecoratorContext
+  if (ctx === null || typeof ctx !== 'object' || ctx.kind !== 'method' || typeof target !== 'function') {
+    throw new InvalidOptionError('Memoize decorates methods only')
+  }
+  if (ctx.private && name === undefined) {
+    throw new InvalidOptionError(`Memoize: the private method ${String(ctx.name)} needs { name } (its class cannot be found)`)
+  }
+  const method = target as Method
+  let handle = name === undefined ? undefined : setUp(method, name)
+  // TC39 decorators do not see the class: find it on first use, as the object on
+  // `this`'s prototype chain that holds this very function.
+  const resolve = (self: unknown): AnyHandle => (handle ??= setUp(method, `${ownerName(self, replacement)}.${String(ctx.name)}`))
+  const replacement = function (this: unknown, ...args: never[]): Promise<unknown> {
+    if (handle !== undefined) return handle.call(this, args)
+    try {
+      return resolve(this).call(this, args)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+  Object.defineProperty(replacement, 'name', { value: method.name })
+  Object.defineProperty(replacement, 'length', { value: method.length })
+  handles.set(replacement, resolve)
+  return replacement as unknown as Method
 }
 
 function ownerName(self: unknown, fn: unknown): string {

@@ -8,7 +8,8 @@ import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
 import { MemoredisInterceptor } from './interceptor.ts'
-import { describeValue, resolveModuleOptions, type MemoredisModuleOptions, type ResolvedModuleOptions } from './options.ts'
+import { describeValue } from '../options/checks.ts'
+import { resolveModuleOptions, type MemoredisModuleOptions, type ResolvedModuleOptions } from './options.ts'
 import { MEMOREDIS_CACHE, MEMOREDIS_OPTIONS } from './tokens.ts'
 
 /**

@@ -6,8 +6,10 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
+import { describeValue } from '../options/checks.ts'
 import { HTTP_OPTIONS, resolve, type HttpCacheOptions } from '../http/options.ts'
-import { resolveCacheOptions, type CacheOptions } from '../options/options.ts'
+import { resolveCacheOptions } from '../options/resolve.ts'
+import type { CacheOptions } from '../options/types.ts'
 
 /**
  * The request the HTTP cache's functions (`key`, `bypass`, `tags`) receive: the
@@ -113,10 +115,4 @@ const PROBE = {
 export function isCache(value: unknown): value is Cache {
   const v = value as Partial<Cache> | null
   return typeof v === 'object' && v !== null && typeof v.getOrSetEntry === 'function' && typeof v.invalidateTags === 'function' && typeof v.close === 'function'
-}
-
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value
 }

@@ -220,6 +220,10 @@ describe('Memoize used wrongly', () => {
     expect(() => Memoize({ tll: '5m' } as never)).to.throw(InvalidOptionError, /no option "tll"/)
   })
 
+  it('refuses a cache that is not one when the decorator is made, not at the first call', () => {
+    expect(() => Memoize({ cache: {} as never })).to.throw(InvalidOptionError, /^Memoize: cache must be a cache made by createCache\(\), got an object$/)
+  })
+
   it('asks for a name on a private method, whose class cannot be found', () => {
     const decorator = Memoize({}) as unknown as (value: unknown, context: unknown) => unknown
     expect(() => decorator(async () => 1, { kind: 'method', name: '#find', private: true, static: false })).to.throw(

@@ -196,6 +196,28 @@ describe('@InvalidateTags', () => {
     }
   })
 
+  it('takes what memoize takes for a cache: one made by createCache, a look-alike refused, a namespace view accepted', async () => {
+    const lookAlike = { invalidateTags: async () => undefined } as unknown as Cache
+    expect(() => InvalidateTags(['t'], { cache: lookAlike })).to.throw(
+      InvalidOptionError,
+      /^InvalidateTags: cache must be a cache made by createCache\(\), got an object$/,
+    )
+    expect(() => memoize(async () => 1, { name: 'f', cache: lookAlike })).to.throw(InvalidOptionError, /cache must be a cache made by createCache/)
+    const cache = createCache()
+    try {
+      expect(InvalidateTags(['t'], { cache: cache.namespace('view') })).to.be.a('function')
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it('tells which item of a tags list is not a string', () => {
+    expect(() => InvalidateTags(['a', 42] as unknown as string[])).to.throw(
+      InvalidOptionError,
+      /^InvalidateTags: tags must be an array of strings or a function, got an array holding 42$/,
+    )
+  })
+
   describe('when Redis cannot be told', () => {
     let server: RedisServer
     let cache: Cache

@@ -209,7 +209,9 @@ describe('memoize', () => {
       ['an empty name', { name: '' }, /memoize\(f\): name must be a non-empty string/],
       ['a key that is not a function', { key: 'id' }, /memoize\(f\): key must be a function/],
       ['tags of the wrong type', { tags: 'a' }, /memoize\(f\): tags must be an array of strings or a function/],
-      ['a cache that is not a cache', { cache: {} }, /memoize\(f\): cache must be a cache made by createCache/],
+      ['tags holding a number', { tags: ['a', 1] }, /memoize\(f\): tags must be an array of strings or a function, got an array holding 1$/],
+      ['a cache that is not a cache', { cache: {} }, /memoize\(f\): cache must be a cache made by createCache\(\), got an object$/],
+      ['a look-alike of a cache', { cache: { getOrSetEntry: async () => undefined, invalidateTags: async () => undefined } }, /memoize\(f\): cache must be a cache made by createCache/],
     ]
     for (const [what, options, message] of bad) {
       it(`refuses ${what} with InvalidOptionError naming it`, () => {

@@ -44,7 +44,7 @@ describe('unknown options, at every entry point', () => {
     ['@Memoize', 'Memoize', 'tll', () => Memoize({ tll: '5m' } as never)],
     ['getOrSet', 'getOrSet', 'tll', () => cache.getOrSet('k', () => 1, { tll: '5m' } as never)],
     ['getOrSet, a nested object', 'getOrSet: timeout', 'sfot', () => cache.getOrSet('k', () => 1, { timeout: { sfot: '1s' } } as never)],
-    ['getOrSetEntry', 'getOrSet', 'tll', () => cache.getOrSetEntry('k', () => 1, { tll: '5m' } as never)],
+    ['getOrSetEntry', 'getOrSetEntry', 'tll', () => cache.getOrSetEntry('k', () => 1, { tll: '5m' } as never)],
     ['set', 'set', 'tll', () => cache.set('k', 1, { tll: '5m' } as never)],
     ['set, an entry option set does not take', 'set', 'shouldCache', () => cache.set('k', 1, { shouldCache: () => true } as never)],
     ['a namespace view’s getOrSet', 'getOrSet', 'tll', () => cache.namespace('n').getOrSet('k', () => 1, { tll: '5m' } as never)],
