@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { constants as bufferConstants } from 'node:buffer'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
+import { bounds, numberField, SPACE, splitHeader } from './envelope-header.ts'
 import { encodeSuperjson, superjsonCodec } from './superjson.ts'
 import type { Codec } from './types.ts'
 import { checkCodec } from './check.ts'
@@ -22,8 +23,8 @@ export type { Codec } from './types.ts'
  * one digit (1 = payload deflated, 2 = signed), `codec` the payload codec's name (a value
  * written by another codec is refused, not misread), times are epoch milliseconds written
  * by `String(number)`, `tagsLength` a byte count. Reading it is one pass over its ~60
- * bytes that makes no string (integers are read from their digits); the payload goes to
- * the codec as a view of the input, not a copy.
+ * bytes that makes no string (`envelope-header.ts`: integers are read from their
+ * digits); the payload goes to the codec as a view of the input, not a copy.
  *
  * With signing keys, the mac is checked before a single header field is read: a value
  * that is unsigned, truncated, or signed by another key is refused as a `SignatureError`.
@@ -36,9 +37,6 @@ const FLAG_DEFLATE = 1
 const FLAG_SIGNED = 2
 const MAC_LENGTH = 32
 const MAX_HEADER = 200
-const NEWLINE = 10
-const SPACE = 32
-const NUMBER = /^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$/
 const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** A cached value with its lifetimes. Times are epoch milliseconds. */
@@ -281,65 +279,6 @@ function mac(secret: Buffer, key: string, data: Buffer): Buffer {
 
 function positive(value: unknown, name: string): void {
   if (typeof value !== 'number' || !(value > 0)) throw new InvalidOptionError(`${name} must be a positive number of bytes, got ${String(value)}`)
-}
-
-/**
- * Start and end offsets of the header's 6 fields, filled by `splitHeader`. Shared: decode
- * is synchronous and reads them before it calls out to the codec.
- */
-const bounds = new Int32Array(12)
-
-/** Fills `bounds` from the header line; returns the offset of its newline. */
-function splitHeader(bytes: Buffer, from: number, limit: number): number {
-  let n = 0
-  let start = from
-  for (let i = from; i < limit; i++) {
-    const c = bytes[i]
-    if (c !== SPACE && c !== NEWLINE) continue
-    if (n === 12) break
-    bounds[n++] = start
-    bounds[n++] = i
-    start = i + 1
-    if (c === NEWLINE) {
-      if (n !== 12) break
-      return i
-    }
-  }
-  throw new DecodeError('envelope header is malformed, missing or too long')
-}
-
-/**
- * The number in header field `index` (bounds offset). Digits with at most one `.` are
- * read without a string: the digits make an integer n below 2^53 with k of them after
- * the point, and n / 10^k, one correctly rounded division of two exact numbers, is the
- * very number `Number(text)` gives. Anything else (an exponent, more digits) goes the
- * `String(number)` way.
- */
-function numberField(bytes: Buffer, index: number): number {
-  const start = bounds[index] as number
-  const end = bounds[index + 1] as number
-  const negative = bytes[start] === 45
-  let i = negative ? start + 1 : start
-  let value = 0
-  let point = -1
-  if (i === end || end - i > 17) return slowNumber(bytes, start, end)
-  for (; i < end; i++) {
-    const digit = (bytes[i] as number) - 48
-    if (digit >= 0 && digit <= 9) value = value * 10 + digit
-    else if (digit === -2 && point === -1 && i > start + (negative ? 1 : 0) && i < end - 1) point = i
-    else return slowNumber(bytes, start, end)
-  }
-  if (value > Number.MAX_SAFE_INTEGER) return slowNumber(bytes, start, end)
-  if (point !== -1) value /= POWERS_OF_TEN[end - point - 1] as number
-  return negative ? -value : value
-}
-
-const POWERS_OF_TEN = Array.from({ length: 18 }, (_, k) => 10 ** k)
-
-function slowNumber(bytes: Buffer, start: number, end: number): number {
-  const text = bytes.toString('latin1', start, end)
-  if (!NUMBER.test(text)) throw new DecodeError('envelope header: a field is not a number')
-  return Number(text)
 }
 
 function checkTimes(created: unknown, freshUntil: unknown, staleUntil: unknown, error: (why: string) => Error): void {

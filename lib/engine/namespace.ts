@@ -3,7 +3,7 @@ import type { Call } from './compute.ts'
 import type { Core } from './core.ts'
 import type { CallOrigin } from '../observe/diagnostics.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { keySegment } from '../keys/arguments.ts'
+import { keySegment, LONE_SURROGATE } from '../keys/arguments.ts'
 import { resolveEntryOptions, type ResolvedEntryOptions } from '../options/resolve.ts'
 import type { EntryOptions } from '../options/types.ts'
 import { ReadThrough } from './read-through.ts'
@@ -17,8 +17,6 @@ import type { CacheResult } from './result.ts'
 
 /** The internal scope-tag id of the whole cache; user tags are `t:` + tag. */
 const ALL = '*'
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /** How many user keys a namespace remembers the full key of (then it starts over). */
 const REMEMBERED_KEYS = 1024

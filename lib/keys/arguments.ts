@@ -285,21 +285,26 @@ export function digest(encoded: string): string {
     : crypto.createHash('sha256').update(encoded).digest('base64url'))
 }
 
-const LONE_SURROGATE = /\p{Cs}/u
+/**
+ * A lone surrogate: half of a UTF-16 pair without its other half. It has no UTF-8 form:
+ * sent to Redis (keys are bytes) it becomes U+FFFD, and two distinct texts one key. The
+ * one statement of that rule; `test` it on a text (the regex has no `g` flag, so it
+ * keeps no state between calls).
+ */
+export const LONE_SURROGATE = /\p{Cs}/u
 const NOT_UTF8 = Buffer.of(0xff)
 const oneShotHash = typeof crypto.hash === 'function' ? crypto.hash : undefined
 
 const UNICODE_SPACE = /\s/
-const isLow = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff
 
 function mustEscape(text: string, i: number): boolean {
   const c = text.charCodeAt(i)
   if (c < 128) return UNSAFE[c] !== 0
   if (c <= 0x9f) return true // C1 controls
-  // A lone surrogate has no UTF-8 form: sent to Redis it would become U+FFFD and merge
-  // distinct names. A well-formed pair is kept.
-  if (c >= 0xd800 && c <= 0xdbff) return !isLow(text.charCodeAt(i + 1))
-  if (isLow(c)) return !(i > 0 && text.charCodeAt(i - 1) >= 0xd800 && text.charCodeAt(i - 1) <= 0xdbff)
+  // A lone surrogate is escaped, a well-formed pair kept: the unit is tested with its
+  // partner's place (the next unit for a high surrogate, the previous for a low one).
+  if (c >= 0xd800 && c <= 0xdbff) return LONE_SURROGATE.test(text.slice(i, i + 2))
+  if (c >= 0xdc00 && c <= 0xdfff) return LONE_SURROGATE.test(text.slice(Math.max(0, i - 1), i + 1))
   return UNICODE_SPACE.test(text[i]!)
 }
 
