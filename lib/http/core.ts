@@ -177,8 +177,12 @@ export class HttpCache<Req, Res> {
       return this.valueOf(ex, mine, base, variant)
     }
     let value: Value
+    // When the engine made it (its server clock): a refresh must find something newer.
+    let created = 0
     try {
-      value = (await this.ns.getOrSet<Value>(key, factory, this.entry)).value
+      const result = await this.ns.getOrSet<Value>(key, factory, this.entry)
+      value = result.value
+      created = result.created
     } catch (error) {
       this.settings.onError(error)
       value = UNSHARED
@@ -189,7 +193,7 @@ export class HttpCache<Req, Res> {
       this.settings.onError(new TypeError(`memoredis http: the cache held something else than a response under ${key}`))
       return ex.pass('BYPASS')
     }
-    if (value.k === 'r') return this.revalidations.serve(ex, { key, stored: value, base, variant })
+    if (value.k === 'r') return this.revalidations.serve(ex, { key, stored: value, base, variant, created })
     if (value.k === 'v' && variant === undefined) {
       const at = variantKey(key, value.n, ex.req.headers)
       const hit = this.hot(at)

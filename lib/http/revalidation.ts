@@ -33,6 +33,13 @@ export interface Found {
   /** The key without the response's variant headers, and those headers (undefined: `key` is the base). */
   base: string
   variant: readonly string[] | undefined
+  /**
+   * When the engine made the entry, on its clock (the Redis server's): a background
+   * refresh takes only a value made after it. Not `stored.c`, the response's own time on
+   * this process's clock, which may read earlier than the engine's for the same entry, so
+   * that the entry itself looked newer and the refresh ended without running the handler.
+   */
+  created: number
 }
 
 /** A handler's response that counts as a failure: stale-if-error may stand in for it. */
@@ -72,7 +79,7 @@ export class Revalidations<Req, Res> {
       return store(ex, copy === undefined || failed(copy) ? undefined : storedOf(copy, keeping), found.base, found.variant)
     }
     const call = { key: ns.keyOf(found.key), scope: ns.scope, factory, options: entry, origin: ns.origin }
-    ns.engine.refreshInBackground<Value>(call, { value: stored, created: stored.c, freshUntil: stored.f, staleUntil: stored.e, tags: stored.t })
+    ns.engine.refreshInBackground<Value>(call, { value: stored, created: found.created, freshUntil: stored.f, staleUntil: stored.e, tags: stored.t })
   }
 
   /** The engine's recompute of `key` (a run of `factory` here, or another process's): concurrent callers here share it. */
