@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 type Index = typeof import('../lib/index.ts')
 type ExpressModule = typeof import('../lib/http/express.ts')
 type FastifyModule = typeof import('../lib/http/fastify.ts')
+type KeysModule = typeof import('../lib/keys/arguments.ts')
 
 const root = new URL('../', import.meta.url)
 const lib = fileURLToPath(new URL('lib/', root))
@@ -34,3 +35,4 @@ const load = async <T>(path: string): Promise<T> => (await import(new URL(path, 
 export const { createCache, memoize } = await load<Index>('dist/index.js')
 export const { expressCache } = await load<ExpressModule>('dist/http/express.js')
 export const { fastifyCache } = await load<FastifyModule>('dist/http/fastify.js')
+export const { encodeArgs, digest } = await load<KeysModule>('dist/keys/arguments.js')
