@@ -42,19 +42,42 @@ export type FastifyCacheOptions = HttpCacheOptions<FastifyRequest, FastifyReply>
  * app.get('/me', { config: { memoredis: { bypass: true } } }, handler)
  */
 export interface FastifyRouteCacheOptions {
-  /** True: this route is never cached (`X-Cache: BYPASS`). Default false. */
+  /**
+   * True: this route is never cached (`X-Cache: BYPASS`).
+   * @default false
+   */
   bypass?: boolean
-  /** How long the route's responses stay fresh. Milliseconds, or '30s', '5m'. Default: the plugin's. */
+  /**
+   * How long the route's responses stay fresh. Milliseconds, or '30s', '5m'.
+   * @default undefined // the plugin's
+   */
   ttl?: Duration
-  /** How long past `ttl` a response may be served as STALE. Milliseconds, or '10m'. Default: the plugin's. */
+  /**
+   * How long past `ttl` a response may be served as STALE. Milliseconds, or '10m'.
+   * @default undefined // the plugin's
+   */
   grace?: Duration
-  /** Within `grace`, answer with the stale response and refresh in the background. Default: the plugin's. */
+  /**
+   * Within `grace`, answer with the stale response and refresh in the background.
+   * @default undefined // the plugin's
+   */
   staleWhileRevalidate?: boolean
-  /** Tags of the route's responses, added to the plugin's: a list, or a function of the request and reply. Default none. */
+  /**
+   * Tags of the route's responses, added to the plugin's: a list, or a function of the
+   * request and reply.
+   * @default undefined // none
+   */
   tags?: readonly string[] | ((request: FastifyRequest, reply: FastifyReply) => readonly string[])
-  /** The identity of the resource, replacing host + normalized URL (see the plugin's `key`). Default: the plugin's. */
+  /**
+   * The identity of the resource, replacing host + normalized URL (see the plugin's
+   * `key`).
+   * @default undefined // the plugin's
+   */
   key?: (request: FastifyRequest) => string
-  /** Request headers that select a different response, added to the plugin's `vary`. Default none. */
+  /**
+   * Request headers that select a different response, added to the plugin's `vary`.
+   * @default undefined // none
+   */
   vary?: readonly string[]
 }
 

@@ -22,66 +22,79 @@ export interface HttpCacheOptions<Req, Res> {
    * Who says how long a response is fresh. `'response'`: the response, as a shared cache
    * reads it (RFC 9111): `CDN-Cache-Control`, `s-maxage`, `max-age` or `Expires` (with
    * `Date` and `Age`); `no-cache`, `must-revalidate` and `max-age=0` make it revalidate;
-   * `stale-while-revalidate` and `stale-if-error` give it grace; one that says nothing
-   * is fresh for `ttl`. `'ttl'`: every response is fresh for `ttl`, whatever it says
-   * (for an app whose `Cache-Control` speaks to browsers only). Default `'response'`.
+   * `stale-while-revalidate` and `stale-if-error` give it grace; one that says nothing is
+   * fresh for `ttl`. `'ttl'`: every response is fresh for `ttl`, whatever it says (for an
+   * app whose `Cache-Control` speaks to browsers only).
+   * @default 'response'
    */
   freshness?: 'response' | 'ttl'
   /**
    * How long a response stays fresh: under `freshness: 'ttl'` every one, under
    * `'response'` one that gives no freshness of its own (and has a status of `statuses`,
    * or says `public`); `0` there leaves such responses to the RFC's heuristic (a tenth of
-   * the time since their `Last-Modified`), else unused. Milliseconds, or '30s', '5m', '2h'.
-   * Default: the cache's `ttl` ('1m').
+   * the time since their `Last-Modified`), else unused. Milliseconds, or '30s', '5m',
+   * '2h'.
+   * @default undefined // the cache's ttl ('1m')
    */
   ttl?: Duration
-  /** Under `freshness: 'response'`, the most a response is fresh, whatever it says. Milliseconds or '1h'. Default: no cap. */
+  /**
+   * Under `freshness: 'response'`, the most a response is fresh, whatever it says.
+   * Milliseconds or '1h'.
+   * @default undefined // no cap
+   */
   maxTtl?: Duration
   /**
    * How long past its freshness a response is served as `X-Cache: STALE` while it is
    * refreshed in the background, or when the handler's run fails, unless the response
    * gives its own (`stale-while-revalidate`, `stale-if-error`) or forbids it
-   * (`must-revalidate`, `no-cache`, `s-maxage`). Milliseconds or '10m'. Default: the
-   * cache's `grace` (0: none).
+   * (`must-revalidate`, `no-cache`, `s-maxage`). Milliseconds or '10m'.
+   * @default undefined // the cache's grace (0: none)
    */
   grace?: Duration
   /**
    * Within `grace`, answer at once with the stale response and refresh it in the
    * background (a copy of the request goes through the app, detached from the client).
-   * When false, `grace` only serves a stale response when the refresh fails. Default true.
+   * When false, `grace` only serves a stale response when the refresh fails.
+   * @default true
    */
   staleWhileRevalidate?: boolean
-  /** Tags to invalidate a response by (`cache.invalidateTags([...])`), from the request and the response. Default: none. */
+  /**
+   * Tags to invalidate a response by (`cache.invalidateTags([...])`), from the request and
+   * the response.
+   * @default undefined // none
+   */
   tags?: (req: Req, res: Res) => readonly string[]
   /**
    * The identity of the resource, replacing host + normalized URL in the key. The method,
    * the headers in `vary`, the forwarding headers a request has (see {@link FORWARDING})
-   * and the headers in the response's `Vary` are still added. Default: none.
+   * and the headers in the response's `Vary` are still added.
+   * @default undefined // none
    */
   key?: (req: Req) => string
   /**
    * Request headers that select a different response (lowercase or not), e.g.
-   * `['accept-language']`. Name here every request header your app reads that the key
-   * does not already hold (a tenant header such as `X-Tenant`, a header a proxy sets), or
-   * one client's response can be served to another. Naming `cookie` or `authorization`
-   * caches per cookie or per credential instead of bypassing such requests; naming a
-   * header of {@link REWRITING} keys it instead of bypassing. Default `[]`.
+   * `['accept-language']`. Name here every request header your app reads that the key does
+   * not already hold (a tenant header such as `X-Tenant`, a header a proxy sets), or one
+   * client's response can be served to another. Naming `cookie` or `authorization` caches
+   * per cookie or per credential instead of bypassing such requests; naming a header of
+   * {@link REWRITING} keys it instead of bypassing.
+   * @default []
    */
   vary?: readonly string[]
   /**
-   * Requests with a header that rewrites the URL or the method a handler sees
-   * ({@link REWRITING}: `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`,
+   * Requests with a header that rewrites the URL or the method a handler sees ({@link
+   * REWRITING}: `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`,
    * `X-HTTP-Method`, `X-Method-Override`): `'bypass'` runs them uncached (`X-Cache:
-   * BYPASS`); `'key'` caches them, each value of such a header under a key of its own.
-   * Use `'key'` only if a proxy you run sets these headers on ordinary requests.
-   * Default `'bypass'`.
+   * BYPASS`); `'key'` caches them, each value of such a header under a key of its own. Use
+   * `'key'` only if a proxy you run sets these headers on ordinary requests.
+   * @default 'bypass'
    */
   rewriteHeaders?: 'bypass' | 'key'
   /**
-   * Query parameters left out of the key: exact names, prefixes ending in `*`
-   * (`'utm_*'`), or regular expressions, matched on the decoded name. They are cut out
-   * as whole pairs; the rest of the URL is keyed as sent (see {@link normalizeUrl}).
-   * Default `[]`.
+   * Query parameters left out of the key: exact names, prefixes ending in `*` (`'utm_*'`),
+   * or regular expressions, matched on the decoded name. They are cut out as whole pairs;
+   * the rest of the URL is keyed as sent (see {@link normalizeUrl}).
+   * @default []
    */
   ignoreQuery?: readonly (string | RegExp)[]
   /**
@@ -95,31 +108,42 @@ export interface HttpCacheOptions<Req, Res> {
   /**
    * Response statuses that may be cached without saying so. Under `freshness: 'response'`
    * a response with another final status is kept too when it gives its freshness
-   * (`max-age`, `s-maxage`, `Expires`, `public`), as a shared cache may. Default
-   * `[200, 203, 204, 300, 301, 308, 404, 410]`.
+   * (`max-age`, `s-maxage`, `Expires`, `public`), as a shared cache may.
+   * @default [200, 203, 204, 300, 301, 308, 404, 410]
    */
   statuses?: readonly number[]
-  /** Larger bodies go to the client as they are made, uncached. Bytes. Default 1048576 (1 MiB). */
+  /**
+   * Larger bodies go to the client as they are made, uncached. Bytes.
+   * @default 1048576 // 1 MiB
+   */
   maxBodySize?: number
-  /** Give a response without an ETag a strong one (a hash of its body). Default true. */
+  /**
+   * Give a response without an ETag a strong one (a hash of its body).
+   * @default true
+   */
   etag?: boolean
   /**
    * Let a request's `Cache-Control: no-cache` run the handler and replace the cached
-   * response. Off so that clients cannot force load on the handler. Default false.
+   * response. Off so that clients cannot force load on the handler.
+   * @default false
    */
   honorNoCache?: boolean
   /**
    * Return true to leave a request alone (it runs as if there were no cache, `X-Cache:
-   * BYPASS`). Requests with a body, and those whose Host is not host[:port], bypass
-   * the cache without it. Default: none.
+   * BYPASS`). Requests with a body, and those whose Host is not host[:port], bypass the
+   * cache without it.
+   * @default undefined // none
    */
   bypass?: (req: Req) => boolean
-  /** The cache namespace of the responses. Default 'http'. */
+  /**
+   * The cache namespace of the responses.
+   * @default 'http'
+   */
   namespace?: string
   /**
-   * Called with errors the middleware swallowed so that the request could go on (the
-   * cache failed, `tags` threw). Default: `process.emitWarning`. Redis trouble is
-   * reported by the cache's own `error` event.
+   * Called with errors the middleware swallowed so that the request could go on (the cache
+   * failed, `tags` threw). Redis trouble is reported by the cache's own `error` event.
+   * @default process.emitWarning
    */
   onError?: (error: unknown) => void
 }

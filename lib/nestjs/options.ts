@@ -44,11 +44,23 @@ export type MemoredisHttpOptions<Req = MemoredisRequest> = Omit<HttpCacheOptions
  * the module's own.
  */
 export interface MemoredisModuleOptions extends CacheOptions {
-  /** A cache you created (`createCache(...)`) to provide instead of one made from the other options, which must then be absent. Default: none. */
+  /**
+   * A cache you created (`createCache(...)`) to provide instead of one made from the other
+   * options, which must then be absent.
+   * @default undefined // none
+   */
   cache?: Cache
-  /** Defaults of the HTTP cache of every route under `MemoredisInterceptor`; a route's `@CacheResponse` overrides them. Default: none (the HTTP cache's defaults). */
+  /**
+   * Defaults of the HTTP cache of every route under `MemoredisInterceptor`; a route's
+   * `@CacheResponse` overrides them.
+   * @default undefined // none (the HTTP cache's defaults)
+   */
   http?: MemoredisHttpOptions
-  /** Close the cache when the application shuts down (`app.close()`, or a signal with `enableShutdownHooks()`). Default true. */
+  /**
+   * Close the cache when the application shuts down (`app.close()`, or a signal with
+   * `enableShutdownHooks()`).
+   * @default true
+   */
   closeOnShutdown?: boolean
 }
 

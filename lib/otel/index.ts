@@ -23,15 +23,20 @@ export { INSTRUMENTS, SPANS, ATTR, type InstrumentSpec, type InstrumentKind, typ
 /** Options of {@link instrument}. */
 export interface InstrumentOptions {
   /**
-   * Where the metrics go. Default: the global one (`metrics.getMeterProvider()` from
+   * Where the metrics go: without it, the global one (`metrics.getMeterProvider()` from
    * `@opentelemetry/api`) as it is when `instrument` is called, so register the SDK first.
+   * @default metrics.getMeterProvider()
    */
   meterProvider?: MeterProvider
-  /** Where the spans go. Default: the global one (`trace.getTracerProvider()`), which follows a later registration. */
+  /**
+   * Where the spans go.
+   * @default trace.getTracerProvider() // the global one, which follows a later registration
+   */
   tracerProvider?: TracerProvider
   /**
-   * Whether to record `memoredis.l2.round_trip.duration`: one clock read and one
-   * histogram record per Redis command answered. Default true.
+   * Whether to record `memoredis.l2.round_trip.duration`: one clock read and one histogram
+   * record per Redis command answered.
+   * @default true
    */
   roundTrips?: boolean
 }
