@@ -10,7 +10,6 @@ import { refuseUnknownOptions } from './options/known.ts'
 import { describeValue } from './options/checks.ts'
 import { resolveCacheOptions, SET_OPTIONS, type ResolvedEntryOptions } from './options/resolve.ts'
 import type { CacheOptions, EntryOptions } from './options/types.ts'
-import type { Call } from './engine/compute.ts'
 import { valueOf, type CacheResult } from './engine/result.ts'
 import { tagId } from './engine/tags.ts'
 
@@ -62,8 +61,7 @@ class CacheFacade implements Cache {
     // The hot path, as for a memoized function: one L1 lookup, no allocation, no await.
     const hit = ns.engine.hot(full, resolved, ns.origin)
     if (hit !== undefined) return Promise.resolve(hit.value as T)
-    const call: Call<T> = { key: full, scope: ns.scope, factory, options: resolved, origin: ns.origin }
-    return ns.engine.read(call).then(valueOf)
+    return ns.engine.read(ns.call(full, factory, resolved)).then(valueOf)
   }
 
   async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
@@ -80,7 +78,7 @@ class CacheFacade implements Cache {
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {
     if (options !== undefined && options !== null && typeof options === 'object') refuseUnknownOptions(options, SET_OPTIONS, 'set')
     const ns = this.#ns
-    await ns.engine.write({ key: ns.keyOf(key), scope: ns.scope, factory: () => value, options: ns.resolveOptions(options, 'set'), origin: ns.origin })
+    await ns.engine.write(ns.call(ns.keyOf(key), () => value, ns.resolveOptions(options, 'set')))
   }
 
   async delete(key: string): Promise<void> {

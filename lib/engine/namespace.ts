@@ -71,10 +71,14 @@ export class Namespace {
     return options === undefined ? defaults : resolveEntryOptions(defaults as ResolvedEntryOptions, options, where)
   }
 
+  /** A call of this namespace on a full key (see {@link keyOf}): the one place a `Call` of a user key is made. */
+  call<T>(fullKey: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Call<T> {
+    return { key: fullKey, scope: this.scope, factory, options, origin: this.origin }
+  }
+
   /** The read-through call for a user key, with resolved options. */
   getOrSet<T>(key: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
-    const call: Call<T> = { key: this.keyOf(key), scope: this.scope, factory, options, origin: this.origin }
-    return this.engine.read(call)
+    return this.engine.read(this.call(this.keyOf(key), factory, options))
   }
 
   /** Key base, scope tags and (for tracing) origin of a memoized function. */

@@ -250,7 +250,7 @@ export class HttpCache<Req, Res> {
   /** Stores `value` under `key` with the engine's options (its lifetime from its own times). */
   private store(key: string, value: Value): Promise<void> {
     const ns = this.ns
-    return ns.engine.write({ key: ns.keyOf(key), scope: ns.scope, factory: () => value, options: this.entry, origin: ns.origin })
+    return ns.engine.write(ns.call(ns.keyOf(key), () => value, this.entry))
   }
 
   /**

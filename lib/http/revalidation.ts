@@ -78,14 +78,14 @@ export class Revalidations<Req, Res> {
       const copy = await ex.refresh(keeping.maxBodySize)
       return store(ex, copy === undefined || failed(copy) ? undefined : storedOf(copy, keeping), found.base, found.variant)
     }
-    const call = { key: ns.keyOf(found.key), scope: ns.scope, factory, options: entry, origin: ns.origin }
+    const call = ns.call(ns.keyOf(found.key), factory, entry)
     ns.engine.refreshInBackground<Value>(call, { value: stored, created: found.created, freshUntil: stored.f, staleUntil: stored.e, tags: stored.t })
   }
 
   /** The engine's recompute of `key` (a run of `factory` here, or another process's): concurrent callers here share it. */
   private run(key: string, factory: () => Promise<Value>): Promise<Value> {
     const { ns, entry } = this.deps
-    const flight = ns.engine.recompute<Value>({ key: ns.keyOf(key), scope: ns.scope, factory, options: entry, origin: ns.origin })
+    const flight = ns.engine.recompute<Value>(ns.call(ns.keyOf(key), factory, entry))
     const shared = flight.finally(() => {
       if (this.running.get(key) === shared) this.running.delete(key)
     })
