@@ -5,6 +5,7 @@
  */
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
+import { checkCacheOption } from '../options/cache-option.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
 import { parseDuration } from '../options/duration.ts'
 import type { Duration } from '../options/types.ts'
@@ -193,15 +194,23 @@ export function resolve<Req, Res>(options: HttpCacheOptions<Req, Res>, where: st
   refuseUnknownOptions(options, alsoAllowed.length === 0 ? HTTP_OPTIONS : [...HTTP_OPTIONS, ...alsoAllowed], where)
   const given = options as Partial<HttpCacheOptions<Req, Res>>
   const cache = given.cache
-  if (typeof cache !== 'object' || cache === null || typeof cache.getOrSetEntry !== 'function') {
-    throw new InvalidOptionError(`${where}: cache must be a cache from createCache(), got ${typeof cache}`)
-  }
+  if (cache === undefined) throw new InvalidOptionError(`${where} needs options with a cache: ${where}({ cache })`)
+  checkCacheOption(cache, where)
+  const settings = resolveSettings(given, where)
+  return { ...settings, cache: cache.namespace(settings.namespace) }
+}
+
+/**
+ * Every option but the cache, checked and with its defaults: what a NestJS module or
+ * route checks when it is declared, before its cache exists.
+ */
+export function resolveSettings<Req, Res>(given: Partial<HttpCacheOptions<Req, Res>>, where: string): Omit<Resolved<Req, Res>, 'cache'> & { namespace: string } {
   checkKinds(given, where)
   const vary = names(given.vary, `${where}: vary`)
   const namespace = given.namespace ?? 'http'
   if (typeof namespace !== 'string' || namespace === '') throw new InvalidOptionError(`${where}: namespace must be a non-empty string`)
   return {
-    cache: cache.namespace(namespace),
+    namespace,
     ...times(given, where),
     tags: given.tags,
     key: given.key,

@@ -7,7 +7,8 @@ import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
 import { describeValue } from '../options/checks.ts'
-import { HTTP_OPTIONS, resolve, type HttpCacheOptions } from '../http/options.ts'
+import { HTTP_OPTIONS, resolveSettings, type HttpCacheOptions } from '../http/options.ts'
+import { isCache } from '../options/cache-option.ts'
 import { resolveCacheOptions } from '../options/resolve.ts'
 import type { CacheOptions } from '../options/types.ts'
 
@@ -112,19 +113,7 @@ export function checkHttpOptions<Req>(options: unknown, where: string): Memoredi
     throw new InvalidOptionError(`${where} must be an object, got ${describeValue(options)}`)
   }
   refuseUnknownOptions(options, ROUTE_HTTP_OPTIONS, where)
-  resolve({ ...(options as MemoredisHttpOptions<Req>), cache: PROBE }, where)
+  resolveSettings(options as MemoredisHttpOptions<Req>, where)
   return options as MemoredisHttpOptions<Req>
 }
 
-/** Stands for the module's cache while options are checked before it exists: the checks only look at its shape. */
-const PROBE = {
-  getOrSetEntry: () => Promise.reject(new Error('not a cache')),
-  namespace(): Cache {
-    return PROBE
-  },
-} as unknown as Cache
-
-export function isCache(value: unknown): value is Cache {
-  const v = value as Partial<Cache> | null
-  return typeof v === 'object' && v !== null && typeof v.getOrSetEntry === 'function' && typeof v.invalidateTags === 'function' && typeof v.close === 'function'
-}
