@@ -3,7 +3,7 @@ import { slotOf, slotTag } from '../redis/slot.ts'
 /** How many buckets the stamps are spread over (their hash slots, on a Cluster). */
 export const STAMP_BUCKETS = 16
 
-/** The bucket of a tag or scope id: any fixed spread will do. */
+/** The bucket of a tag or scope id: a fixed spread, the same in every process. */
 function bucketOf(id: string): number {
   return slotOf(id) % STAMP_BUCKETS
 }

@@ -6,9 +6,6 @@ import { RedisConnection } from './connection.ts'
 import type { Fill, LockRead, ReadOrLock, RedisStore } from './store.ts'
 import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
-export type { Fill, LockRead, ReadOrLock } from './store.ts'
-export { errorCodeOf, type RedisCounts, type RedisTierEvents, type RedisTierOptions, type RoundTripObserver } from './connection.ts'
-
 /**
  * L2: the commands and scripts of the Redis path, each sent through the connection's
  * `run` (`connection.ts`: timeout, circuit breaker, counts). Scripts name a value and its
