@@ -69,7 +69,7 @@ export interface FastifyRouteCacheOptions {
    */
   tags?: readonly string[] | ((request: FastifyRequest, reply: FastifyReply) => readonly string[])
   /**
-   * The identity of the resource, replacing host + normalized URL (see the plugin's
+   * The identity of the resource, replacing host + the URL as sent (see the plugin's
    * `key`).
    * @default undefined // the plugin's
    */

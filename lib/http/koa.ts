@@ -25,7 +25,7 @@ export type { CacheStatus } from './types.ts'
 
 /**
  * Caches GET and HEAD responses: status, body and the headers that describe it, keyed by
- * host, normalized URL, the `vary` request headers and the forwarding headers a request
+ * host, the URL as sent, the `vary` request headers and the forwarding headers a request
  * has (`X-Forwarded-Host`, ...); a request that rewrites its URL or method
  * (`X-Original-URL`, ...) bypasses the cache unless `rewriteHeaders` is `'key'`.
  * Answers with `X-Cache: HIT | MISS | STALE | BYPASS` and `Age`, and with 304 when the

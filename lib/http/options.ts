@@ -66,7 +66,7 @@ export interface HttpCacheOptions<Req, Res> {
    */
   tags?: (req: Req, res: Res) => readonly string[]
   /**
-   * The identity of the resource, replacing host + normalized URL in the key. The method,
+   * The identity of the resource, replacing host + the URL as sent in the key. The method,
    * the headers in `vary`, the forwarding headers a request has (see {@link FORWARDING})
    * and the headers in the response's `Vary` are still added.
    * @default undefined // none
