@@ -73,6 +73,11 @@ async function evict(t: TopologyHandle, prefix: string, policy: Policy): Promise
   return taken.length
 }
 
+/** Resolves once Redis's LRU clock counts `key` idle (its next tick, within a second): a condition polled, not a sleep. */
+async function untilIdle(client: Redis, key: string): Promise<void> {
+  while (Number(await client.object('IDLETIME', key)) < 1) await new Promise((resolve) => setTimeout(resolve, 10))
+}
+
 function stale(values: Values, covers: { f: boolean; k: boolean }, old: number): number {
   const count = (list: number[]): number => list.filter((v) => v === old).length
   return (covers.f ? count(values.f) : 0) + (covers.k ? count(values.k) : 0)
@@ -169,6 +174,9 @@ describe('no invalidation comes undone when Redis really runs out of memory', fu
         const kinds = ['tag', 'fn', 'cache'] as const
         for (const kind of kinds) await writer.call('read', `mem-${kind}`, 300, 1)
         for (const kind of kinds) await invalidator.call('invalidate', `mem-${kind}`, kind, 300)
+        // Redis's LRU clock ticks once a second: until it has, the stamps and the values read
+        // next would be equally recent, and LRU would evict at random among them.
+        if (policy === 'allkeys-lru') await untilIdle(client, (await keysOf([client], 'mem-*:!tag:*'))[0] ?? '')
         // The values are read often (by an app that has no L1 of them): to LRU and LFU, hotter than the stamps.
         const values = [...(await keysOf([client], 'mem-*:ns:k*')), ...(await keysOf([client], 'mem-*:ns!*'))]
         for (let round = 0; round < 20; round++) await pipelined(client, values.map((k) => ['get', k]))
@@ -211,7 +219,6 @@ async function fillUntilGone(client: Redis, stamps: string[]): Promise<void> {
     // Each key read right after its write: only the key being written is ever colder than the stamps.
     const commands = Array.from({ length: 50 }, (_, i) => `junk:${batch}:${i}`).flatMap((k) => [['set', k, junk], ...Array.from({ length: 8 }, () => ['get', k])])
     await pipelined(client, commands)
-    if (batch % 20 === 0) console.log(batch, Date.now() % 100000, await client.exists(...stamps), /evicted_keys:(\d+)/.exec(await client.info('stats'))?.[1], await Promise.all(stamps.map((k) => client.object('FREQ', k).catch(() => -1))), (await client.dbsize()))
     if ((await client.exists(...stamps)) === 0) return
   }
   throw new Error('the stamps were never evicted')
