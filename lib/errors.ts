@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ERR_NOT_REPLICATED'
   | 'ERR_CLOSED'
   | 'ERR_TAG_INVALIDATION'
+  | 'ERR_NO_REDIS_CLIENT'
 
 /** Base class of every error memoredis creates. */
 export class MemoredisError extends Error {
@@ -44,6 +45,22 @@ export class MemoredisError extends Error {
 export class InvalidOptionError extends MemoredisError {
   constructor(message: string) {
     super('ERR_INVALID_OPTION', message)
+  }
+}
+
+/**
+ * `createCache` was given a Redis URL or options, and no Redis client library is
+ * installed beside memoredis to connect with (they are optional peer dependencies).
+ * Thrown by `createCache` at once. Install one of {@link packages}, or pass the app's own client.
+ */
+export class NoRedisClientError extends MemoredisError {
+  /** The packages any one of which would do, in memoredis's order of preference. */
+  readonly packages: readonly string[]
+
+  constructor(packages: readonly string[]) {
+    const list = packages.map((name) => `npm install ${name}`).join(', or ')
+    super('ERR_NO_REDIS_CLIENT', `the redis option needs a Redis client library and none is installed: ${list}`)
+    this.packages = packages
   }
 }
 

@@ -31,6 +31,7 @@ export type {
   LockOptions,
   TimeoutOptions,
 } from './options/types.ts'
+export type { IoredisConnectionOptions, IoredisLikeClient, IoredisLikeOptions, IoredisPassThroughKey } from './options/redis-source.ts'
 export {
   MemoredisError,
   InvalidOptionError,
@@ -47,5 +48,6 @@ export {
   ReplicationError,
   CacheClosedError,
   TagInvalidationError,
+  NoRedisClientError,
   type ErrorCode,
 } from './errors.ts'

@@ -1,4 +1,4 @@
-import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import type { IoredisLikeClient, IoredisLikeOptions } from './redis-source.ts'
 import type { Codec } from '../codec/types.ts'
 
 /**
@@ -136,14 +136,17 @@ export interface CacheOptions {
   /**
    * Where L2 lives: a URL (`redis://` or `rediss://`), ioredis options (a plain object
    * whose keys are all ioredis connection options: host, port, path, username, password,
-   * db, tls, ...), or an ioredis 5 or 6 `Redis` or `Cluster`, recognised by its shape so
-   * that the app's own copy of ioredis works (used as a template: memoredis opens its own
-   * connections with the same settings, through that copy, and closes them on `close()`).
-   * Anything else is refused with `InvalidOptionError`. An empty or blank string
-   * (`REDIS_URL=` in a `.env` file) is the same as omitting it.
+   * db, tls, ...), or the app's own client: an ioredis 5 or 6 or iovalkey `Redis` or
+   * `Cluster`, recognised by its shape so that the app's own copy of the library works
+   * (used as a template: memoredis opens its own connections with the same settings,
+   * through that copy, and closes them on `close()`). A URL or options load the first
+   * installed of ioredis and iovalkey (see docs/clients.md); with none installed,
+   * `createCache` throws `NoRedisClientError`. Anything else is refused with
+   * `InvalidOptionError`. An empty or blank string (`REDIS_URL=` in a `.env` file) is the
+   * same as omitting it.
    * @default undefined // an L1-only cache
    */
-  redis?: string | RedisOptions | Redis | Cluster
+  redis?: string | IoredisLikeOptions | IoredisLikeClient
   /**
    * Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - .`; no `:`
    * (so that no prefix nests inside another's keys: `team.app`, not `team:app`).

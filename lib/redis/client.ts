@@ -1,13 +1,16 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../errors.ts'
+import type { IoredisLikeOptions } from '../options/redis-source.ts'
+import { library } from './library.ts'
 
 /**
- * The app's Redis client, recognised by its shape. ioredis is a peer dependency: the app's
- * `Redis` or `Cluster` may come from another copy of ioredis than memoredis's own import
- * (ioredis 5 in the app, or two copies installed), so `instanceof` would take it for an
- * options object and connect to 127.0.0.1:6379. Both ioredis 5 and 6 set `isCluster` on
- * every client (`true` on a Cluster, `false` on a Redis) and give it `duplicate()`,
- * `options` and `status`; a Cluster also has `nodes()`.
+ * The app's Redis client, recognised by its shape. ioredis and iovalkey are optional peer
+ * dependencies: the app's `Redis` or `Cluster` may come from either, or from another copy
+ * than the one memoredis would load (ioredis 5 in the app, or two copies installed), so
+ * `instanceof` would take it for an options object and connect to 127.0.0.1:6379. ioredis
+ * 5 and 6 and iovalkey (ioredis's fork) set `isCluster` on every client (`true` on a
+ * Cluster, `false` on a Redis) and give it `duplicate()`, `options` and `status`; a
+ * Cluster also has `nodes()`. Types come from ioredis alone: iovalkey's are the same.
  */
 
 /** A command connection memoredis opens: a single node or a Cluster. */
@@ -26,12 +29,13 @@ export type RedisSourceKind =
   | { kind: 'invalid'; reason: string }
 
 /**
- * Every connection option of ioredis 5 and 6 (`RedisOptions`, with its standalone, TLS and
- * Sentinel parts). A `redis` value that is a plain object is taken as ioredis options
- * only when all its keys are among these: a client from another library, a wrapper or a
- * typo is refused instead of silently connecting to 127.0.0.1:6379.
+ * Every connection option of ioredis 5 and 6 and iovalkey (`RedisOptions`, with its
+ * standalone, TLS and Sentinel parts). A `redis` value that is a plain object is taken as
+ * options only when all its keys are among these: a client from another library, a
+ * wrapper or a typo is refused instead of silently connecting to 127.0.0.1:6379. The
+ * public type {@link IoredisLikeOptions} has the same keys (checked below).
  */
-export const REDIS_OPTION_KEYS: ReadonlySet<string> = new Set([
+const OPTION_KEYS = [
   // where: standalone and TLS
   'host', 'port', 'path', 'family', 'tls', 'disconnectTimeout',
   // who
@@ -47,7 +51,13 @@ export const REDIS_OPTION_KEYS: ReadonlySet<string> = new Set([
   'sentinels', 'name', 'role', 'preferredSlaves', 'sentinelUsername', 'sentinelPassword', 'sentinelTLS',
   'enableTLSForSentinelMode', 'natMap', 'updateSentinels', 'sentinelRetryStrategy', 'sentinelReconnectStrategy',
   'sentinelMaxConnections', 'sentinelCommandTimeout', 'failoverDetector',
-])
+] as const satisfies readonly (keyof IoredisLikeOptions)[]
+
+// Fails to compile when the public type has a key the list lacks.
+const everyKeyListed: Record<Exclude<keyof IoredisLikeOptions, (typeof OPTION_KEYS)[number]>, never> = {}
+void everyKeyListed
+
+const REDIS_OPTION_KEYS: ReadonlySet<string> = new Set(OPTION_KEYS)
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null
 
@@ -95,7 +105,7 @@ export function classifyRedisSource(x: unknown): RedisSourceKind {
   if (Array.isArray(x)) return { kind: 'invalid', reason: `${expected} an array` }
   if (!isPlainObject(x)) {
     const name = typeof x.constructor === 'function' && x.constructor.name !== '' ? `a ${x.constructor.name}` : 'an object'
-    return { kind: 'invalid', reason: `${expected} ${name}, which is neither an ioredis 5 or 6 client nor plain options` }
+    return { kind: 'invalid', reason: `${expected} ${name}, which is neither an ioredis 5 or 6 or iovalkey client nor plain options` }
   }
   const unknown = Object.keys(x).filter((key) => !REDIS_OPTION_KEYS.has(key))
   if (unknown.length > 0) {
@@ -106,13 +116,16 @@ export function classifyRedisSource(x: unknown): RedisSourceKind {
 }
 
 /**
- * Checks the `redis` option of `createCache` (see {@link classifyRedisSource}).
+ * Checks the `redis` option of `createCache` (see {@link classifyRedisSource}); a URL or
+ * options load the client library they need now, so that a missing one fails at once.
  * @throws InvalidOptionError naming `where` when `value` is neither a URL, nor ioredis
- *   options, nor an ioredis 5 or 6 `Redis` or `Cluster`.
+ *   options, nor an ioredis 5 or 6 or iovalkey `Redis` or `Cluster`.
+ * @throws NoRedisClientError for a URL or options when no client library is installed.
  */
 export function checkRedisSource(value: unknown, where: string): RedisSource {
   const source = classifyRedisSource(value)
   if (source.kind === 'invalid') throw new InvalidOptionError(`${where}: redis ${source.reason}`)
+  if (source.kind === 'url' || source.kind === 'options') library()
   return value as RedisSource
 }
 
@@ -131,9 +144,8 @@ const OWN: RedisOptions = {
 /**
  * Opens memoredis's own connection from a URL, options, a Redis or a Cluster (a template,
  * never used itself). A template is duplicated, so the new connection is made by the
- * app's own copy of ioredis, with the template's settings; a URL or options make a new
- * `Redis` with memoredis's import of ioredis (the peer dependency: the app's, once
- * installed). `overrides` win over memoredis's settings (offline queue off, no resends,
+ * app's own copy of its library, with the template's settings; a URL or options make a
+ * new `Redis` of the preferred library installed (`library.ts`). `overrides` win over memoredis's settings (offline queue off, no resends,
  * no retries per request, reconnect every 100 ms × attempts up to 1 s).
  */
 export function connect(source: RedisSource, overrides: RedisOptions = {}): Client {
@@ -147,6 +159,19 @@ export function connect(source: RedisSource, overrides: RedisOptions = {}): Clie
     })
   }
   if (isRedisClient(source)) return source.duplicate({ ...OWN, lazyConnect: false, ...overrides })
+  const { Redis } = library()
   if (typeof source === 'string') return new Redis(source, { ...OWN, ...overrides })
   return new Redis({ ...source, ...OWN, lazyConnect: false, ...overrides })
+}
+
+/**
+ * A connection to one node of `cluster` (`options` say which, and how), made by the
+ * Cluster's own library, the app's copy of ioredis or iovalkey: a node's `duplicate()`
+ * with `options` over its settings. The preferred library makes it while the Cluster knows no node yet.
+ */
+export function nodeConnection(cluster: Cluster, options: RedisOptions): Redis {
+  const node = cluster.nodes('all')[0]
+  // A node's own settings that `options` do not name must not carry over (a replica's readOnly).
+  if (node !== undefined) return node.duplicate({ readOnly: false, ...options })
+  return new (library().Redis)(options)
 }

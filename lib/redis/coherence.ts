@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
 import { busMessage, foreignKeys } from './bus-message.ts'
-import { connect, isCluster, retryStrategy, type RedisSource } from './client.ts'
+import { connect, isCluster, nodeConnection, retryStrategy, type RedisSource } from './client.ts'
 import type { RedisTier } from './tier.ts'
 
 /**
@@ -321,7 +321,7 @@ export class Coherence {
       if (this.listeners.has(address)) continue
       const at = address.lastIndexOf(':')
       const node = { host: address.slice(0, at), port: Number(address.slice(at + 1)) }
-      this.listen(address, new Redis({ ...options, ...node, ...LISTENER, retryStrategy }))
+      this.listen(address, nodeConnection(cluster, { ...options, ...node, ...LISTENER, retryStrategy }))
     }
   }
 

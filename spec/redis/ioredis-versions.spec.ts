@@ -4,16 +4,18 @@ import { createRequire } from 'node:module'
 import { createServer, type Server } from 'node:net'
 import { Cluster as Cluster6, Redis as Redis6 } from 'ioredis'
 import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis5'
+import { Cluster as ClusterValkey, Redis as RedisValkey } from 'iovalkey'
 import { createCache, InvalidOptionError, memoize, type Cache, type CacheOptions } from 'memoredis'
 import { classifyRedisSource, isCluster, isRedisClient } from '../../lib/redis/client.ts'
 import { startupNodes, useCluster } from '../support/redis-cluster.ts'
 import { useRedis } from '../support/redis.ts'
 
 /**
- * The app's own ioredis: memoredis takes ioredis as a peer dependency and recognises a
- * client by its shape, so a `Redis` or `Cluster` from ioredis 5 (another copy than
- * memoredis's own import, ioredis 6 here) is used as given, on a single node and on a
- * 3-master cluster: never mistaken for options that connect to 127.0.0.1:6379.
+ * The app's own ioredis or iovalkey: memoredis takes either as an optional peer and
+ * recognises a client by its shape, so a `Redis` or `Cluster` from ioredis 5 (another
+ * copy than the ioredis 6 memoredis would load here) or from iovalkey is used as given,
+ * on a single node and on a 3-master cluster: never mistaken for options that connect to
+ * 127.0.0.1:6379, and its connections made by the client's own library.
  */
 
 const require = createRequire(import.meta.url)
@@ -21,6 +23,8 @@ const require = createRequire(import.meta.url)
 interface Flavour {
   readonly name: string
   readonly version: string
+  /** The major version its package must have. */
+  readonly major: string
   /** A template (lazy, never connects itself) for a single node, its connections named `name`. */
   single(host: string, port: number, name: string): unknown
   /** A template for a cluster, its connections named `name`. */
@@ -30,15 +34,24 @@ interface Flavour {
 const FLAVOURS: Flavour[] = [
   {
     name: 'ioredis 5',
+    major: '5',
     version: (require('ioredis5/package.json') as { version: string }).version,
     single: (host, port, name) => new Redis5(port, host, { lazyConnect: true, connectionName: name }),
     cluster: (nodes, name) => new Cluster5(nodes, { lazyConnect: true, redisOptions: { connectionName: name } }),
   },
   {
     name: 'ioredis 6',
+    major: '6',
     version: (require('ioredis/package.json') as { version: string }).version,
     single: (host, port, name) => new Redis6(port, host, { lazyConnect: true, connectionName: name }),
     cluster: (nodes, name) => new Cluster6(nodes, { lazyConnect: true, redisOptions: { connectionName: name } }),
+  },
+  {
+    name: 'iovalkey',
+    major: '0',
+    version: (require('iovalkey/package.json') as { version: string }).version,
+    single: (host, port, name) => new RedisValkey(port, host, { lazyConnect: true, connectionName: name }),
+    cluster: (nodes, name) => new ClusterValkey(nodes, { lazyConnect: true, redisOptions: { connectionName: name } }),
   },
 ]
 
@@ -136,8 +149,8 @@ function specsFor(topology: () => Topology): void {
         return cache
       }
 
-      it(`is that major version of ioredis (${flavour.version}), recognised as a client`, () => {
-        expect(flavour.version.split('.')[0]).to.equal(flavour.name.slice(-1))
+      it(`is that major version (${flavour.version}), recognised as a client`, () => {
+        expect(flavour.version.split('.')[0]).to.equal(flavour.major)
         const template = topology().template(flavour, 'shape')
         templates.push(template as { disconnect(): void })
         const cluster = topology().name === 'cluster'
@@ -186,7 +199,7 @@ function specsFor(topology: () => Topology): void {
   }
 }
 
-describe('the app’s ioredis (5 or 6), recognised by shape', () => {
+describe('the app’s ioredis (5 or 6) or iovalkey, recognised by shape', () => {
   describe('on a single node', () => {
     const redis = useRedis()
     specsFor(() => {
@@ -220,7 +233,7 @@ describe('the redis option', () => {
       { duplicate: () => undefined, status: 'ready', options: {} },
       /'duplicate', 'status', 'options', which ioredis does not know/,
     ],
-    ['an instance of some other class', new NotAClient(), /got a NotAClient, which is neither an ioredis 5 or 6 client nor plain options/],
+    ['an instance of some other class', new NotAClient(), /got a NotAClient, which is neither an ioredis 5 or 6 or iovalkey client nor plain options/],
     ['a Map', new Map([['host', 'x']]), /got a Map/],
     ['an array', ['redis://127.0.0.1'], /got an array/],
     ['null', null, /got null/],

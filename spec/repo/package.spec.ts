@@ -3,7 +3,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Lock } from '../support/lockfile.ts'
-import { CJS, CONSUMER, ESM, INTERNAL, IOREDIS5, IOREDIS5_APP, LOADS, MAIN_APP } from '../support/package-consumers.ts'
+import { CJS, CLIENT_APPS, CLIENT_RUN, CONSUMER, ESM, INTERNAL, ioredisLikeApp, IOREDIS5_APP, LOADS, MAIN_APP, NO_CLIENT_APP, NO_CLIENT_RUN } from '../support/package-consumers.ts'
+import { useRedis } from '../support/redis.ts'
 import { appManifest, describeDependencyErrors, installApp, installedVersion, ok, pack, ROOT, run, typecheck, type Diagnostics } from '../support/package-app.ts'
 
 /**
@@ -57,16 +58,22 @@ describe('the npm package', function () {
     expect(packed.filter((f) => /^(spec|bench|examples|\.ci)\//.test(f))).to.deep.equal([])
   })
 
-  it('installs ioredis, its peer dependency, beside it (npm installs peers), at the version package-lock.json pins', () => {
-    expect(installedVersion(app, 'ioredis')).to.equal(lock.pinned('ioredis').version)
-    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as Record<string, Record<string, string>>
+  it('declares every Redis client an optional peer dependency, so that npm installs none of them for the app', () => {
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as Record<string, Record<string, unknown>>
+    for (const client of Object.keys(CLIENT_APPS)) {
+      expect(manifest.peerDependencies?.[client], client).to.be.a('string')
+      expect(manifest.peerDependenciesMeta?.[client], client).to.deep.equal({ optional: true })
+      expect(manifest.dependencies?.[client], client).to.equal(undefined)
+    }
     expect(manifest.peerDependencies?.ioredis).to.equal('^5 || ^6')
-    expect(manifest.dependencies?.ioredis).to.equal(undefined)
     expect(manifest.engines?.node).to.equal('>=20.19')
+    // The main app named ioredis itself: it is there, at the locked version, and nothing else is.
+    expect(installedVersion(app, 'ioredis')).to.equal(lock.pinned('ioredis').version)
+    expect(installedVersion(app, 'iovalkey')).to.equal(undefined)
   })
 
   it('gives the app exactly the lockfile’s versions: its dependencies, memoredis’s own, and what they need in turn', () => {
-    const { pins } = lock.closure([...MAIN_APP, 'ioredis', 'lru-cache', 'superjson', 'p-limit', 'fastify-plugin'])
+    const { pins } = lock.closure([...MAIN_APP, 'lru-cache', 'superjson', 'p-limit', 'fastify-plugin'])
     // Enough of the tree to mean something: the peers, the frameworks' types, the transitive ones.
     expect(Object.keys(pins)).to.include.members(['ioredis', '@ioredis/commands', 'redis-errors', 'fastify', '@types/node', 'undici-types', 'superjson', 'copy-anything'])
     const moved = Object.entries(pins).filter(([name, version]) => installedVersion(app, name) !== version)
@@ -77,7 +84,8 @@ describe('the npm package', function () {
     const manifest = appManifest({ tarball, dependencies: MAIN_APP, versions: 'locked' }) as { dependencies: Record<string, string>; overrides: Record<string, string> }
     const versions = [...Object.entries(manifest.dependencies).filter(([name]) => name !== 'memoredis'), ...Object.entries(manifest.overrides)]
     expect(versions.filter(([, version]) => !/^\d+\.\d+\.\d+(?:-[\w.]+)?$/.test(version))).to.deep.equal([])
-    expect(manifest.overrides.ioredis).to.equal(lock.pinned('ioredis').version)
+    expect(manifest.dependencies.ioredis).to.equal(lock.pinned('ioredis').version)
+    expect(manifest.overrides.superjson).to.equal(lock.pinned('superjson').version)
   })
 
   it('is imported as ESM (memoredis, memoredis/express, memoredis/koa, memoredis/fastify) and memoizes with an L1-only cache', async () => {
@@ -86,7 +94,7 @@ describe('the npm package', function () {
     expect(JSON.parse(result.stdout)).to.deep.equal({ first: 144, second: 144, runs: 1, express: 'function', koa: 'function', fastify: 'function' })
   })
 
-  it('loads no framework for memoredis, and no Fastify for memoredis/fastify (its imports of it are types)', async () => {
+  it('loads no framework and no Redis client for memoredis, and no Fastify for memoredis/fastify (its imports of it are types)', async () => {
     writeFileSync(join(app, 'loads.mjs'), LOADS)
     const loaded: Record<string, string[]> = {}
     for (const entry of ['memoredis', 'memoredis/fastify', 'fastify']) {
@@ -144,10 +152,40 @@ describe('the npm package', function () {
     await installApp({ dir: app5, tarball, dependencies: IOREDIS5_APP, versions: 'locked' })
     expect(installedVersion(app5, 'ioredis')).to.equal(lock.pinned('ioredis5').version).and.match(/^5\./)
     expect(existsSync(join(app5, 'node_modules', 'memoredis', 'node_modules', 'ioredis'))).to.equal(false)
-    writeFileSync(join(app5, 'app.ts'), IOREDIS5)
+    writeFileSync(join(app5, 'app.ts'), ioredisLikeApp('ioredis'))
     const result = await typecheck(app5, ['app.ts'])
     report(result)
     expect(result.ours).to.deep.equal([])
+  })
+
+  describe('in an app whose only Redis client is one library', () => {
+    const redis = useRedis()
+
+    for (const [library, dependencies] of Object.entries(CLIENT_APPS)) {
+      it(`${library}: loads it only for a cache on Redis, round-trips rich values by URL and by the app's own client, and typechecks`, async () => {
+        const dir = join(work, `only-${library}`)
+        await installApp({ dir, tarball, dependencies, versions: 'locked' })
+        const others = Object.keys(CLIENT_APPS).filter((name) => name !== library)
+        expect(others.filter((name) => installedVersion(dir, name) !== undefined), 'other clients installed').to.deep.equal([])
+        writeFileSync(join(dir, 'run.mjs'), CLIENT_RUN)
+        const result = JSON.parse(ok(await run(process.execPath, ['run.mjs', library, redis.url], dir), `the ${library} app`).stdout) as unknown
+        expect(result).to.deep.equal({ before: 0, n: 42, date: true, set: true, l2: 'up', ownStatus: 'wait' })
+        writeFileSync(join(dir, 'app.ts'), ioredisLikeApp(library))
+        const types = await typecheck(dir, ['app.ts'])
+        report(types)
+        expect(types.ours).to.deep.equal([])
+      })
+    }
+
+    it('with none: an L1-only cache works, and a cache on Redis fails at once with NoRedisClientError naming the packages', async () => {
+      const dir = join(work, 'no-client')
+      await installApp({ dir, tarball, dependencies: NO_CLIENT_APP, versions: 'locked' })
+      writeFileSync(join(dir, 'run.mjs'), NO_CLIENT_RUN)
+      const result = JSON.parse(ok(await run(process.execPath, ['run.mjs'], dir), 'the app without a client').stdout) as Record<string, unknown>
+      expect(result).to.include({ value: 7, threw: true, code: 'ERR_NO_REDIS_CLIENT' })
+      expect(result.packages).to.deep.equal(Object.keys(CLIENT_APPS))
+      expect(result.message).to.match(/npm install ioredis, or npm install iovalkey/)
+    })
   })
 
   it('declares only public names: nothing marked @internal is in the shipped .d.ts files', () => {

@@ -80,8 +80,7 @@ function ownDependencies(): string[] {
 
 /**
  * The app's package.json: memoredis from the tarball, each dependency at its locked
- * version, and `overrides` pinning everything both need (peers npm installs included,
- * such as ioredis) to the lockfile's versions. With `latest`, the newest of each instead.
+ * version, and `overrides` pinning everything both need to the lockfile's versions. With `latest`, the newest of each instead.
  */
 export function appManifest(plan: Omit<AppPlan, 'dir'>): Record<string, unknown> {
   const lock = new Lock(ROOT)
@@ -98,10 +97,8 @@ export function appManifest(plan: Omit<AppPlan, 'dir'>): Record<string, unknown>
     const { name, version } = lock.pinned(entry)
     dependencies[name] = version
   }
-  // memoredis's peers that npm installs on its own (ioredis) come in through the closure of
-  // the entries that stand for them; the app's ioredis entry, when it has one, wins.
-  const peers = plan.dependencies.some((entry) => lock.pinned(entry).name === 'ioredis') ? [] : ['ioredis']
-  const { pins } = lock.closure([...plan.dependencies, ...ownDependencies(), ...peers])
+  // Every peer of memoredis is optional (npm installs none): an app gets a Redis client only by naming one.
+  const { pins } = lock.closure([...plan.dependencies, ...ownDependencies()])
   const overrides = Object.fromEntries(Object.entries(pins).filter(([name]) => dependencies[name] === undefined))
   return { name: 'app', private: true, type: 'module', dependencies, overrides }
 }

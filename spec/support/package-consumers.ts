@@ -4,8 +4,20 @@
  * source of each file it runs or typechecks.
  */
 
-/** The main app: memoredis with its peers as npm installs them (ioredis 6), plus types and Fastify for the TypeScript consumer. */
-export const MAIN_APP = ['@types/node', '@types/express', '@types/koa', 'fastify'] as const
+/** The main app: memoredis and ioredis 6, plus types and Fastify for the TypeScript consumer. */
+export const MAIN_APP = ['ioredis', '@types/node', '@types/express', '@types/koa', 'fastify'] as const
+
+/** Apps whose only Redis client is one library, by its package name (the root's lockfile pins each). */
+export const CLIENT_APPS = {
+  ioredis: ['ioredis', '@types/node'],
+  iovalkey: ['iovalkey', '@types/node'],
+} as const satisfies Record<string, readonly string[]>
+
+/** An app with no Redis client library at all. */
+export const NO_CLIENT_APP = ['@types/node'] as const
+
+/** The Redis client packages a module may load (CommonJS ones land in the require cache). */
+const CLIENTS = String.raw`/node_modules[\\/](ioredis|iovalkey|redis|@redis[\\/]client)[\\/]/`
 
 /** An app on ioredis 5 (the root's `ioredis5` alias) that passes its own clients. */
 export const IOREDIS5_APP = ['ioredis5', '@types/node'] as const
@@ -28,12 +40,52 @@ console.log(JSON.stringify({ first, second, runs, express: typeof expressCache, 
 await cache.close()
 `
 
-/** Which framework packages an import loaded (CommonJS ones, as these are, land in the require cache). */
+/** Which framework and Redis client packages an import loaded (CommonJS ones, as these are, land in the require cache). */
 export const LOADS = `import { createRequire } from 'node:module'
 await import(process.argv[2])
 const cache = createRequire(import.meta.url).cache
 const frameworks = Object.keys(cache).map((file) => /node_modules[\\\\/](express|koa|fastify)[\\\\/]/.exec(file)?.[1]).filter(Boolean)
-console.log(JSON.stringify([...new Set(frameworks)]))
+const clients = Object.keys(cache).filter((file) => ${CLIENTS}.test(file))
+console.log(JSON.stringify([...new Set(frameworks), ...(clients.length > 0 ? ['a Redis client'] : [])]))
+`
+
+/**
+ * An app whose only Redis client is \`process.argv[2]\`: caches on a URL (memoredis loads
+ * that library) and on the app's own client, a value written by one read back by another
+ * through Redis, and which client packages got loaded.
+ */
+export const CLIENT_RUN = `import { createRequire } from 'node:module'
+import { createCache } from 'memoredis'
+
+const [library, url] = process.argv.slice(2)
+const before = Object.keys(createRequire(import.meta.url).cache).filter((file) => ${CLIENTS}.test(file)).length
+const { Redis } = await import(library)
+const own = new Redis(url, { lazyConnect: true })
+const writer = createCache({ redis: url, prefix: 'app-' + library })
+const reader = createCache({ redis: own, prefix: 'app-' + library })
+await writer.set('answer', { n: 42, at: new Date(0), tags: new Set(['a']) })
+const read = await reader.get('answer')
+const health = await reader.health()
+await writer.close()
+await reader.close()
+// memoredis used the app's lazy client as a template only: never connected it, never closed it.
+const ownStatus = own.status
+own.disconnect()
+console.log(JSON.stringify({ before, n: read.n, date: read.at instanceof Date, set: read.tags instanceof Set, l2: health.l2, ownStatus }))
+`
+
+/** The app with no Redis client: an L1-only cache works, a URL fails at once with the packages to install. */
+export const NO_CLIENT_RUN = `import { createCache, NoRedisClientError } from 'memoredis'
+
+const cache = createCache()
+const value = await cache.getOrSet('k', () => 7)
+await cache.close()
+try {
+  createCache({ redis: 'redis://127.0.0.1:6379' })
+  console.log(JSON.stringify({ value, threw: false }))
+} catch (error) {
+  console.log(JSON.stringify({ value, threw: error instanceof NoRedisClientError, code: error.code, packages: error.packages, message: error.message }))
+}
 `
 
 /** The same from CommonJS (require(esm)). */
@@ -90,8 +142,8 @@ const cache = createCache()
 export const core = cache.core
 `
 
-/** The ioredis 5 app's file: its own Redis, Cluster or options handed to createCache. */
-export const IOREDIS5 = `import { Cluster, Redis } from 'ioredis'
+/** An app's file handing createCache its own Redis, Cluster or options, from `library` (ioredis 5 or 6, or iovalkey). */
+export const ioredisLikeApp = (library: string): string => `import { Cluster, Redis } from '${library}'
 import { createCache, type Cache } from 'memoredis'
 
 const caches: Cache[] = [
