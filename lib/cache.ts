@@ -1,3 +1,4 @@
+import type { FactoryContext } from './engine/factory-context.ts'
 import type { Cache, CacheHealth, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 import { Core } from './engine/core.ts'
 import { setDefaultCacheFactory } from './memoize/default-cache.ts'
@@ -47,7 +48,7 @@ class CacheFacade implements Cache {
     return new CacheFacade(new Namespace(this.#ns.core, name, false))
   }
 
-  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
+  getOrSet<T>(key: string, factory: (ctx: FactoryContext<T>) => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
     const ns = this.#ns
     let full: string
     let resolved: ResolvedEntryOptions<T>
@@ -64,7 +65,7 @@ class CacheFacade implements Cache {
     return ns.engine.read(ns.call(full, factory, resolved)).then(valueOf)
   }
 
-  async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
+  async getOrSetEntry<T>(key: string, factory: (ctx: FactoryContext<T>) => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     const ns = this.#ns
     const resolved = ns.resolveOptions(options, 'getOrSetEntry')
     checkFactory(factory, 'getOrSetEntry')
