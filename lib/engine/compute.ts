@@ -127,7 +127,9 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
     // The lock goes now, so that another process may take over; a value the function
     // still returns is stored if nobody holds the lock by then.
     await from.lock?.release()
-    void settled.late.then((late) => (late.kind === 'value' ? store(core, call, { ...s, value: late.value, lock: undefined }) : undefined))
+    // Not a value whose function called fail(), whatever it returned after.
+    const storable = (late: Settled<T>): late is { kind: 'value'; value: T } => late.kind === 'value' && ctx.failure === undefined
+    void settled.late.then((late) => (storable(late) ? store(core, call, { ...s, value: late.value, lock: undefined }) : undefined))
       .catch((error: unknown) => core.error(error, key))
       .finally(() => core.watches.unwatch(key, changed))
     return settled

@@ -1,5 +1,4 @@
-import type { Entry } from '../codec/envelope.ts'
-import { MAX_VALIDATOR } from '../codec/envelope.ts'
+import { MAX_VALIDATOR, type Entry } from '../codec/envelope.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { describeTags, describeValue } from '../options/checks.ts'
 import { parseDuration } from '../options/duration.ts'
