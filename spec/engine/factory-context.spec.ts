@@ -139,6 +139,20 @@ eachTopology((t) => {
       expect(await compute(b, 'cond', { value: token('b3') })).to.deep.include({ ran: false, status: 'hit', value: token('v1') })
     })
 
+    it('a background refresh (stale-while-revalidate) sees the validator and renews the value in place for every process', async () => {
+      await compute(a, 'cond-swr', { value: token('v1'), ttl: 1, validator: 'etag-1' })
+      const first = await stored(t, 'cond-swr')
+      await untilStale(t, 'cond-swr')
+      const served = await compute(b, 'cond-swr', { value: token('v2'), ttl: '1h', notModifiedIf: 'etag-1' }, { staleWhileRevalidate: true })
+      expect(served).to.deep.include({ status: 'stale', value: token('v1') })
+      // The refresh runs behind: until the stored value's freshness moves.
+      while (((await stored(t, 'cond-swr'))?.freshUntil ?? 0) === first?.freshUntil) await new Promise((resolve) => setImmediate(resolve))
+      const renewed = await stored(t, 'cond-swr')
+      expect(renewed?.created).to.equal(first?.created)
+      expect(renewed?.rest.equals(first?.rest ?? Buffer.alloc(0))).to.equal(true)
+      expect(await compute(a, 'cond-swr', { value: token('a2') })).to.deep.include({ ran: false, status: 'hit', value: token('v1') })
+    })
+
     it('a refresh whose validator changed stores the new value and validator', async () => {
       await compute(a, 'cond-new', { value: token('v1'), ttl: 1, validator: 'etag-1' })
       await untilStale(t, 'cond-new')
