@@ -48,9 +48,17 @@ export interface FactoryContext<T = unknown> {
    * cache closes (a `CacheClosedError`): pass it to `fetch` and the like.
    */
   readonly signal: AbortSignal
-  /** How long the value stays fresh, decided from it (over the `ttl` option). @throws InvalidOptionError for a bad duration. */
+  /**
+   * How long the value stays fresh, decided from it (over the `ttl` option): milliseconds
+   * or a {@link Duration} string. Unset: the `ttl` option.
+   * @throws InvalidOptionError for a bad duration (the call fails; nothing is stored).
+   */
   setTtl(ttl: Duration): void
-  /** How long past freshness it is kept (over the `grace` option); 0: none. @throws InvalidOptionError for a bad duration. */
+  /**
+   * How long past freshness it is kept (over the `grace` option): milliseconds or a
+   * {@link Duration} string; 0: none. Unset: the `grace` option.
+   * @throws InvalidOptionError for a bad duration.
+   */
   setGrace(grace: Duration): void
   /** The value's tags (in place of the `tags` option). @throws InvalidOptionError for a bad list. */
   setTags(tags: readonly string[]): void
