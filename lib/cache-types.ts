@@ -1,3 +1,4 @@
+import type { FactoryContext } from './engine/factory-context.ts'
 import type { CacheEventName, CacheEvents } from './observe/events.ts'
 import type { EntryOptions } from './options/types.ts'
 import type { CacheResult } from './engine/result.ts'
@@ -132,13 +133,18 @@ export interface Cache {
    * Returns the value under `key`, computing it with `factory` on a miss (once per key,
    * in this process and across processes). `key` is stored raw: `user:42` is
    * `${prefix}:${namespace}:user:42` in Redis. A bad key or option rejects with `InvalidOptionError`.
+   * `factory` gets the computation's {@link FactoryContext} (the stale entry it replaces;
+   * ttl, grace, tags and validator from the value; `skip`, `fail`, `notModified`; an
+   * abort signal), which it may ignore. `S`, the stale value's type, is `T` when `T` is
+   * given: give it (`getOrSet<Config>(...)`) when the factory reads `ctx.stale` or returns
+   * `ctx.notModified()`, which TypeScript cannot infer `T` through.
    *
    * @example
    * const user = await cache.getOrSet(`user:${id}`, () => db.users.find(id), { ttl: '10m', tags: [`user:${id}`] })
    */
-  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T>
+  getOrSet<T, S = T>(key: string, factory: (ctx: FactoryContext<S>) => T | Promise<T>, options?: EntryOptions<T>): Promise<T>
   /** {@link getOrSet}, also saying whether the value was a hit, a miss or stale, and when it was computed. */
-  getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>>
+  getOrSetEntry<T, S = T>(key: string, factory: (ctx: FactoryContext<S>) => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>>
   /** The fresh value under `key`, or undefined (never computes). */
   get<T>(key: string): Promise<T | undefined>
   /** Stores `value` under `key` in every tier. */

@@ -1,3 +1,4 @@
+import type { FactoryContext } from './engine/factory-context.ts'
 import type { Cache, CacheHealth, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
 import { Core } from './engine/core.ts'
 import { setDefaultCacheFactory } from './memoize/default-cache.ts'
@@ -16,6 +17,14 @@ import { tagId } from './engine/tags.ts'
 /** The factory of `getOrSet` and `getOrSetEntry` (`where`): a function. */
 function checkFactory(factory: unknown, where: string): void {
   if (typeof factory !== 'function') throw new InvalidOptionError(`${where} expects a function to compute the value, got ${describeValue(factory)}`)
+}
+
+/**
+ * A factory as the engine holds it. `S` (the stale value's type) is only a typing aid, `T`
+ * when the caller gives `T`: the context a factory gets holds values of the key's type.
+ */
+function asFactory<T, S>(factory: (ctx: FactoryContext<S>) => T | Promise<T>): (ctx: FactoryContext<T>) => T | Promise<T> {
+  return factory as unknown as (ctx: FactoryContext<T>) => T | Promise<T>
 }
 
 /** The `redis` and `staleByReason` parts of `stats()`: copies, so that a caller's snapshot stays put. */
@@ -47,7 +56,7 @@ class CacheFacade implements Cache {
     return new CacheFacade(new Namespace(this.#ns.core, name, false))
   }
 
-  getOrSet<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
+  getOrSet<T, S = T>(key: string, factory: (ctx: FactoryContext<S>) => T | Promise<T>, options?: EntryOptions<T>): Promise<T> {
     const ns = this.#ns
     let full: string
     let resolved: ResolvedEntryOptions<T>
@@ -61,14 +70,14 @@ class CacheFacade implements Cache {
     // The hot path, as for a memoized function: one L1 lookup, no allocation, no await.
     const hit = ns.engine.hot(full, resolved, ns.origin)
     if (hit !== undefined) return Promise.resolve(hit.value as T)
-    return ns.engine.read(ns.call(full, factory, resolved)).then(valueOf)
+    return ns.engine.read(ns.call(full, asFactory(factory), resolved)).then(valueOf)
   }
 
-  async getOrSetEntry<T>(key: string, factory: () => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
+  async getOrSetEntry<T, S = T>(key: string, factory: (ctx: FactoryContext<S>) => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>> {
     const ns = this.#ns
     const resolved = ns.resolveOptions(options, 'getOrSetEntry')
     checkFactory(factory, 'getOrSetEntry')
-    return ns.getOrSet(key, factory, resolved)
+    return ns.getOrSet(key, asFactory(factory), resolved)
   }
 
   async get<T>(key: string): Promise<T | undefined> {

@@ -20,6 +20,7 @@ export {
   type InvalidateTagsOptions,
   type InvalidatedTags,
 } from './memoize/invalidate-tags.ts'
+export { factoryContext, type FactoryContext, type StaleEntry } from './engine/factory-context.ts'
 export { registerClass, type RegisterClassOptions, type Class } from './codec/registry.ts'
 export { superjsonCodec, type Codec } from './codec/envelope.ts'
 export type { CacheEvents, CacheEventName, Tier } from './observe/events.ts'

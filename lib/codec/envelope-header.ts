@@ -11,24 +11,29 @@ export const SPACE = 32
 const NUMBER = /^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$/
 
 /**
- * Start and end offsets of the header's 6 fields, filled by `splitHeader`. Shared: decode
- * is synchronous and reads them before it calls out to the codec.
+ * Start and end offsets of the header's 6 fields, and of the optional 7th (the
+ * validator), filled by `splitHeader`. Shared: decode is synchronous and reads them
+ * before it calls out to the codec.
  */
-export const bounds = new Int32Array(12)
+export const bounds = new Int32Array(14)
 
-/** Fills `bounds` from the header line; returns the offset of its newline. */
+/**
+ * Fills `bounds` from the header line; returns the offset of its newline. A header has
+ * 6 fields, or 7 with a validator: then `bounds[12]` < `bounds[13]`; else both are 0.
+ */
 export function splitHeader(bytes: Buffer, from: number, limit: number): number {
   let n = 0
   let start = from
   for (let i = from; i < limit; i++) {
     const c = bytes[i]
     if (c !== SPACE && c !== NEWLINE) continue
-    if (n === 12) break
+    if (n === 14) break
     bounds[n++] = start
     bounds[n++] = i
     start = i + 1
     if (c === NEWLINE) {
-      if (n !== 12) break
+      if (n < 12) break
+      if (n === 12) bounds[12] = bounds[13] = 0
       return i
     }
   }

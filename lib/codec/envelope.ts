@@ -13,16 +13,18 @@ export type { Codec } from './types.ts'
 /*
  * Envelope format, version 1: the bytes stored under a value's key.
  *
- *   MR1 <flags> <codec> <created> <freshUntil> <staleUntil> <tagsLength>\n
+ *   MR1 <flags> <codec> <created> <freshUntil> <staleUntil> <tagsLength>[ <validator>]\n
  *   <tags>       tagsLength bytes: a JSON array of strings (UTF-8), or nothing for no tags
  *   <payload>    the codec's bytes, raw-deflated when flag 1 is set
  *   <mac>        32 bytes, when flag 2 is set: HMAC-SHA256 of the Redis key the value is
  *                stored under (length-prefixed) and every byte before it
  *
- * The first line is ASCII, at most 200 bytes, fields separated by one space: `flags` is
+ * The first line is ASCII, at most 400 bytes, fields separated by one space: `flags` is
  * one digit (1 = payload deflated, 2 = signed), `codec` the payload codec's name (a value
  * written by another codec is refused, not misread), times are epoch milliseconds written
- * by `String(number)`, `tagsLength` a byte count. Reading it is one pass over its ~60
+ * by `String(number)`, `tagsLength` a byte count, and `validator`, only when the entry has
+ * one (`FactoryContext.setValidator`), its UTF-8 text in base64url (a reader before it
+ * refuses such a value: a miss, never a misread one). Reading it is one pass over its ~60
  * bytes that makes no string (`envelope-header.ts`: integers are read from their
  * digits); the payload goes to the codec as a view of the input, not a copy.
  *
@@ -36,7 +38,9 @@ const MAGIC = Buffer.from('MR1 ', 'latin1')
 const FLAG_DEFLATE = 1
 const FLAG_SIGNED = 2
 const MAC_LENGTH = 32
-const MAX_HEADER = 200
+const MAX_HEADER = 400
+/** The longest validator, in UTF-8 bytes (its base64url keeps the header within `MAX_HEADER`). */
+export const MAX_VALIDATOR = 200
 const NO_TAGS: readonly string[] = Object.freeze([])
 
 /** A cached value with its lifetimes. Times are epoch milliseconds. */
@@ -51,6 +55,11 @@ export interface Entry<T = unknown> {
   staleUntil: number
   /** Tags the entry was stored with (invalidating one invalidates the entry). */
   tags: readonly string[]
+  /**
+   * What a conditional refresh compares (an ETag, a version): set by the function
+   * through its context; absent on most entries.
+   */
+  validator?: string
 }
 
 /**
@@ -177,7 +186,8 @@ export class Envelope {
     if (payload.length > this.maxValueSize) throw new ValueTooLargeError(payload.length, this.maxValueSize)
     const tagText = tags.length === 0 ? '' : JSON.stringify(tags)
     const tagLength = Buffer.byteLength(tagText)
-    const header = `MR1 ${flags} ${this.codec.name} ${created} ${freshUntil} ${staleUntil} ${tagLength}\n`
+    const validator = entry.validator === undefined ? '' : ` ${validatorField(entry.validator)}`
+    const header = `MR1 ${flags} ${this.codec.name} ${created} ${freshUntil} ${staleUntil} ${tagLength}${validator}\n`
     const size = header.length + tagLength + payload.length + (flags & FLAG_SIGNED ? MAC_LENGTH : 0)
     if (size > this.maxValueSize) throw new ValueTooLargeError(size, this.maxValueSize)
     const out = Buffer.allocUnsafe(size)
@@ -237,7 +247,10 @@ export class Envelope {
     const stored = bytes.subarray(payloadStart, end)
     const payload = flags & FLAG_DEFLATE ? this.inflate(stored) : stored
     const size = bytes.length - stored.length + payload.length
-    return { value: this.codec.decode(payload), created, freshUntil, staleUntil, tags, size }
+    const validatorEnd = bounds[13] as number
+    if (validatorEnd === 0) return { value: this.codec.decode(payload), created, freshUntil, staleUntil, tags, size }
+    const validator = Buffer.from(bytes.toString('latin1', bounds[12], validatorEnd), 'base64url').toString('utf8')
+    return { value: this.codec.decode(payload), created, freshUntil, staleUntil, tags, size, validator }
   }
 
   private isOurCodec(bytes: Buffer, start: number, end: number): boolean {
@@ -271,6 +284,14 @@ export class Envelope {
       throw new DecodeError('the stored value does not inflate', { cause: error })
     }
   }
+}
+
+/** A validator as its header field: base64url of its UTF-8 (never a space or a line break). */
+function validatorField(validator: string): string {
+  if (typeof validator !== 'string' || validator === '' || Buffer.byteLength(validator) > MAX_VALIDATOR) {
+    throw new TypeError(`Envelope.encode: a validator must be a string of 1 to ${MAX_VALIDATOR} bytes`)
+  }
+  return Buffer.from(validator, 'utf8').toString('base64url')
 }
 
 function mac(secret: Buffer, key: string, data: Buffer): Buffer {

@@ -1,4 +1,4 @@
-import type { Encoded, Entry } from '../codec/envelope.ts'
+import type { Encoded, Entry, Sized } from '../codec/envelope.ts'
 import type { Core } from './core.ts'
 import { computeChannel, readChannel, staleReasons, traceAsync, type CallOrigin, type ComputeContext } from '../observe/diagnostics.ts'
 import { EncodeError, MemoredisError } from '../errors.ts'
@@ -9,6 +9,8 @@ import type { ResolvedEntryOptions } from '../options/resolve.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { Watch } from './watches.ts'
 import { tagId } from './tags.ts'
+import { entryOf } from './entry-of.ts'
+import { Computation, type FactoryContext } from './factory-context.ts'
 
 /**
  * A computation, from the function's start to the value's write: run the function
@@ -22,12 +24,14 @@ export interface Call<T> {
   key: string
   /** Scope tag ids (`*`, `n:<ns>`, `f:<ns>:<name>`) the entry carries besides its own tags. */
   scope: readonly string[]
-  factory: () => T | Promise<T>
+  factory: (ctx: FactoryContext<T>) => T | Promise<T>
   options: ResolvedEntryOptions<T>
   /** Who made the call (the cache view, its namespace, the memoized function's name), for tracing. */
   origin: CallOrigin
   /** A refresh in the background, not a caller's call. */
   background?: boolean
+  /** The entry a refresh replaces: the function sees it (`FactoryContext.stale`); never a fallback. */
+  previous?: Entry
 }
 
 /** What a computation starts from. */
@@ -45,7 +49,8 @@ export interface ComputeFrom {
   detach?: () => void
 }
 
-type Outcome = { kind: 'stored'; entry: Entry } | Exclude<Settled<unknown>, { kind: 'value' }>
+/** `failed`: the function called `fail()`: no stale value, nothing remembered. */
+type Outcome = { kind: 'stored'; entry: Entry } | { kind: 'failed'; error: unknown } | Exclude<Settled<unknown>, { kind: 'value' }>
 
 const SOFT = Symbol('soft timeout')
 
@@ -71,6 +76,7 @@ export async function compute<T>(core: Core, call: Call<T>, from: ComputeFrom): 
     outcome = await stored
   }
   if (outcome.kind === 'stored') return resultOf(outcome.entry, 'miss')
+  if (outcome.kind === 'failed') throw outcome.error
   // Fail-safe: a stale value within grace rather than the error.
   if (from.stale !== undefined) return serveStale(core, key, from.stale, outcome.kind, outcome.error)
   if (options.errorTtl > 0) await rememberError(core, call, outcome.error)
@@ -113,22 +119,26 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
           void from.lock?.release()
           from.detach?.()
         }, options.lockLease)
-  const settled = await (computeChannel.hasSubscribers ? tracedRun(call) : runFactory(call.factory, key, options.hardTimeout))
+  const ctx = new Computation<T>(key, from.stale ?? call.previous, core.closing.signal)
+  const settled = await (computeChannel.hasSubscribers ? tracedRun(call, ctx) : runFactory(call.factory, ctx, options.hardTimeout))
   clearTimeout(lease)
-  const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed, detach: from.detach }
+  const s: Store<T> = { value: undefined as T, created, started, lock: from.lock, changed, detach: from.detach, ctx }
   if (settled.kind === 'hard-timeout') {
     // The lock goes now, so that another process may take over; a value the function
     // still returns is stored if nobody holds the lock by then.
     await from.lock?.release()
-    void settled.late.then((late) => (late.kind === 'value' ? store(core, call, { ...s, value: late.value, lock: undefined }) : undefined))
+    // Not a value whose function called fail(), whatever it returned after.
+    const storable = (late: Settled<T>): late is { kind: 'value'; value: T } => late.kind === 'value' && ctx.failure === undefined
+    void settled.late.then((late) => (storable(late) ? store(core, call, { ...s, value: late.value, lock: undefined }) : undefined))
       .catch((error: unknown) => core.error(error, key))
       .finally(() => core.watches.unwatch(key, changed))
     return settled
   }
   try {
-    if (settled.kind === 'error') {
+    if (ctx.failure !== undefined || settled.kind === 'error') {
       await from.lock?.release()
-      return settled
+      if (ctx.failure !== undefined) return { kind: 'failed', error: ctx.failure.error }
+      return settled as Outcome
     }
     core.events.emit('compute', { key, durationMs: Math.round(performance.now() - startedAt) })
     return { kind: 'stored', entry: await store(core, call, { ...s, value: settled.value }) }
@@ -142,10 +152,10 @@ async function run<T>(core: Core, call: Call<T>, from: ComputeFrom): Promise<Out
 }
 
 /** {@link runFactory} on the `memoredis:compute` channel. */
-function tracedRun<T>(call: Call<T>): Promise<Settled<T>> {
+function tracedRun<T>(call: Call<T>, ctx: Computation<T>): Promise<Settled<T>> {
   const { cache, namespace, name } = call.origin
   const context: ComputeContext = { cache, namespace, name, key: call.key, background: call.background === true }
-  return traceAsync(computeChannel, context, () => runFactory(call.factory, call.key, call.options.hardTimeout), (c, outcome) => {
+  return traceAsync(computeChannel, context, () => runFactory(call.factory, ctx, call.options.hardTimeout), (c, outcome) => {
     // runFactory never rejects: the function's error (or its hard timeout) is a settled kind.
     const settled = 'value' in outcome ? outcome.value : undefined
     if (settled?.kind === 'value') c.result = settled.value
@@ -169,37 +179,20 @@ interface Store<T> {
    * callers that joined while it was computed share a value that is not kept.
    */
   detach?: () => void
+  /** The run's context: what the function decided for its value. */
+  ctx?: Computation<T>
 }
 
-/** Encodes and stores a computed value (unless `shouldCache` says no); returns its entry. */
+/** Encodes and stores a computed value (unless `shouldCache` or `skip()` says no); returns its entry. */
 async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T>> {
   const { key, options } = call
-  const jitter = core.options.jitter
-  const ttl = options.lifetime?.(s.value) ?? (jitter > 0 ? Math.round(options.ttl * (1 - Math.random() * jitter)) : options.ttl)
-  const own = options.tags === undefined ? undefined : typeof options.tags === 'function' ? options.tags(s.value) : options.tags
-  const tags = own === undefined ? call.scope : [...call.scope, ...own.map(tagId)]
-  // Whole milliseconds, rounded up (never fresh for less than asked): freshness is checked
-  // to the millisecond, and a whole number is read back from the envelope without a string.
-  const fresh = Math.ceil(Math.max(s.created, s.started + ttl))
-  const entry: Entry<T> = { value: s.value, created: s.created, freshUntil: fresh, staleUntil: fresh + options.grace, tags }
-  if (options.shouldCache !== undefined && !options.shouldCache(s.value)) {
-    s.detach?.()
-    await s.lock?.release()
-    return entry
-  }
-  let encoded: Encoded
-  try {
-    encoded = core.envelope.encodeSized(entry, key)
-  } catch (error) {
-    core.error(error instanceof MemoredisError ? error : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error }), key)
-    s.detach?.()
-    await s.lock?.release()
-    return entry
-  }
+  const entry = entryOf({ value: s.value, options, scope: call.scope, created: s.created, started: s.started, jitter: core.options.jitter, ctx: s.ctx })
+  if (s.ctx?.skipped === true || (options.shouldCache !== undefined && !options.shouldCache(entry.value))) return notStored(entry, s)
+  const encoded = encodedFor(core, key, entry, s)
+  if (encoded === undefined) return notStored(entry, s)
   // Watched from the computation's start (`changed`) to the write's reply; the write's echo is not a change.
-  const { bytes, size } = encoded
   const writing = core.watchWrite(key, s.changed)
-  const tier = await writeL2(core, { key, entry, bytes, lock: s.lock, given: s.given === true })
+  const tier = await writeL2(core, { key, entry, bytes: encoded.bytes, lock: s.lock, given: s.given === true })
   // Not if a tag was invalidated while we computed: the value is already out of date.
   const epoch = core.tags.epoch
   let valid = core.tags.valid(entry)
@@ -209,11 +202,37 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   // older value still under way in this process must not put it back over ours.
   if (tier !== 'lost' && valid && echoes !== undefined && !core.closed) {
     core.touch(key)
-    core.l1?.set(key, entry, size, epoch, echoes)
+    core.l1?.set(key, entry, encoded.size, epoch, echoes)
   }
   core.waiters.wake(key)
   if (tier !== 'lost') core.events.emit('set', { key, tier })
   return entry
+}
+
+/** A value not kept: later callers start afresh, and the lock goes. */
+async function notStored<T>(entry: Entry<T>, s: Store<T>): Promise<Entry<T>> {
+  s.detach?.()
+  await s.lock?.release()
+  return entry
+}
+
+/**
+ * The entry's bytes and L1 size; no bytes for a value kept by `notModified()` under our
+ * lock in an unsigned cache with Redis: the stored one is renewed in place. Undefined
+ * (an `error` event) when the value does not encode.
+ */
+function encodedFor<T>(core: Core, key: string, entry: Entry<T>, s: Store<T>): { bytes: Buffer | undefined; size: number } | undefined {
+  const kept = s.ctx?.renewed === true ? (s.ctx.previous as (Entry<T> & Partial<Sized>) | undefined) : undefined
+  const inPlace = kept !== undefined && s.lock !== undefined && core.l2 !== undefined && core.options.signingKeys.length === 0
+  if (inPlace && kept.size !== undefined) return { bytes: undefined, size: kept.size }
+  let encoded: Encoded
+  try {
+    encoded = core.envelope.encodeSized(entry, key)
+  } catch (error) {
+    core.error(error instanceof MemoredisError ? error : new EncodeError(`the value for ${key} could not be encoded: ${String(error)}`, { cause: error }), key)
+    return undefined
+  }
+  return inPlace ? { bytes: undefined, size: encoded.size } : encoded
 }
 
 /**
@@ -222,8 +241,8 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
  * while nobody holds it (`'lost'` when someone computes a newer value). `'l1'` when
  * Redis is not there or failed.
  */
-async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer; lock: HeldLock | undefined; given: boolean }): Promise<Tier | 'lost'> {
-  const { key, entry, bytes, lock } = w
+async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer | undefined; lock: HeldLock | undefined; given: boolean }): Promise<Tier | 'lost'> {
+  const { key, entry, lock } = w
   const l2 = core.l2
   if (l2 === undefined) return 'l1'
   await l2.whenStarted()
@@ -233,16 +252,13 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
   }
   const ttlMs = entry.staleUntil - core.now()
   try {
-    if (w.given) await l2.set(key, bytes, ttlMs)
-    else if (lock === undefined) {
-      const written = await l2.setUnlessLocked({ key, lockKey: core.layout.lockKey(key), bytes, ttlMs, created: entry.created })
-      if (!written) return 'lost'
-    } else {
-      const written = await l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
+    const written = await send(core, l2, { ...w, ttlMs })
+    if (lock !== undefined && !w.given) {
+      // The script released the lock with the write (or found it gone).
       const going = lock.gone()
       if (going !== undefined) await going
-      if (!written) return 'lost'
     }
+    if (!written) return 'lost'
   } catch (error) {
     core.error(error, key, 'l2')
     await lock?.release()
@@ -252,6 +268,22 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
   const announced = core.announce([key])
   if (announced !== undefined) await announced
   return 'l2'
+}
+
+/**
+ * The one write command of {@link writeL2}: a value given (`cache.set`); under our lock,
+ * the value (`FILL`), or with no bytes the stored value renewed in place
+ * (`notModified()`); without the lock, only while nobody holds it. False when not written.
+ */
+async function send(core: Core, l2: NonNullable<Core['l2']>, w: { key: string; entry: Entry; bytes: Buffer | undefined; lock: HeldLock | undefined; given: boolean; ttlMs: number }): Promise<boolean> {
+  const { key, entry, bytes, lock, ttlMs } = w
+  if (w.given) {
+    await l2.set(key, bytes as Buffer, ttlMs)
+    return true
+  }
+  if (lock === undefined) return l2.setUnlessLocked({ key, lockKey: core.layout.lockKey(key), bytes: bytes as Buffer, ttlMs, created: entry.created })
+  if (bytes !== undefined) return l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
+  return l2.renew({ key, lockKey: lock.lockKey, token: lock.token, created: entry.created, freshUntil: entry.freshUntil, staleUntil: entry.staleUntil, ttlMs })
 }
 
 /** Stores a value given, not computed (`cache.set`): no lock, created now. */

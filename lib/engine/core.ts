@@ -46,6 +46,8 @@ export class Core {
   readonly lostReleases = new LostReleases()
   /** Locks this process holds now: `close()` releases them rather than leave them for their ttl. */
   readonly heldLocks = new Set<HeldLock>()
+  /** Aborted by `close()`: the signal of every function's context (`FactoryContext.signal`) follows it. */
+  readonly closing = new AbortController()
   readonly limit: ReturnType<typeof pLimit>
   /** Live memoized functions by `${ns}:${name}`. */
   readonly names = new NameRegistry()
@@ -288,6 +290,7 @@ export class Core {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.closing.abort(new CacheClosedError())
     this.waiters.wakeAll()
     this.coherence?.close()
     // Other processes would wait up to lock.wait for a computation here that will store nothing.

@@ -1,4 +1,5 @@
 import { FactoryTimeoutError } from '../errors.ts'
+import { callWith, type Computation, type FactoryContext } from './factory-context.ts'
 
 /**
  * Runs the user's function under its hard timeout. The soft timeout is not here: it is
@@ -14,19 +15,24 @@ export type Settled<T> =
   | { kind: 'hard-timeout'; error: FactoryTimeoutError; late: Promise<Settled<T>> }
 
 /**
- * Runs `factory`. Resolves (never rejects) when it returns or throws, or when
- * `hardTimeoutMs` (0: none) passes first, whatever anyone was served before: the hard
- * timeout always fires. A function that throws synchronously is an error like any other.
+ * Runs `factory` with its context `ctx`. Resolves (never rejects) when it returns or
+ * throws, or when `hardTimeoutMs` (0: none) passes first, whatever anyone was served
+ * before: the hard timeout always fires, and aborts the context's signal. A function
+ * that throws synchronously is an error like any other.
  */
-export function runFactory<T>(factory: () => T | Promise<T>, key: string, hardTimeoutMs: number): Promise<Settled<T>> {
-  const work = new Promise<T>((resolve) => resolve(factory())).then(
+export function runFactory<T>(factory: (ctx: FactoryContext<T>) => T | Promise<T>, ctx: Computation<T>, hardTimeoutMs: number): Promise<Settled<T>> {
+  const work = new Promise<T>((resolve) => resolve(callWith(factory, ctx))).then(
     (value): Settled<T> => ({ kind: 'value', value }),
     (error: unknown): Settled<T> => ({ kind: 'error', error }),
   )
   if (hardTimeoutMs <= 0) return work
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<Settled<T>>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'hard-timeout', error: new FactoryTimeoutError(key, hardTimeoutMs), late: work }), hardTimeoutMs)
+    timer = setTimeout(() => {
+      const error = new FactoryTimeoutError(ctx.key, hardTimeoutMs)
+      ctx.abort(error)
+      resolve({ kind: 'hard-timeout', error, late: work })
+    }, hardTimeoutMs)
   })
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
 }

@@ -163,7 +163,7 @@ export class LockWait {
     const revalidating =
       w.from.newerThan === 0 &&
       shouldServeStaleWhileRevalidating(w.stale, call.options) &&
-      this.around.background(call, (plain) => compute(core, plain, { stale: undefined, lock: w.lock, serverNow: w.serverNow }))
+      this.around.background(call, (plain) => compute(core, { ...plain, previous: w.stale }, { stale: undefined, lock: w.lock, serverNow: w.serverNow }))
     if (revalidating) return Promise.resolve(serveStale(core, call.key, w.stale as Entry, 'revalidate'))
     return compute(core, call, { stale: w.stale, lock: w.lock, serverNow: w.serverNow, detach: w.from.detach })
   }

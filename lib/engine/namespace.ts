@@ -1,3 +1,4 @@
+import type { FactoryContext } from './factory-context.ts'
 import type { Cache } from '../cache-types.ts'
 import type { Call } from './compute.ts'
 import type { Core } from './core.ts'
@@ -72,12 +73,12 @@ export class Namespace {
   }
 
   /** A call of this namespace on a full key (see {@link keyOf}): the one place a `Call` of a user key is made. */
-  call<T>(fullKey: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Call<T> {
+  call<T>(fullKey: string, factory: (ctx: FactoryContext<T>) => T | Promise<T>, options: ResolvedEntryOptions<T>): Call<T> {
     return { key: fullKey, scope: this.scope, factory, options, origin: this.origin }
   }
 
   /** The read-through call for a user key, with resolved options. */
-  getOrSet<T>(key: string, factory: () => T | Promise<T>, options: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
+  getOrSet<T>(key: string, factory: (ctx: FactoryContext<T>) => T | Promise<T>, options: ResolvedEntryOptions<T>): Promise<CacheResult<T>> {
     return this.engine.read(this.call(this.keyOf(key), factory, options))
   }
 

@@ -10,9 +10,14 @@ export function isFresh(entry: Entry, now: number): boolean {
   return entry.freshUntil > now
 }
 
-/** A hit that should also start a background refresh: less than `earlyRefresh` of the ttl is left. */
+/**
+ * A hit that should also start a background refresh: less than `earlyRefresh` of the ttl
+ * is left (of the entry's own, from its making, when the ttl is a function of the value).
+ */
 export function shouldRefreshEarly(entry: Entry, now: number, options: ResolvedEntryOptions<never>): boolean {
-  return options.earlyRefresh > 0 && entry.freshUntil - now <= options.earlyRefresh * options.ttl
+  if (options.earlyRefresh <= 0) return false
+  const ttl = options.ttlOf === undefined ? options.ttl : entry.freshUntil - entry.created
+  return entry.freshUntil - now <= options.earlyRefresh * ttl
 }
 
 /** Stale within grace, and stale-while-revalidate: serve it now and refresh in the background. */

@@ -131,7 +131,8 @@ export class ReadThrough {
   refreshInBackground<T>(call: Call<T>, current: Entry): void {
     // Not through `flights`: started from inside a flight, it would join that very flight
     // and refresh nothing; a foreground flight of the same key meets it at the lock instead.
-    this.background(call, (plain) => this.fill(plain, { stale: undefined, newerThan: current.created }))
+    // The function sees the entry it replaces (`FactoryContext.stale`), not as a fallback.
+    this.background(call, (plain) => this.fill({ ...plain, previous: current }, { stale: undefined, newerThan: current.created }))
   }
 
   /** Recomputes now, whatever is cached (memoized `refresh`); concurrent callers share the run. */
@@ -143,10 +144,10 @@ export class ReadThrough {
     return (await this.fill(call, { stale: undefined, newerThan: since })).value
   }
 
-  /** Stores the value `call.factory` returns under `call.key` (`cache.set`). */
+  /** Stores the value `call.factory` returns under `call.key` (`cache.set`; the factory takes no context). */
   async write<T>(call: Call<T>): Promise<void> {
     if (this.core.closed) throw new CacheClosedError()
-    await storeValue(this.core, call, await call.factory())
+    await storeValue(this.core, call, await (call.factory as () => T | Promise<T>)())
   }
 
   /** Deletes a full key everywhere, with its lock: a computation in flight, here or elsewhere, stores nothing. */

@@ -15,8 +15,13 @@ import type { CacheOptions, EntryOptions } from './types.ts'
 
 /** {@link EntryOptions} with every default applied; times in milliseconds. */
 export interface ResolvedEntryOptions<T = unknown> {
+  /** The ttl, ms; when `ttlOf` is set, only what a value is measured by for `earlyRefresh` before it has its own. */
   ttl: number
+  /** The `ttl` option given as a function of the value (its result checked when a value is stored). */
+  ttlOf?: (value: T) => unknown
   grace: number
+  /** The `grace` option given as a function of the value. */
+  graceOf?: (value: T) => unknown
   staleWhileRevalidate: boolean
   earlyRefresh: number
   tags: readonly string[] | ((value: T) => readonly string[]) | undefined
@@ -79,8 +84,14 @@ export function resolveEntryOptions<T>(
   if (options === undefined) return resolved
   const given = plainObject(options, `${where} options`)
   refuseUnknownOptions(given, ENTRY_OPTIONS, where)
-  if (given.ttl !== undefined) resolved.ttl = parseDuration(given.ttl, `${where}: ttl`)
-  if (given.grace !== undefined) resolved.grace = parseDuration(given.grace, `${where}: grace`, true)
+  if (given.ttl !== undefined) {
+    if (typeof given.ttl === 'function') resolved.ttlOf = given.ttl as (value: T) => unknown
+    else [resolved.ttl, resolved.ttlOf] = [parseDuration(given.ttl, `${where}: ttl`), undefined]
+  }
+  if (given.grace !== undefined) {
+    if (typeof given.grace === 'function') resolved.graceOf = given.grace as (value: T) => unknown
+    else [resolved.grace, resolved.graceOf] = [parseDuration(given.grace, `${where}: grace`, true), undefined]
+  }
   if (given.staleWhileRevalidate !== undefined) {
     resolved.staleWhileRevalidate = bool(given.staleWhileRevalidate, `${where}: staleWhileRevalidate`)
   }

@@ -25,17 +25,23 @@ export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `$
  */
 export interface EntryOptions<T = unknown> {
   /**
-   * How long a value stays fresh. Milliseconds or a {@link Duration} string.
+   * How long a value stays fresh. Milliseconds or a {@link Duration} string, or a
+   * function of the value that returns one (called when the value is stored; a bad
+   * duration fails the call with `InvalidOptionError` and stores nothing). The
+   * function's context (`setTtl`) wins over it.
    * @default '1m' // or the cache's ttl
+   * @example
+   * ttl: (token) => token.expiresAt - Date.now() - 5_000 // until its own expiry
    */
-  ttl?: Duration
+  ttl?: Duration | ((value: T) => Duration)
   /**
    * How long past freshness a value is kept to fall back on (when the function throws or
    * times out, or Redis is down) and, with `staleWhileRevalidate`, to serve at once while
-   * it is refreshed. Milliseconds or a {@link Duration} string; 0: no stale values.
+   * it is refreshed. Milliseconds or a {@link Duration} string, or a function of the
+   * value that returns one (as for `ttl`); 0: no stale values.
    * @default 0 // or the cache's grace
    */
-  grace?: Duration
+  grace?: Duration | ((value: T) => Duration)
   /**
    * Within grace, serve the stale value at once and refresh it in the background
    * (one refresh per key, at most `refreshConcurrency` at a time). When false, a stale
@@ -154,16 +160,17 @@ export interface CacheOptions {
    */
   prefix?: string
   /**
-   * How long a value stays fresh. Milliseconds or a {@link Duration} string ('30s', '5m', '2h').
+   * How long a value stays fresh. Milliseconds or a {@link Duration} string ('30s', '5m', '2h'),
+   * or a function of the value that returns one (see {@link EntryOptions.ttl}).
    * @default '1m'
    */
-  ttl?: Duration
+  ttl?: Duration | ((value: unknown) => Duration)
   /**
    * How long past freshness a value is kept as a fallback (see {@link EntryOptions.grace}).
-   * Milliseconds or a {@link Duration} string.
+   * Milliseconds or a {@link Duration} string, or a function of the value that returns one.
    * @default 0
    */
-  grace?: Duration
+  grace?: Duration | ((value: unknown) => Duration)
   /**
    * Serve stale within grace while refreshing in the background.
    * @default false

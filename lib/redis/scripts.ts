@@ -71,6 +71,34 @@ return 1`,
 )
 
 /**
+ * A stored value's life extended in place (a conditional refresh found it not modified),
+ * in one round trip. KEYS: value, lock. ARGV: token, the value's `created` as its header
+ * writes it, new `freshUntil`, new `staleUntil`, PX (ms). Only while `token` holds the
+ * lock, and only an unsigned envelope (flags 0 or 1: a signature covers the header, and
+ * only the client can sign) whose `created` is ARGV[2]: its header's two times are
+ * replaced, every other byte kept, and the key written again with the new expiry; the
+ * lock is released whatever was found. Tracked for the writer around the write, as FILL.
+ * Answers 1 when renewed, 0 when not.
+ */
+export const RENEW = script(
+  'RENEW',
+  `if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+local v = redis.call('get', KEYS[1])
+local renewed = 0
+if v then
+  local s, e, flags, codec, created = string.find(v, '^MR1 ([01]) (%S+) (%S+) %S+ %S+ ')
+  if s and created == ARGV[2] then
+    local head = 'MR1 ' .. flags .. ' ' .. codec .. ' ' .. created .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' '
+    redis.call('set', KEYS[1], head .. string.sub(v, e + 1), 'PX', ARGV[5])
+    redis.call('pttl', KEYS[1])
+    renewed = 1
+  end
+end
+redis.call('del', KEYS[2])
+return renewed`,
+)
+
+/**
  * A plain write of a given value (`cache.set`), tracked for the writer around it (see
  * above). KEYS: value. ARGV: value, PX (ms).
  */

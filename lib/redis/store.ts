@@ -25,6 +25,16 @@ export interface RedisStore {
   readOrLock(read: ReadOrLock): Promise<LockRead>
   /** Writes a computed value if `token` still holds the lock, and releases it; false when it did not. */
   fill(fill: Fill): Promise<boolean>
+  /**
+   * Extends a stored value's life without rewriting it (a conditional refresh found it
+   * not modified): if `token` still holds the lock and the value under `key` is still the
+   * one made at `created` (by its envelope header) and unsigned, sets its header's
+   * `freshUntil` and `staleUntil` and its expiry (`ttlMs`), leaving every other byte as it
+   * is; then releases the lock whatever it found. A write, so every process that read the
+   * key hears of it, as of a fill. True when renewed; false when the lock or that value
+   * was gone (nothing written).
+   */
+  renew(renew: Renew): Promise<boolean>
   /** Writes a value (computed past its lease) only if nobody holds the lock; false when someone did. */
   setUnlessLocked(write: { key: string; lockKey: string; bytes: Buffer; ttlMs: number; created: number }): Promise<boolean>
   /** Writes a value given, not computed (`cache.set`). */
@@ -85,3 +95,15 @@ export interface Fill {
   ttlMs: number
 }
 
+
+/** A stored value to renew in place (see {@link RedisStore.renew}). Times are epoch ms; `ttlMs` is the key's new expiry. */
+export interface Renew {
+  key: string
+  lockKey: string
+  token: string
+  /** The `created` of the value to renew, as its envelope header holds it: another value is left alone. */
+  created: number
+  freshUntil: number
+  staleUntil: number
+  ttlMs: number
+}

@@ -3,8 +3,8 @@ import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
 import { isCluster, type Client } from './client.ts'
 import { RedisConnection } from './connection.ts'
-import type { Fill, LockRead, ReadOrLock, RedisStore } from './store.ts'
-import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
+import type { Fill, LockRead, ReadOrLock, RedisStore, Renew } from './store.ts'
+import { EXTEND, FILL, READ_OR_LOCK, RENEW, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2: the commands and scripts of the Redis path, each sent through the connection's
@@ -65,6 +65,13 @@ export class RedisTier extends RedisConnection implements RedisStore {
     const written = Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
     if (written) this.counts.bytesWritten += fill.bytes.length
     return written
+  }
+
+  /** Extends a stored value's life in place and releases the lock (see `RedisStore.renew`, `RENEW`); false when not renewed. */
+  async renew(renew: Renew): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(renew.ttlMs)))
+    const args = [renew.token, String(renew.created), String(renew.freshUntil), String(renew.staleUntil), px]
+    return Number(await this.script(RENEW, [renew.key, renew.lockKey], args)) === 1
   }
 
   /**
