@@ -28,6 +28,7 @@ export type {
   CacheOptions,
   Duration,
   EntryOptions,
+  InvalidationOptions,
   LockOptions,
   TimeoutOptions,
 } from './options/types.ts'

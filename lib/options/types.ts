@@ -82,6 +82,24 @@ export interface EntryOptions<T = unknown> {
   errorTtl?: Duration
 }
 
+/**
+ * Options of an invalidation: `delete`, `invalidateTags` and `clear` of a cache or a
+ * namespace, `clear` of a memoized function, and `InvalidateTags`.
+ */
+export interface InvalidationOptions {
+  /**
+   * Soft: the entries are stale at once, in every process (no caller gets them as fresh
+   * again), but kept as the grace fallback: served when the recomputation throws or times
+   * out, or Redis is unreachable, and with `staleWhileRevalidate` while one refresh runs.
+   * An entry softly invalidated is a fallback for its grace counted from the invalidation
+   * (never longer than it had); with `grace: 0` there is nothing to fall back on, and soft
+   * is the same as hard. A soft stamp evicted from Redis still counts as soft (its
+   * bucket's floor keeps it); with the floor evicted too, as hard.
+   * @default false // a hard invalidation: the entries are gone
+   */
+  soft?: boolean
+}
+
 /** Time limits for the function that computes a value. */
 export interface TimeoutOptions {
   /**
