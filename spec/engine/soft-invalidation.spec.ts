@@ -1,7 +1,12 @@
 import { expect } from 'chai'
+import express from 'express'
+import { createServer, type Server } from 'node:http'
+import { expressCache } from '../../lib/http/express.ts'
 import { createCache, InvalidateTags, InvalidOptionError, type Cache } from 'memoredis'
 import { expiredAt } from '../../lib/engine/policies.ts'
 import { Child } from '../support/child.ts'
+import { call, closeServers, listen } from '../support/http.ts'
+import { useRedis } from '../support/redis.ts'
 import { RedisServer } from '../support/redis-server.ts'
 import { eachTopology, type TopologyHandle } from '../support/topology.ts'
 
@@ -266,5 +271,44 @@ describe('expiredAt: what a soft invalidation leaves of an entry', () => {
   it('leaves nothing past the grace, or with no grace', () => {
     expect(expiredAt(entry, 2000, 3000)).to.equal(undefined)
     expect(expiredAt({ ...entry, staleUntil: 5000 }, 2000, 2000)).to.equal(undefined)
+  })
+})
+
+describe('soft invalidation beside the HTTP middleware (Express, real HTTP)', () => {
+  const redis = useRedis()
+  const servers: Server[] = []
+  let cache: Cache
+  afterEach(async () => {
+    closeServers(servers)
+    await cache.close()
+  })
+
+  it('a soft tag drops the responses it covers (no engine grace) and keeps the memoized entries as fallbacks; a write still drops its URL', async () => {
+    cache = createCache({ redis: redis.url, prefix: 'soft-http', ttl: '1h', grace: '1h' })
+    let runs = 0
+    const app = express()
+    app.use(expressCache({ cache, ttl: '1h', tags: () => ['product'] }))
+    app.get('/p', (_req, res) => void res.send(`v${++runs}`))
+    app.post('/p', (_req, res) => void res.send('written'))
+    const server = createServer(app)
+    servers.push(server)
+    const url = await listen(server)
+    let fail = false
+    const price = cache.memoize(async (_id: string) => (fail ? Promise.reject(new Error(DOWN)) : 100), { name: 'price', tags: () => ['product'] })
+    expect(await price('x')).to.equal(100)
+    expect([(await call(url, '/p')).body, (await call(url, '/p')).headers['x-cache']]).to.deep.equal(['v1', 'HIT'])
+    await cache.invalidateTags(['product'], { soft: true })
+    const after = await call(url, '/p')
+    expect([after.body, after.headers['x-cache']]).to.deep.equal(['v2', 'MISS'])
+    fail = true
+    expect(await price('x')).to.equal(100)
+    // The middleware deletes the URL once the write's response is finished; the next
+    // request's GET goes after that DEL on the same connection.
+    const deleted = new Promise<boolean>((resolve) => cache.on('delete', ({ soft }) => resolve(soft)))
+    expect((await call(url, '/p', { method: 'POST' })).body).to.equal('written')
+    expect(await deleted).to.equal(false)
+    const written = await call(url, '/p')
+    expect([written.body, written.headers['x-cache']]).to.deep.equal(['v3', 'MISS'])
+    expect(await price('x')).to.equal(100)
   })
 })
