@@ -126,6 +126,30 @@ eachTopology((t) => {
     }
   })
 
+  describe('soft invalidation across processes, L1 kept true by the bus', function () {
+    this.timeout(60_000)
+    let writer: Child
+    let invalidator: Child
+    before(async () => {
+      const env = { ...t.env(), COHERENCE: 'bus' }
+      ;[writer, invalidator] = await Promise.all([Child.start(WORKER, env), Child.start(WORKER, env)])
+    })
+    after(async () => {
+      await Promise.all([writer.stop(), invalidator.stop()])
+    })
+
+    for (const kind of ['tag', 'delete'] as const) {
+      it(`${kind}: the writer's L1 copy goes stale at once, and is the fallback`, async () => {
+        const prefix = `soft-bus-${kind}`
+        expect(await writer.call<Read>('read', prefix, 'a', 1)).to.deep.equal({ k: 1, f: 1 })
+        await invalidator.call('invalidate', prefix, kind, 'a', true)
+        expect(await writer.call('peek', prefix, 'a')).to.deep.equal(expected(kind, undefined, 1))
+        expect(await writer.call<Read>('read', prefix, 'a', undefined)).to.deep.equal({ k: 1, f: 1 })
+        expect(await writer.call<Read>('read', prefix, 'a', 2)).to.deep.equal(expected(kind, 2, 1))
+      })
+    }
+  })
+
   describe('soft invalidation in one process', () => {
     let cache: Cache
     let other: Cache
