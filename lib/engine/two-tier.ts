@@ -71,8 +71,13 @@ export class TwoTier {
     }
     const writing = core.watchWrite(key)
     const header = bytes.subarray(0, bytes.indexOf(10) + 1)
-    const written = await this.l2.expire({ key, lockKey, header, bytes: kept.bytes, ttlMs: kept.entry.staleUntil - now })
-    const echoes = core.endWrite(key, writing, written)
+    let written = false
+    let echoes: number | undefined
+    try {
+      written = await this.l2.expire({ key, lockKey, header, bytes: kept.bytes, ttlMs: kept.entry.staleUntil - now })
+    } finally {
+      echoes = core.endWrite(key, writing, written)
+    }
     // Reads under way of the value before it must not put it back over the stale copy.
     core.touch(key)
     if (written && echoes !== undefined) core.l1?.set(key, kept.entry, kept.size, -1, echoes)
