@@ -68,7 +68,8 @@ eachTopology((t) => {
         try {
           for (const [name, p] of [['the writer', writer], ['a new process', reader]] as const) {
             expect(await p.call('peek', prefix, 'a'), `${name}: never fresh again`).to.deep.equal(expected(kind, undefined, 1))
-            expect(await p.call<Read>('read', prefix, 'a', undefined), `${name}: the fallback`).to.deep.equal({ k: 1, f: 1 })
+            const read = await p.call<Read>('read', prefix, 'a', undefined)
+            expect(read, `${name}: the fallback (errors: ${(await p.call<string[]>('errors')).join('; ')})`).to.deep.equal({ k: 1, f: 1 })
           }
           await invalidator.call('invalidate', prefix, kind, 'a', false)
           for (const p of [writer, reader]) {
