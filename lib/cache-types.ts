@@ -1,6 +1,6 @@
 import type { FactoryContext } from './engine/factory-context.ts'
 import type { CacheEventName, CacheEvents } from './observe/events.ts'
-import type { EntryOptions } from './options/types.ts'
+import type { EntryOptions, InvalidationOptions } from './options/types.ts'
 import type { CacheResult } from './engine/result.ts'
 
 /**
@@ -152,16 +152,18 @@ export interface Cache {
   /**
    * Deletes `key` from every tier of every process, with its lock: a computation of it
    * already running, here or elsewhere, does not store its value. Rejects with `RedisError` if Redis could not be told.
+   * With `{ soft: true }` the value stays as a stale fallback (see {@link InvalidationOptions.soft}).
    */
-  delete(key: string): Promise<void>
+  delete(key: string, options?: InvalidationOptions): Promise<void>
   /**
    * Invalidates every entry carrying any of `tags`, in every process: O(1) per tag,
    * whatever the number of entries. Rejects with `RedisError` if Redis could not be told
-   * (this process's L1 is invalidated all the same).
+   * (this process's L1 is invalidated all the same). With `{ soft: true }` the entries
+   * stay as stale fallbacks (see {@link InvalidationOptions.soft}).
    */
-  invalidateTags(tags: readonly string[]): Promise<void>
-  /** Drops every entry of this cache (the root: every namespace) in O(1). */
-  clear(): Promise<void>
+  invalidateTags(tags: readonly string[], options?: InvalidationOptions): Promise<void>
+  /** Drops every entry of this cache (the root: every namespace) in O(1); with `{ soft: true }` they stay as stale fallbacks. */
+  clear(options?: InvalidationOptions): Promise<void>
   /**
    * Memoizes `fn` in this cache (same as `memoize(fn, { ...options, cache: this })`).
    * @example
@@ -229,8 +231,11 @@ export interface MemoizeOptions<A extends unknown[] = unknown[], T = unknown> ex
 export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
   /** Drops the entry for these arguments, in every process (a computation of it under way stores nothing). */
   invalidate(...args: A): Promise<void>
-  /** Drops every entry of this function (this name and version), in every process, in O(1). */
-  clear(): Promise<void>
+  /**
+   * Drops every entry of this function (this name and version), in every process, in
+   * O(1); with `{ soft: true }` they stay as stale fallbacks (see {@link InvalidationOptions.soft}).
+   */
+  clear(options?: InvalidationOptions): Promise<void>
   /** The fresh cached value for these arguments (L1, then L2), or undefined; never runs the function. */
   peek(...args: A): Promise<Awaited<R> | undefined>
   /** Runs the function now and stores the result, whatever is cached; concurrent callers share the run. */

@@ -9,8 +9,8 @@ import { memoize } from './memoize/memoize.ts'
 import { bind, Namespace } from './engine/namespace.ts'
 import { refuseUnknownOptions } from './options/known.ts'
 import { describeValue } from './options/checks.ts'
-import { resolveCacheOptions, SET_OPTIONS, type ResolvedEntryOptions } from './options/resolve.ts'
-import type { CacheOptions, EntryOptions } from './options/types.ts'
+import { isSoft, resolveCacheOptions, SET_OPTIONS, type ResolvedEntryOptions } from './options/resolve.ts'
+import type { CacheOptions, EntryOptions, InvalidationOptions } from './options/types.ts'
 import { valueOf, type CacheResult } from './engine/result.ts'
 import { tagId } from './engine/tags.ts'
 
@@ -90,19 +90,19 @@ class CacheFacade implements Cache {
     await ns.engine.write(ns.call(ns.keyOf(key), () => value, ns.resolveOptions(options, 'set')))
   }
 
-  async delete(key: string): Promise<void> {
-    return this.#ns.engine.delete(this.#ns.keyOf(key))
+  async delete(key: string, options?: InvalidationOptions): Promise<void> {
+    return this.#ns.engine.delete(this.#ns.keyOf(key), isSoft(options, 'delete'))
   }
 
-  async invalidateTags(tags: readonly string[]): Promise<void> {
+  async invalidateTags(tags: readonly string[], options?: InvalidationOptions): Promise<void> {
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
       throw new InvalidOptionError(`invalidateTags expects an array of strings, got ${JSON.stringify(tags)}`)
     }
-    return this.#ns.core.invalidate(tags.map(tagId), [...tags])
+    return this.#ns.core.invalidate(tags.map(tagId), [...tags], isSoft(options, 'invalidateTags'))
   }
 
-  clear(): Promise<void> {
-    return this.#ns.clearScope(this.#ns.clearId)
+  async clear(options?: InvalidationOptions): Promise<void> {
+    return this.#ns.clearScope(this.#ns.clearId, isSoft(options, 'clear'))
   }
 
   memoize<A extends unknown[], R>(fn: (...args: A) => R, options: Omit<MemoizeOptions<A, Awaited<R>>, 'cache'> = {}): Memoized<A, R> {

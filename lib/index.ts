@@ -29,6 +29,7 @@ export type {
   CacheOptions,
   Duration,
   EntryOptions,
+  InvalidationOptions,
   LockOptions,
   TimeoutOptions,
 } from './options/types.ts'

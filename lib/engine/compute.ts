@@ -195,8 +195,10 @@ async function store<T>(core: Core, call: Call<T>, s: Store<T>): Promise<Entry<T
   const tier = await writeL2(core, { key, entry, bytes: encoded.bytes, lock: s.lock, given: s.given === true })
   // Not if a tag was invalidated while we computed: the value is already out of date.
   const epoch = core.tags.epoch
-  let valid = core.tags.valid(entry)
-  if (typeof valid !== 'boolean') valid = await valid
+  let checked = core.tags.check(entry, core.now())
+  if (checked instanceof Promise) checked = await checked
+  // Stale already (softly invalidated while we computed): the caller has it, L1 does not.
+  const valid = checked === entry
   const echoes = core.endWrite(key, writing, tier === 'l2')
   // Not if the key was deleted or written by another client meanwhile; and reads of an
   // older value still under way in this process must not put it back over ours.

@@ -245,18 +245,18 @@ export class Core {
   // ── Invalidation ─────────────────────────────────────────────────────────
 
   /**
-   * Invalidates tag ids (user tags `t:<tag>`, or a scope for `clear()`) in every process.
-   * Rejects with `RedisError` when Redis could not be told (this process is invalidated
+   * Invalidates tag ids (user tags `t:<tag>`, or a scope for `clear()`) in every process;
+   * `soft`: the entries stay as stale fallbacks (see `TagStamps.check`). Rejects with `RedisError` when Redis could not be told (this process is invalidated
    * all the same), and with `CacheClosedError` once the cache is closed.
    */
-  async invalidate(ids: string[], tags: string[]): Promise<void> {
+  async invalidate(ids: string[], tags: string[], soft: boolean): Promise<void> {
     if (this.closed) throw new CacheClosedError()
     // A cache created a moment ago waits (bounded) for its first connection, as reads do.
     await this.l2?.whenStarted()
-    const failures = await this.tags.stamp(ids)
+    const failures = await this.tags.stamp(ids, soft)
     const keys = ids.map((id) => this.layout.stampKey(id))
     await this.announce(keys)
-    this.events.emit('invalidate', { tags })
+    this.events.emit('invalidate', { tags, soft })
     if (failures.length > 0) {
       // The other processes were not told: say so to the caller who asked for it.
       throw new RedisError(`redis: invalidating ${tags.join(', ')} reached this process only`, { cause: failures[0] })

@@ -95,9 +95,9 @@ export class Namespace {
     return this.core.names.claim(`${this.ns}:${name}`, owner)
   }
 
-  /** Invalidates scope ids (`clear()` of a cache, namespace or memoized function). */
-  clearScope(id: string): Promise<void> {
-    return this.core.invalidate([id], [])
+  /** Invalidates scope ids (`clear()` of a cache, namespace or memoized function); `soft`: kept as stale fallbacks. */
+  clearScope(id: string, soft = false): Promise<void> {
+    return this.core.invalidate([id], [], soft)
   }
 
   /** The scope id `clear()` invalidates: the whole cache, or this namespace. */

@@ -46,3 +46,15 @@ export function waitSlice(holderMs: number, remainingMs: number): number {
   if (holderMs < 0) return 0
   return Math.min(remainingMs, holderMs + 10)
 }
+
+/**
+ * The entry as a soft invalidation at `at` leaves it: no longer fresh from then on, and
+ * kept as a fallback for its grace (`staleUntil - freshUntil`) counted from then, never
+ * longer than it had. With no grace there is nothing left: undefined (soft is then hard).
+ * `now` is the cache's clock.
+ */
+export function expiredAt<E extends Entry>(entry: E, at: number, now: number): E | undefined {
+  const freshUntil = Math.max(entry.created, Math.floor(Math.min(entry.freshUntil, at)))
+  const staleUntil = Math.min(entry.staleUntil, freshUntil + entry.staleUntil - entry.freshUntil)
+  return staleUntil > now && staleUntil > freshUntil ? { ...entry, freshUntil, staleUntil } : undefined
+}

@@ -5,7 +5,7 @@ import { contextOf, readChannel, staleReasons, traceAsync, traceHit, type CallOr
 import { CacheClosedError } from '../errors.ts'
 import type { FillFrom } from './lock-wait.ts'
 import type { ResolvedEntryOptions } from '../options/resolve.ts'
-import { isFresh, shouldRefreshEarly, shouldServeStaleWhileRevalidating } from './policies.ts'
+import { expiredAt, isFresh, shouldRefreshEarly, shouldServeStaleWhileRevalidating } from './policies.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { L1Record } from '../memory/tier.ts'
 import { TwoTier } from './two-tier.ts'
@@ -71,7 +71,7 @@ export class ReadThrough {
       if (core.l1 === undefined) return this.afterL1(call, undefined, 0, traced)
       const now = core.now()
       const record = core.l1.get(call.key, now)
-      const entry = record === undefined ? undefined : this.checked(call.key, record)
+      const entry = record === undefined ? undefined : this.checked(call.key, record, now)
       if (entry instanceof Promise) return entry.then((checked) => this.afterL1(call, checked, now, traced))
       return this.afterL1(call, entry, now, traced)
     } catch (error) {
@@ -106,8 +106,9 @@ export class ReadThrough {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
     if (core.l1 !== undefined) {
-      const record = core.l1.get(key, core.now())
-      const entry = record === undefined ? undefined : await this.checked(key, record)
+      const now = core.now()
+      const record = core.l1.get(key, now)
+      const entry = record === undefined ? undefined : await this.checked(key, record, now)
       const found = entry !== undefined && isFresh(entry, core.now())
       if (counted) this.countL1(key, found)
       if (found) return resultOf(entry, 'hit')
@@ -150,33 +151,53 @@ export class ReadThrough {
     await storeValue(this.core, call, await (call.factory as () => T | Promise<T>)())
   }
 
-  /** Deletes a full key everywhere, with its lock: a computation in flight, here or elsewhere, stores nothing. */
-  async delete(key: string): Promise<void> {
+  /**
+   * Deletes a full key everywhere, with its lock: a computation in flight, here or
+   * elsewhere, stores nothing. `soft`: the value stays, stale, as a fallback within its
+   * grace from now (`expiredAt`).
+   */
+  async delete(key: string, soft = false): Promise<void> {
     const core = this.core
     if (core.closed) throw new CacheClosedError()
-    core.touch(key)
+    if (soft) this.expire(key)
+    else core.touch(key)
     core.remembered.delete(key)
     // Callers from now on start afresh rather than join a computation the delete made stale.
     core.flights.forget(key)
-    core.events.emit('delete', { key })
-    await this.twoTier?.delete(key)
+    core.events.emit('delete', { key, soft })
+    await this.twoTier?.delete(key, soft)
   }
 
-  /** The L1 record's entry if its tags are still valid (checked once per stamp epoch); else dropped. */
-  private checked(key: string, record: L1Record): Entry | undefined | Promise<Entry | undefined> {
+  /** Makes the L1 copy of `key` stale (or drops it: no grace), and keeps reads and computations under way out of L1. */
+  private expire(key: string): void {
+    const core = this.core
+    const now = core.now()
+    const record = core.l1?.get(key, now)
+    const stale = record === undefined ? undefined : expiredAt(record.entry, now, now)
+    if (record !== undefined && stale !== undefined) record.entry = stale
+    else core.l1?.delete(key)
+    core.watches.touch(key)
+  }
+
+  /**
+   * The L1 record's entry if its tags are still valid (checked once per stamp epoch); the
+   * record made stale when a soft invalidation covers it; else dropped.
+   */
+  private checked(key: string, record: L1Record, now: number): Entry | undefined | Promise<Entry | undefined> {
     const tags = this.core.tags
     const epoch = tags.epoch
     if (record.epoch === epoch) return record.entry
-    const keep = (valid: boolean): Entry | undefined => {
-      if (valid) {
+    const keep = (entry: Entry | undefined): Entry | undefined => {
+      if (entry !== undefined) {
+        record.entry = entry
         record.epoch = epoch
-        return record.entry
+        return entry
       }
       this.core.l1?.delete(key)
       return undefined
     }
-    const valid = tags.valid(record.entry)
-    return typeof valid === 'boolean' ? keep(valid) : valid.then(keep)
+    const entry = tags.check(record.entry, now)
+    return entry instanceof Promise ? entry.then(keep) : keep(entry)
   }
 
   /**

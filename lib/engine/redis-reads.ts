@@ -107,18 +107,19 @@ export class RedisReads {
     const epoch = core.tags.epoch
     // The clock is read once for both checks, unless a tag's stamp must be read in between.
     const now = core.now()
-    const valid = entry === undefined || entry.staleUntil <= now || entry.created <= newerThan ? false : core.tags.valid(entry)
+    // A soft invalidation makes it a stale copy (see `TagStamps.check`).
+    const checked = entry === undefined || entry.staleUntil <= now || entry.created <= newerThan ? undefined : core.tags.check(entry, now)
     const decoded: Decoded = { key, bytes, newerThan, watch: read.watch, entry, epoch }
-    if (typeof valid === 'boolean') return this.accepted(decoded, valid, now)
-    return valid.then((checked) => this.accepted(decoded, checked, core.now()))
+    if (!(checked instanceof Promise)) return this.accepted(decoded, checked, now)
+    return checked.then((valid) => this.accepted(decoded, valid, core.now()))
   }
 
-  /** The end of {@link accept}, once the tags are checked, at `now` (the cache's clock, ms). */
-  private accepted(decoded: Decoded, valid: boolean, now: number): Accepted | undefined {
+  /** The end of {@link accept}, once the tags are checked (`entry`: as they leave it), at `now` (the cache's clock, ms). */
+  private accepted(decoded: Decoded, entry: DecodedEntry | undefined, now: number): Accepted | undefined {
     const core = this.core
-    const { key, entry, watch, epoch } = decoded
+    const { key, watch, epoch } = decoded
     core.unwatch(key, watch)
-    if (entry === undefined || !valid) return undefined
+    if (entry === undefined) return undefined
     const fresh = isFresh(entry, now)
     if (fresh) {
       core.stats.l2Hits++

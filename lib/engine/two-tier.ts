@@ -4,6 +4,8 @@ import type { Core } from './core.ts'
 import { LockWait, newer, type Around, type FillFrom } from './lock-wait.ts'
 import { asIs, RedisReads } from './redis-reads.ts'
 import { resultOf, type CacheResult } from './result.ts'
+import { expiredAt } from './policies.ts'
+import type { Entry } from '../codec/envelope.ts'
 
 /**
  * The read path with Redis behind L1 (a cache without Redis never builds one: `ReadThrough`
@@ -50,6 +52,48 @@ export class TwoTier {
     })
   }
 
+  /**
+   * A soft delete in Redis: the value read, made stale (`expiredAt`) and written again in
+   * place of the one read, the lock deleted (`EXPIRE`); a delete when there is nothing to
+   * keep (no value, no grace, or it does not decode). The stale copy is kept in L1 too, to
+   * be checked against the stamps at its first read.
+   */
+  private async expire(key: string): Promise<void> {
+    const core = this.core
+    const lockKey = core.layout.lockKey(key)
+    const bytes = await this.l2.get(key)
+    const now = core.now()
+    const kept = bytes === null ? undefined : this.staleCopy(key, bytes, now)
+    if (bytes === null || kept === undefined) {
+      await this.l2.del(key, lockKey)
+      core.touch(key)
+      return
+    }
+    const writing = core.watchWrite(key)
+    const header = bytes.subarray(0, bytes.indexOf(10) + 1)
+    let written = false
+    let echoes: number | undefined
+    try {
+      written = await this.l2.expire({ key, lockKey, header, bytes: kept.bytes, ttlMs: kept.entry.staleUntil - now })
+    } finally {
+      echoes = core.endWrite(key, writing, written)
+    }
+    // Reads under way of the value before it must not put it back over the stale copy.
+    core.touch(key)
+    if (written && echoes !== undefined) core.l1?.set(key, kept.entry, kept.size, -1, echoes)
+  }
+
+  /** The value `bytes` made stale at `now` and encoded, or undefined when nothing is left to keep. */
+  private staleCopy(key: string, bytes: Buffer, now: number): { entry: Entry; bytes: Buffer; size: number } | undefined {
+    try {
+      const entry = expiredAt(this.core.envelope.decode(bytes, key), now, now)
+      return entry === undefined ? undefined : { entry, ...this.core.envelope.encodeSized(entry, key) }
+    } catch (error) {
+      this.core.error(error, key, 'l2')
+      return undefined
+    }
+  }
+
   /** A remembered error, thrown again, unless another process has stored a value since. */
   private async rememberedUnlessStored<T>(key: string, error: unknown): Promise<CacheResult<T>> {
     const looked = await this.reads.lookup({ key, newerThan: 0, count: true }, asIs)
@@ -64,13 +108,19 @@ export class TwoTier {
     return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
   }
 
-  /** Deletes the value and its lock in Redis, then tells every process (see `ReadThrough.delete`). */
-  async delete(key: string): Promise<void> {
+  /**
+   * Deletes the value and its lock in Redis (`soft`: the value kept stale, see
+   * {@link expire}), then tells every process (see `ReadThrough.delete`).
+   */
+  async delete(key: string, soft: boolean): Promise<void> {
     const core = this.core
     await this.l2.whenStarted()
-    await this.l2.del(key, core.layout.lockKey(key))
-    // A read of this process that sent its GET before the DEL must not keep the old value.
-    core.touch(key)
+    if (soft) await this.expire(key)
+    else {
+      await this.l2.del(key, core.layout.lockKey(key))
+      // A read of this process that sent its GET before the DEL must not keep the old value.
+      core.touch(key)
+    }
     const announced = core.announce([key])
     if (announced !== undefined) await announced
     await core.replicated([key], `deleting ${key}`)

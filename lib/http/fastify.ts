@@ -19,7 +19,7 @@ import fp from 'fastify-plugin'
 import type { Cache } from '../cache-types.ts'
 import { InvalidOptionError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
-import type { Duration } from '../options/types.ts'
+import type { Duration, InvalidationOptions } from '../options/types.ts'
 import { HttpCache } from './core.ts'
 import { FastifyExchange, Refreshes, takePayload } from './fastify-exchange.ts'
 import type { HttpCacheOptions } from './options.ts'
@@ -87,8 +87,8 @@ declare module 'fastify' {
     memoredis?: FastifyRouteCacheOptions
   }
   interface FastifyReply {
-    /** Invalidates every cached response carrying one of `tags` (`cache.invalidateTags`), in every process. */
-    cacheInvalidate(tags: readonly string[]): Promise<void>
+    /** Invalidates every cached entry carrying one of `tags` (`cache.invalidateTags`, with its options), in every process. */
+    cacheInvalidate(tags: readonly string[], options?: InvalidationOptions): Promise<void>
   }
   interface FastifyInstance {
     /** The cache given to the memoredis plugin. */
@@ -178,8 +178,8 @@ function plugin(app: FastifyInstance, options: FastifyCacheOptions, done: (error
   const report = (error: unknown): void => base.report(error)
   const cache = options.cache
   app.decorate('memoredis', cache)
-  app.decorateReply('cacheInvalidate', function cacheInvalidate(tags: readonly string[]): Promise<void> {
-    return cache.invalidateTags(tags)
+  app.decorateReply('cacheInvalidate', function cacheInvalidate(tags: readonly string[], options?: InvalidationOptions): Promise<void> {
+    return cache.invalidateTags(tags, options)
   })
   app.addHook('onRoute', routes.check)
   app.addHook('preHandler', (request, reply, next) => {

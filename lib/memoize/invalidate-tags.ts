@@ -7,7 +7,7 @@ import type { Cache } from '../cache-types.ts'
 import { defaultCache } from './default-cache.ts'
 import { InvalidOptionError, TagInvalidationError } from '../errors.ts'
 import { refuseUnknownOptions } from '../options/known.ts'
-import { checkTags, describeTags, describeValue, fn } from '../options/checks.ts'
+import { bool, checkTags, describeTags, describeValue, fn } from '../options/checks.ts'
 import { checkCacheOption } from '../options/cache-option.ts'
 
 /**
@@ -33,6 +33,11 @@ export interface InvalidateTagsOptions {
    * @default undefined // the call rejects with the TagInvalidationError
    */
   onError?: (error: TagInvalidationError) => void
+  /**
+   * Invalidate softly: the entries stay as stale fallbacks (see `InvalidationOptions.soft`).
+   * @default false
+   */
+  soft?: boolean
 }
 
 /** Any method returning a promise: what {@link InvalidateTags} may decorate. */
@@ -76,7 +81,7 @@ export function InvalidateTags<A extends unknown[] = never[], R = never>(
   const run = (self: unknown, method: Method, args: unknown[]): Promise<unknown> => {
     // A synchronous throw stays synchronous; a rejection passes through unchanged.
     return Promise.resolve(method.apply(self, args)).then((result) =>
-      invalidateAfter({ cache: options.cache ?? defaultCache(), tags: tags as InvalidatedTags<unknown[], unknown>, self, args, result, onError: options.onError }),
+      invalidateAfter({ cache: options.cache ?? defaultCache(), tags: tags as InvalidatedTags<unknown[], unknown>, self, args, result, onError: options.onError, soft: options.soft === true }),
     )
   }
   function decorate(target: unknown, context: unknown, descriptor?: PropertyDescriptor): unknown {
@@ -109,6 +114,8 @@ export interface AfterWrite<A extends unknown[], R> {
   args: A
   result: R
   onError: ((error: TagInvalidationError) => void) | undefined
+  /** A soft invalidation (see `InvalidationOptions.soft`). */
+  soft: boolean
 }
 
 /**
@@ -125,7 +132,7 @@ export async function invalidateAfter<A extends unknown[], R>(write: AfterWrite<
       throw new TypeError(`tags must be an array of strings, got ${describeTags(given)}`)
     }
     tags = given
-    if (tags.length > 0) await write.cache.invalidateTags(tags)
+    if (tags.length > 0) await write.cache.invalidateTags(tags, { soft: write.soft })
   } catch (cause) {
     const error = new TagInvalidationError(tags, write.result, cause)
     if (write.onError === undefined) throw error
@@ -144,9 +151,10 @@ export function checkInvalidateTags(tags: unknown, options: unknown, where: stri
     throw new InvalidOptionError(`${where}: options must be an object, got ${describeValue(options)}`)
   }
   const given = options as Record<string, unknown>
-  refuseUnknownOptions(given, ['cache', 'onError'], where)
+  refuseUnknownOptions(given, ['cache', 'onError', 'soft'], where)
   checkCacheOption(given.cache, where)
   fn(given.onError, `${where}: onError`)
+  if (given.soft !== undefined) bool(given.soft, `${where}: soft`)
 }
 
 /** The metadata `reflect-metadata` keeps on a function, when it is loaded (no import: memoredis does not need it). */

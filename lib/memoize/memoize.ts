@@ -6,7 +6,8 @@ import { digest, encodeArgs, encodeOne } from '../keys/arguments.ts'
 import { namespaceOf, type Namespace } from '../engine/namespace.ts'
 import { checkCacheOption } from '../options/cache-option.ts'
 import { describeValue } from '../options/checks.ts'
-import { checkMemoizeOptions, type ResolvedEntryOptions } from '../options/resolve.ts'
+import { checkMemoizeOptions, isSoft, type ResolvedEntryOptions } from '../options/resolve.ts'
+import type { InvalidationOptions } from '../options/types.ts'
 import { valueOf } from '../engine/result.ts'
 
 /**
@@ -25,7 +26,7 @@ interface Handle<A extends unknown[], R> {
   keyFor(self: unknown, args: A): string
   call(self: unknown, args: A): Promise<R>
   invalidate(self: unknown, args: A): Promise<void>
-  clear(): Promise<void>
+  clear(options?: InvalidationOptions): Promise<void>
   peek(self: unknown, args: A): Promise<R | undefined>
   refresh(self: unknown, args: A): Promise<R>
 }
@@ -92,7 +93,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
       return engine.read(callOf(self, args, key)).then(valueOf)
     },
     invalidate: async (self, args) => engine.delete(keyFor(self, args)),
-    clear: () => ns.clearScope(id),
+    clear: async (options) => ns.clearScope(id, isSoft(options, 'clear')),
     peek: async (self, args): Promise<V | undefined> => (await engine.peek<V>(keyFor(self, args)))?.value,
     refresh: async (self, args): Promise<V> => engine.recompute(callOf(self, args, keyFor(self, args))),
   }
@@ -147,7 +148,7 @@ function expose<A extends unknown[], R>(handle: Handle<A, R>, fn: { name: string
     invalidate(this: unknown, ...args: A) {
       return handle.invalidate(own(this), args)
     },
-    clear: () => handle.clear(),
+    clear: (options?: InvalidationOptions) => handle.clear(options),
     peek(this: unknown, ...args: A) {
       return handle.peek(own(this), args)
     },

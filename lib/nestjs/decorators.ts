@@ -39,6 +39,11 @@ export interface InvalidateRouteTagsOptions {
    * handler's).
    */
   onError?: (error: TagInvalidationError) => void
+  /**
+   * Invalidate softly: the entries stay as stale fallbacks (see `InvalidationOptions.soft`).
+   * @default false
+   */
+  soft?: boolean
 }
 
 /**
@@ -60,7 +65,7 @@ export function InvalidateRouteTags<Req = MemoredisRequest, R = unknown>(
   if ((options as InvalidateTagsOptions).cache !== undefined) {
     throw new InvalidOptionError('InvalidateRouteTags: the cache is the module\'s; it takes no cache option')
   }
-  const spec: RouteInvalidation = { tags: tags as RouteInvalidation['tags'], onError: options.onError }
+  const spec: RouteInvalidation = { tags: tags as RouteInvalidation['tags'], onError: options.onError, soft: options.soft === true }
   return applyDecorators(SetMetadata(INVALIDATE_ROUTE_TAGS_METADATA, spec), UseInterceptors(MemoredisInterceptor))
 }
 

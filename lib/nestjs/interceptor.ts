@@ -19,6 +19,7 @@ import { CACHE_RESPONSE_METADATA, INVALIDATE_ROUTE_TAGS_METADATA, MEMOREDIS_CACH
 export interface RouteInvalidation {
   tags: readonly string[] | ((req: never, result: never) => string[] | readonly string[])
   onError: InvalidateTagsOptions['onError']
+  soft: boolean
 }
 
 /** Requests a memoredis interceptor already handles (the interceptor bound twice, e.g. globally and by a decorator). */
@@ -118,6 +119,7 @@ export class MemoredisInterceptor implements NestInterceptor {
             args: [req],
             result: last,
             onError: spec.onError,
+            soft: spec.soft,
           }
           invalidateAfter(write).then((value) => {
             if (emitted) subscriber.next(value)

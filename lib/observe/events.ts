@@ -28,10 +28,12 @@ export interface CacheEvents {
   /** A key was deleted by `delete`/`invalidate`. */
   delete: {
     /** The full Redis key of the entry (`${prefix}:...`). */ key: string
+    /** A soft delete: the value is kept as a stale fallback. */ soft: boolean
   }
   /** Tags were invalidated (`clear()` invalidates internal scope tags and emits this too). */
   invalidate: {
     /** The tags invalidated (empty for `clear()`). */ tags: string[]
+    /** A soft invalidation: the entries are kept as stale fallbacks. */ soft: boolean
   }
   /** A stale value was served: within grace while revalidating, or as a fallback. */
   stale: {

@@ -5,7 +5,7 @@ import { checkRedisSource, type RedisSource } from '../redis/client.ts'
 import { bool, checkTags, describeValue, fn, integer, plainObject, ratio } from './checks.ts'
 import { parseDuration } from './duration.ts'
 import { refuseUnknownOptions } from './known.ts'
-import type { CacheOptions, EntryOptions } from './types.ts'
+import type { CacheOptions, EntryOptions, InvalidationOptions } from './types.ts'
 
 /**
  * Options validated and their defaults applied, once, into plain, fully-typed objects:
@@ -61,6 +61,16 @@ export interface ResolvedCacheOptions {
   invalidationReplicas: number
   /** The longest wait for them, ms. */
   invalidationTimeout: number
+}
+
+/**
+ * Whether an invalidation's options (`delete`, `invalidateTags`, `clear`: `where`) ask for a
+ * soft one; anything but an {@link InvalidationOptions} object (or nothing) is refused.
+ */
+export function isSoft(options: InvalidationOptions | undefined, where: string): boolean {
+  const given = plainObject(options, `${where}: options`)
+  refuseUnknownOptions(given, ['soft'], where)
+  return given.soft === undefined ? false : bool(given.soft, `${where}: soft`)
 }
 
 /** The entry options `set` takes: a value given, not computed, has no function options. */

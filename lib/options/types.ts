@@ -1,5 +1,10 @@
 import type { IoredisLikeClient, IoredisLikeOptions } from './redis-source.ts'
 import type { Codec } from '../codec/types.ts'
+import type { Duration } from './duration-type.ts'
+import type { LockOptions, TimeoutOptions } from './limits.ts'
+
+export type { Duration } from './duration-type.ts'
+export type { LockOptions, TimeoutOptions } from './limits.ts'
 
 /**
  * The option types of a cache and of one read-through call, each with its unit and its
@@ -7,16 +12,6 @@ import type { Codec } from '../codec/types.ts'
  * in `resolve.ts`.
  */
 
-/**
- * A length of time: a number of milliseconds, or a string with a unit:
- * `'250ms'`, `'30s'`, `'5m'`, `'2h'`, `'1d'`. Any string is accepted by the type, so
- * that one read from configuration (`process.env.CACHE_TTL ?? '5m'`) or kept in an
- * options object typechecks; it is checked when the option is given, and a string
- * that is not a duration is refused with `InvalidOptionError`
- * (`ttl must be a positive duration like '5m' or 300000 (ms; units ms, s, m, h, d), got "5 minutes"`).
- * The literal forms are kept for editors' suggestions.
- */
-export type Duration = number | `${number}ms` | `${number}s` | `${number}m` | `${number}h` | `${number}d` | (string & NonNullable<unknown>)
 
 /**
  * What one read-through call may say about the value it caches. An option left out takes
@@ -88,53 +83,22 @@ export interface EntryOptions<T = unknown> {
   errorTtl?: Duration
 }
 
-/** Time limits for the function that computes a value. */
-export interface TimeoutOptions {
+/**
+ * Options of an invalidation: `delete`, `invalidateTags` and `clear` of a cache or a
+ * namespace, `clear` of a memoized function, and `InvalidateTags`.
+ */
+export interface InvalidationOptions {
   /**
-   * After this long, serve the stale value if there is one and let the computation go
-   * on in the background to fill the cache. Milliseconds or a {@link Duration} string.
-   * @default undefined // no soft timeout
+   * Soft: the entries are stale at once, in every process (no caller gets them as fresh
+   * again), but kept as the grace fallback: served when the recomputation throws or times
+   * out, or Redis is unreachable, and with `staleWhileRevalidate` while one refresh runs.
+   * An entry softly invalidated is a fallback for its grace counted from the invalidation
+   * (never longer than it had); with `grace: 0` there is nothing to fall back on, and soft
+   * is the same as hard. A soft stamp evicted from Redis still counts as soft (its
+   * bucket's floor keeps it); with the floor evicted too, as hard.
+   * @default false // a hard invalidation: the entries are gone
    */
-  soft?: Duration
-  /**
-   * After this long, reject with `FactoryTimeoutError` (`ERR_FACTORY_TIMEOUT`), or serve
-   * stale within grace. Milliseconds or a {@link Duration} string.
-   * @default undefined // no hard timeout
-   */
-  hard?: Duration
-}
-
-/** The lock that lets one process per key compute while the others wait. */
-export interface LockOptions {
-  /**
-   * How long a lock is held before Redis drops it; renewed every ttl/2 while the function
-   * runs. Milliseconds or a {@link Duration} string.
-   * @default '10s'
-   */
-  ttl?: Duration
-  /**
-   * The longest a process waits for another's value. Without a stale value, it then
-   * computes itself, without the lock (the value is stored only if nobody holds the lock
-   * by then); with one, see `staleWait`. Milliseconds or a {@link Duration}; 0: never wait.
-   * @default '5s'
-   */
-  wait?: Duration
-  /**
-   * The longest a computation holds the lock when it has no hard timeout (with one, the
-   * hard timeout is the lease). Past it the lock is released and not renewed, so another
-   * process can take over a function that hangs, and new callers in this process start
-   * afresh; a value it still returns is handed to its callers but not stored. Milliseconds
-   * or a {@link Duration}.
-   * @default '30s'
-   */
-  lease?: Duration
-  /**
-   * With a stale value to fall back on and no soft timeout, the longest wait for another
-   * process's computation before serving the stale value. Milliseconds or a
-   * {@link Duration}.
-   * @default '250ms'
-   */
-  staleWait?: Duration
+  soft?: boolean
 }
 
 /** Options of `createCache`. */

@@ -145,25 +145,47 @@ export const EXTEND = script(
 return 0`,
 )
 
+/** Lua: a stamp or floor as stored (`<hard>` or `<hard> <soft>`) as two numbers; nil, nil when it is not one. */
+const PAIR = `local function pair(v)
+  local a, b = string.match(v or '', '^(%S+) ?(%S*)$')
+  local h = tonumber(a or '')
+  if not h then return nil, nil end
+  return h, math.max(h, tonumber(b or '') or h)
+end
+local function ms(x) return string.format('%.3f', x) end
+`
+
 /**
  * Stamps a tag with the server's clock, never moving it back and never ahead of the
  * clock, and raises its bucket's floor to it. KEYS: stamp, its bucket's floor (one hash
- * slot). No expiry: a stamp is a few bytes, and an entry of any ttl may still read it.
+ * slot). ARGV: '1' for a soft stamp. A stamp is `<hard>` or `<hard> <soft>` (server ms,
+ * the soft one later): a value created at or before the hard stamp is gone, one created
+ * at or before the soft one is stale but kept as a fallback. A hard stamp sets both
+ * (written as one number); a soft one moves only the soft part. A floor has the same two
+ * parts, the newest hard and the newest soft stamp its bucket ever had, and a missing
+ * stamp counts as its floor (see `STAMP_OR_FLOOR`), so a soft stamp lost to eviction is
+ * still a soft one, never "never invalidated". No expiry: a stamp is a few bytes, and an
+ * entry of any ttl may still read it.
  * The stamp is read again after the write (`PTTL`), so that client tracking follows it for
  * this process, which keeps it: the next stamp by anyone is heard. A floor found missing
- * (evicted) is set to now, later than any stamp ever set: a floor is never below a stamp
- * its bucket had.
+ * (evicted) counts as now, hard, later than any stamp ever set. Answers the stamp as written.
  */
 export const STAMP = script(
   'TAG STAMP',
-  `local t = redis.call('time')
+  PAIR +
+    `local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local old = tonumber(redis.call('get', KEYS[1]) or '0') or 0
-if old > now then now = old end
-local stamp = string.format('%.3f', now)
+local fh, fs = pair(redis.call('get', KEYS[2]))
+local hard, soft = pair(redis.call('get', KEYS[1]))
+if not hard then hard, soft = fh or now, fs or now end
+if soft > now then now = soft end
+local stamp = ms(now)
+if ARGV[1] == '1' and hard < now then stamp = ms(hard) .. ' ' .. stamp end
 redis.call('set', KEYS[1], stamp)
-local floor = tonumber(redis.call('get', KEYS[2]) or '0') or 0
-if floor < now then redis.call('set', KEYS[2], stamp) end
+if not fh then redis.call('set', KEYS[2], ms(now))
+elseif ARGV[1] ~= '1' then
+  if fh < now then redis.call('set', KEYS[2], ms(now)) end
+elseif fs < now then redis.call('set', KEYS[2], ms(fh) .. ' ' .. ms(now)) end
 redis.call('pttl', KEYS[1])
 return stamp`,
 )
@@ -171,23 +193,22 @@ return stamp`,
 /**
  * What a stamp found missing by a GET counts as. KEYS: stamp, its bucket's floor. A
  * missing stamp was never set, or was taken by eviction (they look alike); either way it
- * is at most its bucket's floor, the newest stamp the bucket ever had, which is returned
- * (or the stamp, set meanwhile). A floor missing too (evicted) is set to now, and that is
- * the answer: the loss costs the values the stamp covers one recomputation, and brings
- * back no value it had invalidated. Both keys are named, so client tracking follows the
- * stamp for this process: its next stamp is heard.
+ * is at most its bucket's floor, the newest hard and soft stamps the bucket ever had,
+ * which is returned as stored (or the stamp, set meanwhile). A floor missing too
+ * (evicted) is set to now, and that is the answer: the loss costs the values the stamp
+ * covers one recomputation, and brings back no value it had invalidated. Both keys are
+ * named, so client tracking follows the stamp for this process: its next stamp is heard.
  */
 export const STAMP_OR_FLOOR = script(
   'TAG STAMP OR FLOOR',
-  `local v = tonumber(redis.call('get', KEYS[1]) or '')
-if v then return string.format('%.3f', v) end
-local floor = tonumber(redis.call('get', KEYS[2]) or '')
-if not floor then
-  local t = redis.call('time')
-  floor = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-  redis.call('set', KEYS[2], string.format('%.3f', floor))
-end
-return string.format('%.3f', floor)`,
+  `local v = redis.call('get', KEYS[1])
+if v and tonumber(string.match(v, '^%S+') or '') then return v end
+local floor = redis.call('get', KEYS[2])
+if floor and tonumber(string.match(floor, '^%S+') or '') then return floor end
+local t = redis.call('time')
+floor = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+redis.call('set', KEYS[2], floor)
+return floor`,
 )
 
 /**
@@ -204,4 +225,27 @@ export const FLOOR = script(
 local now = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
 redis.call('set', KEYS[1], now, 'NX')
 return now`,
+)
+
+/**
+ * A soft delete: the value made stale, kept as a fallback. KEYS: value, lock. ARGV: the
+ * first line of the value as the caller read it (its envelope header), the same value
+ * re-encoded as stale, PX (ms). The lock is deleted (a computation under way stores
+ * nothing, as with a delete); the stale value replaces the stored one only if that is
+ * still the one read (same header), else the stored one is deleted: a value written
+ * meanwhile may have been computed before the delete. Tracked for the writer around the
+ * write (see above). Answers 1 when written, 0 when not.
+ */
+export const EXPIRE = script(
+  'EXPIRE VALUE',
+  `redis.call('del', KEYS[2])
+local v = redis.call('get', KEYS[1])
+if not v then return 0 end
+if string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then
+  redis.call('del', KEYS[1])
+  return 0
+end
+redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('pttl', KEYS[1])
+return 1`,
 )

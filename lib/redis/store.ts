@@ -45,12 +45,19 @@ export interface RedisStore {
   /** Renews a lock that `token` holds; false when it does not. */
   extendLock(key: string, token: string, ttlMs: number): Promise<boolean>
 
-  /** Sets a tag's stamp to the server's time (ms) and raises its bucket's floor; returns it. */
-  stampTag(key: string, floorKey: string): Promise<number>
-  /** A stamp (server ms), or undefined when there is none. */
-  getStamp(key: string): Promise<number | undefined>
+  /**
+   * Writes a value read a moment ago (its envelope header `header`) again as `bytes`, a
+   * stale copy kept as a fallback (a soft delete, see `EXPIRE`), and deletes the lock; the
+   * value is deleted instead when it is no longer the one read. False when nothing was written.
+   */
+  expire(write: { key: string; lockKey: string; header: Buffer; bytes: Buffer; ttlMs: number }): Promise<boolean>
+
+  /** Sets a tag's stamp (`soft`: its soft part only) to the server's time and raises its bucket's floor; returns it. */
+  stampTag(key: string, floorKey: string, soft: boolean): Promise<Stamp>
+  /** A stamp, or undefined when there is none. */
+  getStamp(key: string): Promise<Stamp | undefined>
   /** What a stamp found missing counts as: its bucket's floor, or now when that is gone too. */
-  stampOrFloor(key: string, floorKey: string): Promise<number>
+  stampOrFloor(key: string, floorKey: string): Promise<Stamp>
   /** Sets each missing bucket floor to the server's time; the floors (server ms). */
   setFloors(floorKeys: readonly string[]): Promise<number[]>
   /** WAIT on the master of each key's slot; how many replicas confirmed (the fewest). */
@@ -64,6 +71,23 @@ export interface RedisStore {
   memoryPolicies(): Promise<{ maxmemory: number; policy: string }[]>
   publish(channel: string, message: string): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * A tag's stamp, server ms: values created at or before `hard` are gone, those created at
+ * or before `soft` (never below `hard`) are stale, kept as fallbacks (soft invalidation).
+ */
+export interface Stamp {
+  hard: number
+  soft: number
+}
+
+/** A stamp as stored (`<hard>` or `<hard> <soft>`, see `STAMP`), or undefined when it is not one. */
+export function parseStamp(text: string): Stamp | undefined {
+  const space = text.indexOf(' ')
+  const hard = Number(space < 0 ? text : text.slice(0, space))
+  const soft = space < 0 ? hard : Number(text.slice(space + 1))
+  return Number.isFinite(hard) && Number.isFinite(soft) && text.length > 0 ? { hard, soft: Math.max(hard, soft) } : undefined
 }
 
 /** What the read of a miss found (see `READ_OR_LOCK`). `bytes` is the stored value, if any. */

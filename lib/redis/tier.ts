@@ -3,8 +3,8 @@ import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
 import { isCluster, type Client } from './client.ts'
 import { RedisConnection } from './connection.ts'
-import type { Fill, LockRead, ReadOrLock, RedisStore, Renew } from './store.ts'
-import { EXTEND, FILL, READ_OR_LOCK, RENEW, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
+import { parseStamp, type Fill, type LockRead, type ReadOrLock, type RedisStore, type Renew, type Stamp } from './store.ts'
+import { EXPIRE, EXTEND, FILL, READ_OR_LOCK, RENEW, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2: the commands and scripts of the Redis path, each sent through the connection's
@@ -28,6 +28,13 @@ function masterOf(cluster: Cluster, key: string): Redis {
   const master = cluster.nodes('master').find((node) => `${node.options.host}:${node.options.port}` === owner)
   if (master === undefined) throw new RedisError(`redis: no known master for ${key}, WAIT not sent`)
   return master
+}
+
+/** A script's answer that is a stamp; a `RedisError` when it is not one. */
+function stampOf(reply: unknown): Stamp {
+  const stamp = parseStamp(String(reply))
+  if (stamp === undefined) throw new RedisError(`redis: a stamp script answered ${String(reply).slice(0, 40)}`)
+  return stamp
 }
 
 export class RedisTier extends RedisConnection implements RedisStore {
@@ -106,24 +113,31 @@ export class RedisTier extends RedisConnection implements RedisStore {
     return Number(await this.script(EXTEND, [key], [token, String(ttlMs)])) === 1
   }
 
-  /** Sets a tag's stamp to the server's time in ms, and raises its bucket's floor to it; returns it. */
-  async stampTag(key: string, floorKey: string): Promise<number> {
-    return Number(String(await this.script(STAMP, [key, floorKey], [])))
+  /** A soft delete: the value read a moment ago written again as a stale copy, the lock deleted (see `EXPIRE`). */
+  async expire(write: { key: string; lockKey: string; header: Buffer; bytes: Buffer; ttlMs: number }): Promise<boolean> {
+    const px = String(Math.max(1, Math.ceil(write.ttlMs)))
+    const written = Number(await this.script(EXPIRE, [write.key, write.lockKey], [write.header, write.bytes, px])) === 1
+    if (written) this.counts.bytesWritten += write.bytes.length
+    return written
+  }
+
+  /** Sets a tag's stamp (`soft`: its soft part) to the server's time, and raises its bucket's floor to it; returns it. */
+  async stampTag(key: string, floorKey: string, soft: boolean): Promise<Stamp> {
+    return stampOf(await this.script(STAMP, [key, floorKey], [soft ? '1' : '0']))
   }
 
   /**
-   * Reads a tag's stamp (server ms): one GET. Undefined when it is missing (never set,
-   * or evicted: they look alike) or not a number; see {@link stampOrFloor}.
+   * Reads a tag's stamp: one GET. Undefined when it is missing (never set, or evicted:
+   * they look alike) or not a stamp; see {@link stampOrFloor}.
    */
-  async getStamp(key: string): Promise<number | undefined> {
+  async getStamp(key: string): Promise<Stamp | undefined> {
     const value = await this.run('GET', (c) => c.get(key))
-    const stamp = value === null ? Number.NaN : Number(value)
-    return Number.isFinite(stamp) ? stamp : undefined
+    return value === null ? undefined : parseStamp(value)
   }
 
   /** What a stamp found missing counts as: its bucket's floor, or now when that is gone too (see `STAMP_OR_FLOOR`). */
-  async stampOrFloor(key: string, floorKey: string): Promise<number> {
-    return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
+  async stampOrFloor(key: string, floorKey: string): Promise<Stamp> {
+    return stampOf(await this.script(STAMP_OR_FLOOR, [key, floorKey], []))
   }
 
   /** Sets each bucket floor that is missing to the server's time; resolves with the server's times then, at least the floors (ms; see `FLOOR`). */
