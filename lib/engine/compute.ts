@@ -238,7 +238,7 @@ async function writeL2(core: Core, w: { key: string; entry: Entry; bytes: Buffer
       const written = await l2.setUnlessLocked({ key, lockKey: core.layout.lockKey(key), bytes, ttlMs, created: entry.created })
       if (!written) return 'lost'
     } else {
-      const written = await l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
+      const written = await lock.tier.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
       const going = lock.gone()
       if (going !== undefined) await going
       if (!written) return 'lost'

@@ -8,6 +8,7 @@ import type { ResolvedEntryOptions } from '../options/resolve.ts'
 import { isFresh, shouldRefreshEarly, shouldServeStaleWhileRevalidating } from './policies.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { L1Record } from '../memory/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { TwoTier } from './two-tier.ts'
 
 /**
@@ -29,9 +30,10 @@ export class ReadThrough {
   /** The path through Redis; undefined for a cache on L1 alone. */
   private readonly twoTier: TwoTier | undefined
 
-  constructor(core: Core) {
+  /** `l2`: the store its Redis commands go through (a batch's sends them together; see `batch.ts`). */
+  constructor(core: Core, l2: RedisStore | undefined = core.l2) {
     this.core = core
-    this.twoTier = core.l2 === undefined ? undefined : new TwoTier(core, core.l2, this)
+    this.twoTier = l2 === undefined ? undefined : new TwoTier(core, l2, this)
   }
 
   /**
