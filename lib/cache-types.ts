@@ -158,7 +158,7 @@ export interface Cache {
    * @example
    * const products = await cache.getOrSetMany(ids.map((id) => `product:${id}`), (keys) => db.products.byKeys(keys), { ttl: '10m' })
    */
-  getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<string, T> | Promise<BatchResult<string, T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]>
+  getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<T> | Promise<BatchResult<T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]>
   /** Stores each `[key, value]` in every tier, the writes sent together. */
   setMany<T>(entries: Iterable<readonly [string, T]>, options?: SetManyOptions<T>): Promise<void>
   /** {@link delete} for each key, the deletes sent together. */

@@ -81,7 +81,7 @@ class CacheFacade implements Cache {
     return getMany<T>(this.#ns, keys)
   }
 
-  async getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<string, T> | Promise<BatchResult<string, T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]> {
+  async getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<T> | Promise<BatchResult<T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]> {
     return getOrSetMany(this.#ns, keys, factory, options)
   }
 

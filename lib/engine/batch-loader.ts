@@ -12,7 +12,7 @@ import { afterThisTick } from './batch-store.ts'
  */
 
 /** A batch function: the ids asked for, in order, to their values. */
-export type BatchFunction<I, V> = (ids: I[]) => BatchResult<I, V> | Promise<BatchResult<I, V>>
+export type BatchFunction<I, V> = (ids: I[]) => BatchResult<V> | Promise<BatchResult<V>>
 
 interface Job<I, V> {
   id: I

@@ -5,9 +5,10 @@ import type { EntryOptions } from './types.ts'
 /**
  * What a batch function returns for the keys (or ids) it is given: an array of their
  * values in the same order (an `undefined` element leaves its key out), or a Map from
- * key to value (a key it lacks is left out). It may be returned as a promise.
+ * key (or id; with `memoizeBatch`'s `key`, what it makes of the id, too) to value (a key
+ * it lacks is left out). It may be returned as a promise.
  */
-export type BatchResult<K, V> = readonly (V | undefined)[] | ReadonlyMap<K, V>
+export type BatchResult<V> = readonly (V | undefined)[] | ReadonlyMap<unknown, V>
 
 /** Options of `getOrSetMany` (per key, as `getOrSet`'s), and of `memoizeBatch`. */
 export interface BatchOptions<K, V> extends Omit<EntryOptions<V>, 'tags'> {
