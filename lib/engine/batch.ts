@@ -79,8 +79,7 @@ function fullKeys(ns: Namespace, keys: readonly string[], where: string): string
 
 /** `cache.getMany`: the fresh value of each key, or undefined; L1 first, then one MGET for the rest. */
 export async function getMany<T>(ns: Namespace, keys: readonly string[]): Promise<(T | undefined)[]> {
-  const engine = batchEngine(ns.core)
-  return Promise.all(fullKeys(ns, keys, 'getMany').map(async (key) => (await engine.peek<T>(key))?.value))
+  return (await ns.engine.peekMany<T>(fullKeys(ns, keys, 'getMany'))).map((result) => result?.value)
 }
 
 /** `cache.getOrSetMany`: each key's value; `factory` is called once for the keys this process computes. */

@@ -64,6 +64,12 @@ export class TwoTier {
     return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
   }
 
+  /** {@link peek} for many keys: one MGET (per hash slot on a Cluster), counted. */
+  async peekMany<T>(keys: readonly string[]): Promise<(CacheResult<T> | undefined)[]> {
+    await this.l2.whenStarted()
+    return (await this.reads.lookupMany(keys)).map((looked) => (looked.kind === 'hit' ? resultOf<T>(looked.entry, 'hit') : undefined))
+  }
+
   /** Deletes the value and its lock in Redis, then tells every process (see `ReadThrough.delete`). */
   async delete(key: string): Promise<void> {
     const core = this.core
