@@ -29,6 +29,7 @@ export interface LoaderOptions<I, V> {
   alias?: (id: I) => unknown
 }
 
+/** One batch function's calls: the ids of one tick together (see the module's comment). */
 export class BatchLoader<I, V> {
   private readonly options: LoaderOptions<I, V>
   /** Asked for in this tick, by full key. */

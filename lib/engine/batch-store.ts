@@ -41,6 +41,7 @@ export class Coalescer<In, Out> {
   }
 }
 
+/** `store`, with the GETs, read-or-locks and fills of one tick sent together (see the module's comment). */
 export class CoalescingStore implements RedisStore {
   private readonly store: RedisStore
   private readonly gets: Coalescer<string, Buffer | null>
