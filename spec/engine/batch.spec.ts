@@ -1,6 +1,7 @@
 import { expect } from 'chai'
+import { tracingChannel } from 'node:diagnostics_channel'
 import type { Redis } from 'ioredis'
-import { BatchResultError, createCache, InvalidOptionError, MissingBatchValueError, type Cache } from '../../lib/index.ts'
+import { BatchResultError, channels, createCache, type ComputeContext, type ReadContext, InvalidOptionError, MissingBatchValueError, type Cache } from '../../lib/index.ts'
 import { slotOf } from '../../lib/redis/slot.ts'
 import { readWithinCoherence } from '../support/coherence.ts'
 import { eachTopology } from '../support/topology.ts'
@@ -181,6 +182,31 @@ eachTopology((t) => {
       expect(await batch).to.deep.equal(['value of k:0', 'from the single call', 'value of k:2'])
       expect(await single).to.equal('from the single call')
       expect(asked).to.deep.equal([['k:0', 'k:2']])
+    })
+
+    it('traces, counts and tells each key as a single call does: the read and compute channels, the events', async () => {
+      const cache = open()
+      const reads: ReadContext[] = []
+      const computes: ComputeContext[] = []
+      const onRead = { start: (c: unknown) => reads.push(c as ReadContext) }
+      const onCompute = { start: (c: unknown) => computes.push(c as ComputeContext) }
+      tracingChannel(channels.read).subscribe(onRead as never)
+      tracingChannel(channels.compute).subscribe(onCompute as never)
+      const events: string[] = []
+      cache.on('compute', ({ key }) => events.push(`compute ${key}`))
+      cache.on('set', ({ key }) => events.push(`set ${key}`))
+      try {
+        await cache.getOrSetMany(keysOf(3), (keys) => keys.map(valueOf))
+      } finally {
+        tracingChannel(channels.read).unsubscribe(onRead as never)
+        tracingChannel(channels.compute).unsubscribe(onCompute as never)
+      }
+      const full = keysOf(3).map((key) => `b:default:${key}`)
+      expect(reads.map((c) => c.key)).to.deep.equal(full)
+      expect(reads.map((c) => c.status)).to.deep.equal(['miss', 'miss', 'miss'])
+      expect(computes.map((c) => c.key)).to.deep.equal(full)
+      expect(events.sort()).to.deep.equal([...full.map((key) => `compute ${key}`), ...full.map((key) => `set ${key}`)].sort())
+      expect(cache.stats().l2.misses).to.equal(3)
     })
 
     it('refuses bad arguments and options with InvalidOptionError', async () => {

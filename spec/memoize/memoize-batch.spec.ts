@@ -131,3 +131,22 @@ eachTopology((t) => {
     })
   })
 })
+
+describe('batches on L1 alone (no Redis)', () => {
+  it('batches the calls of a tick and caches each id in the process', async () => {
+    const cache = createCache()
+    try {
+      const fn = recording((ids: number[]) => ids.map((id) => id + 1))
+      const next = memoizeBatch(fn, { cache })
+      expect(await Promise.all([next(1), next(2)])).to.deep.equal([2, 3])
+      expect(await next.many([1, 2, 3])).to.deep.equal([2, 3, 4])
+      expect(fn.calls).to.deep.equal([[1, 2], [3]])
+      expect(await cache.getOrSetMany(['a', 'b'], (keys) => keys.map((key) => key.toUpperCase()))).to.deep.equal(['A', 'B'])
+      expect(await cache.getMany(['a', 'x', 'b'])).to.deep.equal(['A', undefined, 'B'])
+      await cache.deleteMany(['a'])
+      expect(await cache.getMany(['a', 'b'])).to.deep.equal([undefined, 'B'])
+    } finally {
+      await cache.close()
+    }
+  })
+})
