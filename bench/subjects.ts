@@ -114,13 +114,14 @@ export async function bentocache(url: string, layout: Layout): Promise<(Subject 
   }
 }
 
-interface Manager {
+export interface Manager {
   wrap<T>(key: string, fn: () => Promise<T>, ttl: number): Promise<T>
+  mget<T>(keys: string[]): Promise<(T | undefined)[]>
   disconnect(): Promise<unknown>
 }
 
 /** cache-manager 7: `createCache({ stores })` over Keyv (memory, then @keyv/redis), or the Redis store alone; undefined when not installed. */
-export async function cacheManager(url: string, layout: Layout): Promise<Subject | undefined> {
+export async function cacheManager(url: string, layout: Layout): Promise<(Subject & { manager: Manager }) | undefined> {
   const cm = await peer<{ createCache(options: unknown): Manager }>('cache-manager')
   const keyv = await peer<{ Keyv: new (options?: unknown) => unknown }>('keyv')
   const keyvRedis = await peer<{ default: new (url: string) => unknown }>('@keyv/redis')
@@ -131,6 +132,7 @@ export async function cacheManager(url: string, layout: Layout): Promise<Subject
   return {
     library: 'cache-manager',
     config: layout === 'full' ? 'createCache({ stores: [new Keyv(), new Keyv({ store: new KeyvRedis(url) })] })' : 'createCache({ stores: [new Keyv({ store: new KeyvRedis(url) })] }): L2 only',
+    manager,
     getOrSet: (key, fn) => manager.wrap(key, fn, TTL_MS),
     close: () => manager.disconnect(),
   }

@@ -1,6 +1,7 @@
 import type { FactoryContext } from './engine/factory-context.ts'
 import type { CacheEventName, CacheEvents } from './observe/events.ts'
 import type { EntryOptions, InvalidationOptions } from './options/types.ts'
+import type { BatchOptions, BatchResult, SetManyOptions } from './options/batch-types.ts'
 import type { CacheResult } from './engine/result.ts'
 
 /**
@@ -147,6 +148,27 @@ export interface Cache {
   getOrSetEntry<T, S = T>(key: string, factory: (ctx: FactoryContext<S>) => T | Promise<T>, options?: EntryOptions<T>): Promise<CacheResult<T>>
   /** The fresh value under `key`, or undefined (never computes). */
   get<T>(key: string): Promise<T | undefined>
+  /**
+   * The fresh value of each key, in order (undefined for none); never computes. L1 first,
+   * then one round trip for the rest (one `MGET`; on a Cluster one per hash slot, together).
+   */
+  getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]>
+  /**
+   * {@link getOrSet} for many keys, in order: L1 first, one round trip for the rest, the
+   * locks of the misses taken in one more, and `factory` called once with the keys this
+   * process computes (those another process computes are awaited). Each key is computed
+   * once across the fleet, with its own ttl, grace, tags and errors. `factory` returns the
+   * values in the order of the keys it is given, or a Map; a key it leaves out resolves
+   * to undefined (or rejects: `missing: 'error'`) and nothing is stored for it.
+   *
+   * @example
+   * const products = await cache.getOrSetMany(ids.map((id) => `product:${id}`), (keys) => db.products.byKeys(keys), { ttl: '10m' })
+   */
+  getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<T> | Promise<BatchResult<T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]>
+  /** Stores each `[key, value]` in every tier, the writes sent together. */
+  setMany<T>(entries: Iterable<readonly [string, T]>, options?: SetManyOptions<T>): Promise<void>
+  /** {@link delete} for each key, the deletes sent together. */
+  deleteMany(keys: readonly string[]): Promise<void>
   /** Stores `value` under `key` in every tier. */
   set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void>
   /**
@@ -242,6 +264,49 @@ export type Memoized<A extends unknown[], R> = ((...args: A) => Promise<Awaited<
   refresh(...args: A): Promise<Awaited<R>>
   /** The Redis key these arguments map to: `${prefix}:${namespace}!${name}:v${version}:${digest}`. */
   keyFor(...args: A): string
+  /** The cache the entries live in. */
+  readonly cache: Cache
+}
+
+/** Options of `memoizeBatch()`, on top of {@link BatchOptions} (tags and `missing` per id). */
+export interface MemoizeBatchOptions<I, V> extends BatchOptions<I, V> {
+  /**
+   * The cache to use: one made by `createCache`.
+   * @default defaultCache() // a shared L1-only cache
+   */
+  cache?: Cache
+  /**
+   * The function's name in keys; required when `fn.name` is empty.
+   * @default fn.name
+   */
+  name?: string
+  /**
+   * Builds the key from an id (any keyable value); a Map result may be keyed by it too.
+   * @default undefined // the key is the id
+   */
+  key?: (id: I) => unknown
+  /**
+   * Bump to drop every entry written by older code. A whole number.
+   * @default 1
+   */
+  version?: number
+  /**
+   * The most ids in one call of the function; more go to several calls, together.
+   * @default Infinity
+   */
+  maxBatchSize?: number
+}
+
+/** A function of one id whose calls in the same tick are batched (see `memoizeBatch`), plus ways to manage its entries. */
+export type MemoizedBatch<I, V> = ((id: I) => Promise<V | undefined>) & {
+  /** The value of each id, in order (one batch for the misses). */
+  many(ids: readonly I[]): Promise<(V | undefined)[]>
+  /** Drops the entry of `id`, in every process (a computation of it under way stores nothing). */
+  invalidate(id: I): Promise<void>
+  /** Drops every entry of this function (this name and version), in every process, in O(1). */
+  clear(): Promise<void>
+  /** The Redis key of `id`: `${prefix}:${namespace}!${name}:v${version}:${digest}`. */
+  keyFor(id: I): string
   /** The cache the entries live in. */
   readonly cache: Cache
 }

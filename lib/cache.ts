@@ -11,6 +11,8 @@ import { refuseUnknownOptions } from './options/known.ts'
 import { describeValue } from './options/checks.ts'
 import { isSoft, resolveCacheOptions, SET_OPTIONS, type ResolvedEntryOptions } from './options/resolve.ts'
 import type { CacheOptions, EntryOptions, InvalidationOptions } from './options/types.ts'
+import type { BatchOptions, BatchResult, SetManyOptions } from './options/batch-types.ts'
+import { deleteMany, getMany, getOrSetMany, setMany } from './engine/batch.ts'
 import { valueOf, type CacheResult } from './engine/result.ts'
 import { tagId } from './engine/tags.ts'
 
@@ -82,6 +84,22 @@ class CacheFacade implements Cache {
 
   async get<T>(key: string): Promise<T | undefined> {
     return (await this.#ns.engine.peek<T>(this.#ns.keyOf(key)))?.value
+  }
+
+  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    return getMany<T>(this.#ns, keys)
+  }
+
+  async getOrSetMany<T>(keys: readonly string[], factory: (missingKeys: string[]) => BatchResult<T> | Promise<BatchResult<T>>, options?: BatchOptions<string, T>): Promise<(T | undefined)[]> {
+    return getOrSetMany(this.#ns, keys, factory, options)
+  }
+
+  async setMany<T>(entries: Iterable<readonly [string, T]>, options?: SetManyOptions<T>): Promise<void> {
+    return setMany(this.#ns, entries, options)
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    return deleteMany(this.#ns, keys)
   }
 
   async set<T>(key: string, value: T, options?: Pick<EntryOptions<T>, 'ttl' | 'grace' | 'tags'>): Promise<void> {

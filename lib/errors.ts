@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_TAG_INVALIDATION'
   | 'ERR_NO_REDIS_CLIENT'
+  | 'ERR_BATCH_MISSING'
+  | 'ERR_BATCH_RESULT'
 
 /** Base class of every error memoredis creates. */
 export class MemoredisError extends Error {
@@ -220,5 +222,29 @@ export class TagInvalidationError extends MemoredisError {
     super('ERR_TAG_INVALIDATION', `the method succeeded but invalidating ${what} failed: ${why}`, { cause })
     this.tags = tags
     this.result = result
+  }
+}
+
+/**
+ * A batch function (`getOrSetMany`, `memoizeBatch`) left out a key it was asked for, and
+ * its `missing` option is `'error'`. The key's callers reject with it; nothing is stored.
+ */
+export class MissingBatchValueError extends MemoredisError {
+  /** The key (`getOrSetMany`) or id (`memoizeBatch`) left out. */
+  readonly id: unknown
+
+  constructor(id: unknown, described: string) {
+    super('ERR_BATCH_MISSING', `the batch function returned no value for ${described}`)
+    this.id = id
+  }
+}
+
+/**
+ * A batch function returned neither an array of one value per key (in the order asked)
+ * nor a Map: every key it was asked for rejects with this, and nothing is stored.
+ */
+export class BatchResultError extends MemoredisError {
+  constructor(message: string) {
+    super('ERR_BATCH_RESULT', message)
   }
 }

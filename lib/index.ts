@@ -3,7 +3,8 @@
  * This file is the whole public surface; every other module is internal.
  */
 export { createCache } from './cache.ts'
-export type { Cache, CacheHealth, CacheResult, CacheStats, Memoized, MemoizeOptions } from './cache-types.ts'
+export type { Cache, CacheHealth, CacheResult, CacheStats, Memoized, MemoizeOptions, MemoizedBatch, MemoizeBatchOptions } from './cache-types.ts'
+export { memoizeBatch } from './memoize/memoize-batch.ts'
 export {
   memoize,
   Memoize,
@@ -25,6 +26,7 @@ export { registerClass, type RegisterClassOptions, type Class } from './codec/re
 export { superjsonCodec, type Codec } from './codec/envelope.ts'
 export type { CacheEvents, CacheEventName, Tier } from './observe/events.ts'
 export { channels, type ReadContext, type ComputeContext, type LockWaitContext } from './observe/diagnostics.ts'
+export type { BatchOptions, BatchResult, SetManyOptions } from './options/batch-types.ts'
 export type {
   CacheOptions,
   Duration,
@@ -51,5 +53,7 @@ export {
   CacheClosedError,
   TagInvalidationError,
   NoRedisClientError,
+  MissingBatchValueError,
+  BatchResultError,
   type ErrorCode,
 } from './errors.ts'

@@ -284,8 +284,9 @@ async function send(core: Core, l2: NonNullable<Core['l2']>, w: { key: string; e
     return true
   }
   if (lock === undefined) return l2.setUnlessLocked({ key, lockKey: core.layout.lockKey(key), bytes: bytes as Buffer, ttlMs, created: entry.created })
-  if (bytes !== undefined) return l2.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
-  return l2.renew({ key, lockKey: lock.lockKey, token: lock.token, created: entry.created, freshUntil: entry.freshUntil, staleUntil: entry.staleUntil, ttlMs })
+  // Through the lock's own store: a batch's coalesces the fills of one tick.
+  if (bytes !== undefined) return lock.tier.fill({ key, lockKey: lock.lockKey, token: lock.token, bytes, ttlMs })
+  return lock.tier.renew({ key, lockKey: lock.lockKey, token: lock.token, created: entry.created, freshUntil: entry.freshUntil, staleUntil: entry.staleUntil, ttlMs })
 }
 
 /** Stores a value given, not computed (`cache.set`): no lock, created now. */

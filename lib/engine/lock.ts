@@ -70,6 +70,8 @@ export interface HoldOptions {
 }
 
 export class HeldLock {
+  /** The store the lock was taken on, which the fill goes through. */
+  readonly tier: RedisStore
   readonly lockKey: string
   readonly token: string
   private readonly hold: HoldOptions
@@ -78,6 +80,7 @@ export class HeldLock {
 
   constructor(options: HoldOptions) {
     this.hold = options
+    this.tier = options.tier
     this.lockKey = options.lockKey
     this.token = options.token
     this.renewal = setInterval(() => {

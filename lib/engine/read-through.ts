@@ -8,6 +8,7 @@ import type { ResolvedEntryOptions } from '../options/resolve.ts'
 import { expiredAt, isFresh, shouldRefreshEarly, shouldServeStaleWhileRevalidating } from './policies.ts'
 import { resultOf, type CacheResult } from './result.ts'
 import type { L1Record } from '../memory/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { TwoTier } from './two-tier.ts'
 
 /**
@@ -29,9 +30,10 @@ export class ReadThrough {
   /** The path through Redis; undefined for a cache on L1 alone. */
   private readonly twoTier: TwoTier | undefined
 
-  constructor(core: Core) {
+  /** `l2`: the store its Redis commands go through (a batch's sends them together; see `batch.ts`). */
+  constructor(core: Core, l2: RedisStore | undefined = core.l2) {
     this.core = core
-    this.twoTier = core.l2 === undefined ? undefined : new TwoTier(core, core.l2, this)
+    this.twoTier = l2 === undefined ? undefined : new TwoTier(core, l2, this)
   }
 
   /**
@@ -103,17 +105,47 @@ export class ReadThrough {
 
   /** A value without computing: L1, then one GET. */
   async peek<T>(key: string, counted = true): Promise<CacheResult<T> | undefined> {
-    const core = this.core
-    if (core.closed) throw new CacheClosedError()
-    if (core.l1 !== undefined) {
-      const now = core.now()
-      const record = core.l1.get(key, now)
-      const entry = record === undefined ? undefined : await this.checked(key, record, now)
-      const found = entry !== undefined && isFresh(entry, core.now())
-      if (counted) this.countL1(key, found)
-      if (found) return resultOf(entry, 'hit')
-    }
+    if (this.core.closed) throw new CacheClosedError()
+    const entry = await this.freshInL1(key, counted)
+    if (entry !== undefined) return resultOf(entry, 'hit')
     return this.twoTier?.peek<T>(key)
+  }
+
+  /** {@link peek} for many keys, in order: L1 first, then one MGET for the rest (per hash slot on a Cluster). */
+  async peekMany<T>(keys: readonly string[]): Promise<(CacheResult<T> | undefined)[]> {
+    if (this.core.closed) throw new CacheClosedError()
+    const found: (CacheResult<T> | undefined)[] = new Array(keys.length)
+    const rest: string[] = []
+    const at: number[] = []
+    for (const [i, key] of keys.entries()) {
+      let entry = this.freshInL1(key, true)
+      if (entry instanceof Promise) entry = await entry
+      if (entry !== undefined) found[i] = resultOf(entry, 'hit')
+      else {
+        rest.push(key)
+        at.push(i)
+      }
+    }
+    if (rest.length > 0 && this.twoTier !== undefined) {
+      const looked = await this.twoTier.peekMany<T>(rest)
+      looked.forEach((result, j) => (found[at[j] as number] = result))
+    }
+    return found
+  }
+
+  /** The fresh L1 entry of `key` whose tags are valid, or undefined; `counted` in the stats and events. */
+  private freshInL1(key: string, counted: boolean): Entry | undefined | Promise<Entry | undefined> {
+    const core = this.core
+    if (core.l1 === undefined) return undefined
+    const now = core.now()
+    const record = core.l1.get(key, now)
+    const entry = record === undefined ? undefined : this.checked(key, record, now)
+    const decide = (checked: Entry | undefined): Entry | undefined => {
+      const found = checked !== undefined && isFresh(checked, core.now())
+      if (counted) this.countL1(key, found)
+      return found ? checked : undefined
+    }
+    return entry instanceof Promise ? entry.then(decide) : decide(entry)
   }
 
   /** A user's read that looked in L1 (`get`, memoized `peek`), in `stats()` and the `hit`/`miss` events. */

@@ -86,6 +86,32 @@ export class RedisReads {
     )
   }
 
+  /** {@link lookup} for many keys, counted: one `getMany`, each value accepted as one GET's. */
+  async lookupMany(keys: readonly string[]): Promise<Looked[]> {
+    // Awaited only when a tag's stamp had to be read, as for one GET.
+    const core = this.core
+    const watches = keys.map((key) => core.watchValue(key))
+    let values: (Buffer | null)[]
+    try {
+      values = await this.l2.getMany(keys)
+    } catch (error) {
+      keys.forEach((key, i) => core.unwatch(key, watches[i] as Watch))
+      core.error(error, keys[0], 'l2')
+      return keys.map(() => DOWN)
+    }
+    const found = values.map((bytes, i) => {
+      const key = keys[i] as string
+      const watch = watches[i] as Watch
+      if (bytes === null) {
+        core.unwatch(key, watch)
+        return this.missed(key, undefined, true)
+      }
+      const checking = this.accept({ key, bytes, newerThan: 0, watch })
+      return checking instanceof Promise ? checking.then((accepted) => this.looked(key, accepted, true)) : this.looked(key, checking, true)
+    })
+    return found.some((looked) => looked instanceof Promise) ? Promise.all(found) : (found as Looked[])
+  }
+
   /**
    * Decodes and checks an L2 value; ends `watch`. Undefined when it is corrupt or
    * tampered (deleted, an `error` event), past grace, not newer than `newerThan`, or

@@ -108,6 +108,12 @@ export class TwoTier {
     return looked.kind === 'hit' ? resultOf(looked.entry, 'hit') : undefined
   }
 
+  /** {@link peek} for many keys: one MGET (per hash slot on a Cluster), counted. */
+  async peekMany<T>(keys: readonly string[]): Promise<(CacheResult<T> | undefined)[]> {
+    await this.l2.whenStarted()
+    return (await this.reads.lookupMany(keys)).map((looked) => (looked.kind === 'hit' ? resultOf<T>(looked.entry, 'hit') : undefined))
+  }
+
   /**
    * Deletes the value and its lock in Redis (`soft`: the value kept stale, see
    * {@link expire}), then tells every process (see `ReadThrough.delete`).

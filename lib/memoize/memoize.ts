@@ -41,7 +41,7 @@ const INTERN_MAX_LENGTH = 128
 const INTERN_MAX_KEYS = 256
 
 /** Checks the options of `memoize` or `@Memoize` (`where`), the cache included. */
-function checkOptions(options: unknown, where: string): void {
+export function checkOptions(options: unknown, where: string): void {
   checkMemoizeOptions(options, where)
   checkCacheOption((options as { cache?: unknown }).cache, where)
 }
@@ -103,7 +103,7 @@ function build<A extends unknown[], R>(fn: (...args: A) => R, options: MemoizeOp
  * How a memoized function turns its arguments (or what `keyFn` makes of them) into its
  * full key, remembering recent ones.
  */
-function keyMaker<A extends unknown[]>(base: string, keyFn: ((...args: A) => unknown) | undefined): (self: unknown, args: A) => string {
+export function keyMaker<A extends unknown[]>(base: string, keyFn: ((...args: A) => unknown) | undefined): (self: unknown, args: A) => string {
   // Full keys of recent short encodings, kept flat and hashed: a hit then costs one
   // lookup of the encoding instead of a digest scan, a concatenation and a re-hash.
   const keys = new Map<string, string>()
@@ -192,7 +192,7 @@ export function memoize<A extends unknown[], R>(
   return memoized
 }
 
-function claim(handle: { ns: Namespace }, name: string, owner: object, where: string): void {
+export function claim(handle: { ns: Namespace }, name: string, owner: object, where: string): void {
   if (!handle.ns.claimName(name, owner)) {
     throw new DuplicateNameError(
       `${where}: another live memoized function is named ${JSON.stringify(name)} in this cache; give one a different name`,

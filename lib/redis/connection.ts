@@ -70,7 +70,7 @@ export class RedisConnection {
   private firstReady: Promise<void> | undefined
   protected closed = false
   /** A Cluster: commands go over one socket per node, and are not batched here. */
-  private readonly cluster: boolean
+  protected readonly cluster: boolean
   /** A command was sent in this tick (see `batchWrites`). */
   private sentThisTick = false
   /** The socket corked until the next tick (see `batchWrites`). */

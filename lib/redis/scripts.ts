@@ -26,6 +26,20 @@ function script(name: string, source: string): Script {
   return { name, source, sha: createHash('sha1').update(source).digest('hex') }
 }
 
+/** READ_OR_LOCK's work for one key, a Lua function that both forms call; `stamp` is the server's TIME, ms as text. */
+const READ_OR_LOCK_ONE = `local function readOrLock(value, lock, token, ttl, newerThan, skip, now, stamp)
+  local v = redis.call('get', value)
+  if v and skip ~= '1' then
+    local created, fresh = string.match(v, '^MR1 %d+ %S+ (%S+) (%S+) ')
+    if fresh and tonumber(fresh) > tonumber(now) and tonumber(created) > tonumber(newerThan) then return {0, v} end
+  end
+  if redis.call('set', lock, token, 'NX', 'PX', ttl) then return {1, v, stamp} end
+  return {2, v, stamp, redis.call('pttl', lock)}
+end
+local t = redis.call('time')
+local stamp = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
+`
+
 /**
  * The read of a miss, in one round trip. KEYS: value, lock. ARGV: token, lock ttl (ms),
  * `newerThan` (a value created at or before it does not count: a refresh), `skip` ('1':
@@ -39,18 +53,34 @@ function script(name: string, source: string): Script {
  * is the stale one, kept as a fallback. The header is only a hint: the client verifies
  * and decodes the value before it believes it.
  */
-export const READ_OR_LOCK = script(
-  'READ OR LOCK',
-  `local v = redis.call('get', KEYS[1])
-if v and ARGV[4] ~= '1' then
-  local created, fresh = string.match(v, '^MR1 %d+ %S+ (%S+) (%S+) ')
-  if fresh and tonumber(fresh) > tonumber(ARGV[5]) and tonumber(created) > tonumber(ARGV[3]) then return {0, v} end
+export const READ_OR_LOCK = script('READ OR LOCK', `${READ_OR_LOCK_ONE}return readOrLock(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], stamp)`)
+
+/**
+ * {@link READ_OR_LOCK} for the misses of a batch, in one round trip: the same read for
+ * each key, in order, under one TIME. KEYS: value, lock, value, lock, ... (one hash slot
+ * on a Cluster). ARGV: READ_OR_LOCK's five per key, in order. Answers one READ_OR_LOCK
+ * reply per key.
+ */
+export const READ_OR_LOCK_MANY = script(
+  'READ OR LOCK MANY',
+  `${READ_OR_LOCK_ONE}local out = {}
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 5
+  out[i] = readOrLock(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], stamp)
 end
-local t = redis.call('time')
-local stamp = string.format('%.3f', tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000)
-if redis.call('set', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, v, stamp} end
-return {2, v, stamp, redis.call('pttl', KEYS[2])}`,
+return out`,
 )
+
+/** FILL's work for one key, a Lua function that both forms call. */
+const FILL_ONE = `local function fill(value, lock, token, bytes, px)
+  if redis.call('get', lock) ~= token then return 0 end
+  redis.call('pttl', value)
+  redis.call('set', value, bytes, 'PX', px)
+  redis.call('pttl', value)
+  redis.call('del', lock)
+  return 1
+end
+`
 
 /**
  * The write of a computed value, in one round trip. KEYS: value, lock. ARGV: token,
@@ -60,14 +90,21 @@ return {2, v, stamp, redis.call('pttl', KEYS[2])}`,
  * READ_OR_LOCK) or of the bus message the caller publishes. The value is tracked for the
  * writer around its write (see above). Answers 1 when written, 0 when not.
  */
-export const FILL = script(
-  'FILL',
-  `if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('pttl', KEYS[1])
-redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('pttl', KEYS[1])
-redis.call('del', KEYS[2])
-return 1`,
+export const FILL = script('FILL', `${FILL_ONE}return fill(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])`)
+
+/**
+ * {@link FILL} for the values a batch computed, in one round trip: the same write for
+ * each key, in order. KEYS: value, lock, value, lock, ... (one hash slot on a Cluster).
+ * ARGV per key: token, value, PX (ms). Answers 1 or 0 per key.
+ */
+export const FILL_MANY = script(
+  'FILL MANY',
+  `${FILL_ONE}local out = {}
+for i = 1, #KEYS / 2 do
+  local a = (i - 1) * 3
+  out[i] = fill(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+end
+return out`,
 )
 
 /**

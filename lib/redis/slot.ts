@@ -62,3 +62,19 @@ export function slotTag(slot: number): string {
   }
   return tags[slot] as string
 }
+
+/**
+ * The positions of `keys` grouped by hash slot, for commands that may name keys of one
+ * slot only (`MGET`, a script, on a Cluster); on a single node, one group of them all.
+ */
+export function bySlot(keys: readonly string[], cluster: boolean): number[][] {
+  if (!cluster) return [keys.map((_, i) => i)]
+  const groups = new Map<number, number[]>()
+  keys.forEach((key, i) => {
+    const slot = slotOf(key)
+    const group = groups.get(slot)
+    if (group === undefined) groups.set(slot, [i])
+    else group.push(i)
+  })
+  return [...groups.values()]
+}

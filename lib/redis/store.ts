@@ -35,6 +35,21 @@ export interface RedisStore {
    * was gone (nothing written).
    */
   renew(renew: Renew): Promise<boolean>
+  /**
+   * A batch's reads: the stored value of each key, in order (null for none). One `MGET`
+   * on a single node; on a Cluster one per hash slot, sent together. Rejects when any fails.
+   */
+  getMany(keys: readonly string[]): Promise<(Buffer | null)[]>
+  /**
+   * {@link readOrLock} for each of a batch's misses, in order: one script (`READ_OR_LOCK_MANY`)
+   * on a single node, one per hash slot on a Cluster, sent together. Rejects when any fails.
+   */
+  readOrLockMany(reads: readonly ReadOrLock[]): Promise<LockRead[]>
+  /**
+   * {@link fill} for each of a batch's values, in order: one script (`FILL_MANY`) on a single
+   * node, one per hash slot on a Cluster, sent together. Rejects when any fails.
+   */
+  fillMany(fills: readonly Fill[]): Promise<boolean[]>
   /** Writes a value (computed past its lease) only if nobody holds the lock; false when someone did. */
   setUnlessLocked(write: { key: string; lockKey: string; bytes: Buffer; ttlMs: number; created: number }): Promise<boolean>
   /** Writes a value given, not computed (`cache.set`). */

@@ -1,10 +1,10 @@
 import type { Cluster, Redis } from 'ioredis'
 import { RedisError } from '../errors.ts'
-import { slotOf } from './slot.ts'
+import { bySlot, slotOf } from './slot.ts'
 import { isCluster, type Client } from './client.ts'
 import { RedisConnection } from './connection.ts'
 import { parseStamp, type Fill, type LockRead, type ReadOrLock, type RedisStore, type Renew, type Stamp } from './store.ts'
-import { EXPIRE, EXTEND, FILL, READ_OR_LOCK, RENEW, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
+import { EXPIRE, EXTEND, FILL, FILL_MANY, READ_OR_LOCK, READ_OR_LOCK_MANY, RENEW, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
 
 /**
  * L2: the commands and scripts of the Redis path, each sent through the connection's
@@ -37,6 +37,11 @@ function stampOf(reply: unknown): Stamp {
   return stamp
 }
 
+/** FILL's arguments for one value: token, value, PX (ms). */
+function fillArgs(fill: Fill): (string | Buffer)[] {
+  return [fill.token, fill.bytes, String(Math.max(1, Math.ceil(fill.ttlMs)))]
+}
+
 export class RedisTier extends RedisConnection implements RedisStore {
   /** A plain read: one GET (peek, and a waiter looking for the winner's value). */
   get(key: string): Promise<Buffer | null> {
@@ -45,19 +50,58 @@ export class RedisTier extends RedisConnection implements RedisStore {
 
   /** The read of a miss: the fresh value, or the lock taken, or who holds it (one script). */
   async readOrLock(read: ReadOrLock): Promise<LockRead> {
-    const args = [read.token, String(read.lockTtlMs), String(read.newerThan), read.skipValue ? '1' : '0', String(read.now)]
-    let reply: unknown[]
+    const reply = (await this.lockScript(READ_OR_LOCK, [read])) as unknown[]
+    return this.lockRead(reply)
+  }
+
+  /** A batch's reads: one MGET per hash slot (one on a single node), sent together. */
+  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const values = new Array<Buffer | null>(keys.length)
+    await this.perSlot(keys, async (at) => {
+      const found = await this.run('MGET', (c) => c.mgetBuffer(...at.map((i) => keys[i] as string)))
+      at.forEach((i, j) => {
+        const value = found[j] ?? null
+        this.countRead(value)
+        values[i] = value
+      })
+    })
+    return values
+  }
+
+  /** {@link readOrLock} for each read, one script per hash slot (one on a single node), sent together. */
+  async readOrLockMany(reads: readonly ReadOrLock[]): Promise<LockRead[]> {
+    const found = new Array<LockRead>(reads.length)
+    await this.perSlot(
+      reads.map((read) => read.key),
+      async (at) => {
+        const replies = (await this.lockScript(READ_OR_LOCK_MANY, at.map((i) => reads[i] as ReadOrLock))) as unknown[][]
+        at.forEach((i, j) => (found[i] = this.lockRead(replies[j] as unknown[])))
+      },
+    )
+    return found
+  }
+
+  /**
+   * A read-or-lock script for `reads`. One that timed out may still take its locks when a
+   * slow (paused) server gets to it, leaving locks nobody holds: a compare-and-delete of
+   * each is queued right behind it, on the same connection, outside the breaker (best
+   * effort, nobody waits for it).
+   */
+  private async lockScript(script: Script, reads: readonly ReadOrLock[]): Promise<unknown> {
+    const keys = reads.flatMap((read) => [read.key, read.lockKey])
+    const args = reads.flatMap((read) => [read.token, String(read.lockTtlMs), String(read.newerThan), read.skipValue ? '1' : '0', String(read.now)])
     try {
-      reply = (await this.script(READ_OR_LOCK, [read.key, read.lockKey], args)) as unknown[]
+      return await this.script(script, keys, args)
     } catch (error) {
       if (error instanceof RedisError && error.code === 'ERR_REDIS_TIMEOUT') {
-        // The SET NX may still run when a slow (paused) server gets to it, leaving a lock
-        // nobody holds: queue a compare-and-delete right behind it, on the same
-        // connection, outside the breaker (best effort, nobody waits for it).
-        this.client.eval(UNLOCK.source, 1, read.lockKey, read.token).catch(() => undefined)
+        for (const read of reads) this.client.eval(UNLOCK.source, 1, read.lockKey, read.token).catch(() => undefined)
       }
       throw error
     }
+  }
+
+  /** One READ_OR_LOCK reply, decoded. */
+  private lockRead(reply: unknown[]): LockRead {
     const bytes = (reply[1] ?? null) as Buffer | null
     this.countRead(bytes)
     if (reply[0] === 0) return { kind: 'fresh', bytes: bytes as Buffer }
@@ -68,8 +112,7 @@ export class RedisTier extends RedisConnection implements RedisStore {
 
   /** Writes a computed value and releases the lock, only while `token` holds it; false when it did not. */
   async fill(fill: Fill): Promise<boolean> {
-    const px = String(Math.max(1, Math.ceil(fill.ttlMs)))
-    const written = Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
+    const written = Number(await this.script(FILL, [fill.key, fill.lockKey], fillArgs(fill))) === 1
     if (written) this.counts.bytesWritten += fill.bytes.length
     return written
   }
@@ -79,6 +122,28 @@ export class RedisTier extends RedisConnection implements RedisStore {
     const px = String(Math.max(1, Math.ceil(renew.ttlMs)))
     const args = [renew.token, String(renew.created), String(renew.freshUntil), String(renew.staleUntil), px]
     return Number(await this.script(RENEW, [renew.key, renew.lockKey], args)) === 1
+  }
+
+  /** {@link fill} for each value, one script per hash slot (one on a single node), sent together. */
+  async fillMany(fills: readonly Fill[]): Promise<boolean[]> {
+    const written = new Array<boolean>(fills.length)
+    await this.perSlot(
+      fills.map((fill) => fill.key),
+      async (at) => {
+        const group = at.map((i) => fills[i] as Fill)
+        const replies = (await this.script(FILL_MANY, group.flatMap((fill) => [fill.key, fill.lockKey]), group.flatMap(fillArgs))) as unknown[]
+        at.forEach((i, j) => {
+          written[i] = Number(replies[j]) === 1
+          if (written[i]) this.counts.bytesWritten += (fills[i] as Fill).bytes.length
+        })
+      },
+    )
+    return written
+  }
+
+  /** Runs `send` for the positions of `keys` of each hash slot (all of them on a single node), together. */
+  private async perSlot(keys: readonly string[], send: (at: number[]) => Promise<void>): Promise<void> {
+    await Promise.all(bySlot(keys, this.cluster).map(send))
   }
 
   /**

@@ -129,7 +129,7 @@ describe('TLS and ACL', function () {
   const flows: [User, 'tracking' | 'bus'][] = [['app', 'tracking'], ['app', 'bus'], ['appbus', 'bus']]
   for (const [user, coherence] of flows) {
     describe(`the memoize flow as ${user} (the documented ${tracks(user) ? 'first' : 'second, bus-only'} line), coherence '${coherence}'`, () => {
-      it('answers health(), locks, tags, clears, deletes and keeps L1 coherent with no error, no warning and no ACL denial', async () => {
+      it('answers health(), locks, tags, clears, deletes, batches and keeps L1 coherent with no error, no warning and no ACL denial', async () => {
         const a = open(user, coherence)
         const b = open(user, coherence)
         await Promise.all([a.listening(), b.listening()])
@@ -189,6 +189,10 @@ describe('TLS and ACL', function () {
         await until(async () => (await b.cache.get('greeting')) === 'hi', "b's L1 to drop the old greeting")
         await a.cache.delete('greeting')
         await until(async () => (await b.cache.get('greeting')) === undefined, "b's L1 to drop the deleted greeting")
+
+        // Batches: a computes two keys (MGET, then the lock and fill scripts for both), b reads them with one MGET.
+        expect(await a.cache.getOrSetMany(['m:1', 'm:2'], (keys) => keys.map((key) => `${key}!`))).to.deep.equal(['m:1!', 'm:2!'])
+        expect(await b.cache.getMany(['m:1', 'm:2', 'm:3'])).to.deep.equal(['m:1!', 'm:2!', undefined])
 
         expect([coreOf(a.cache).coherence?.mode, coreOf(b.cache).coherence?.mode]).to.deep.equal([coherence, coherence])
         for (const cache of [a.cache, b.cache]) {

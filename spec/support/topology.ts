@@ -85,3 +85,11 @@ export async function redisFromEnv(): Promise<string | Cluster> {
   // A template: memoredis opens its own connections from it.
   return new Cluster(startup, { lazyConnect: true })
 }
+
+/** In a child process: a raw client (Redis or Cluster) of the topology that `t.env()` gave, for the spec's own counters. */
+export async function rawClientFromEnv(): Promise<Redis | Cluster> {
+  const nodes = (process.env.REDIS_NODES ?? '').split(',')
+  const { Cluster, Redis } = await import('ioredis')
+  if (process.env.REDIS_TOPOLOGY !== 'cluster') return new Redis(nodes[0] ?? '', { maxRetriesPerRequest: 1 })
+  return new Cluster(nodes.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) })))
+}
