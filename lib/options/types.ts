@@ -1,4 +1,5 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
+import type { NodeRedisClient, NodeRedisCluster } from '../redis/node-redis/shape.ts'
 import type { Codec } from '../codec/types.ts'
 
 /**
@@ -138,12 +139,14 @@ export interface CacheOptions {
    * whose keys are all ioredis connection options: host, port, path, username, password,
    * db, tls, ...), or an ioredis 5 or 6 `Redis` or `Cluster`, recognised by its shape so
    * that the app's own copy of ioredis works (used as a template: memoredis opens its own
-   * connections with the same settings, through that copy, and closes them on `close()`).
+   * connections with the same settings, through that copy, and closes them on `close()`),
+   * or a node-redis (`redis` 5 or 6) client made by `createClient` (RESP2 or RESP3) or
+   * cluster made by `createCluster`, taken the same way (see docs/node-redis.md).
    * Anything else is refused with `InvalidOptionError`. An empty or blank string
    * (`REDIS_URL=` in a `.env` file) is the same as omitting it.
    * @default undefined // an L1-only cache
    */
-  redis?: string | RedisOptions | Redis | Cluster
+  redis?: string | RedisOptions | Redis | Cluster | NodeRedisClient | NodeRedisCluster
   /**
    * Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - .`; no `:`
    * (so that no prefix nests inside another's keys: `team.app`, not `team:app`).

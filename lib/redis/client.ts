@@ -1,5 +1,6 @@
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../errors.ts'
+import { isNodeRedisClient, isNodeRedisCluster, type NodeRedisClient, type NodeRedisCluster } from './node-redis/shape.ts'
 
 /**
  * The app's Redis client, recognised by its shape. ioredis is a peer dependency: the app's
@@ -22,6 +23,8 @@ export type RedisSourceKind =
   | { kind: 'options'; options: RedisOptions }
   | { kind: 'redis'; client: Redis }
   | { kind: 'cluster'; client: Cluster }
+  | { kind: 'node-redis'; client: NodeRedisClient }
+  | { kind: 'node-redis-cluster'; client: NodeRedisCluster }
   /** `reason` completes a sentence that starts with `redis `. */
   | { kind: 'invalid'; reason: string }
 
@@ -88,6 +91,8 @@ export function classifyRedisSource(x: unknown): RedisSourceKind {
   if (typeof x === 'string') {
     return /^rediss?:\/\//.test(x) ? { kind: 'url', url: x } : { kind: 'invalid', reason: `URL must start with redis:// or rediss://, got ${JSON.stringify(x)}` }
   }
+  if (isNodeRedisCluster(x)) return { kind: 'node-redis-cluster', client: x }
+  if (isNodeRedisClient(x)) return { kind: 'node-redis', client: x }
   if (isCluster(x)) return { kind: 'cluster', client: x }
   if (isRedisClient(x)) return { kind: 'redis', client: x }
   const expected = 'must be a URL string, ioredis options, a Redis or a Cluster, got'

@@ -3,8 +3,9 @@ import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
 import { isCluster, type Client } from './client.ts'
 import { RedisConnection } from './connection.ts'
-import type { Fill, LockRead, ReadOrLock, RedisStore } from './store.ts'
-import { EXTEND, FILL, READ_OR_LOCK, SET_TRACKED, SET_UNLESS_LOCKED, STAMP, STAMP_OR_FLOOR, FLOOR, UNLOCK, type Script } from './scripts.ts'
+import type { RedisStore } from './store.ts'
+import { UNLOCK, type Script } from './scripts.ts'
+import type { ScriptArgument } from './script-store.ts'
 
 /**
  * L2: the commands and scripts of the Redis path, each sent through the connection's
@@ -36,116 +37,30 @@ export class RedisTier extends RedisConnection implements RedisStore {
     return this.run('GET', (c) => c.getBuffer(key), this.countRead)
   }
 
-  /** The read of a miss: the fresh value, or the lock taken, or who holds it (one script). */
-  async readOrLock(read: ReadOrLock): Promise<LockRead> {
-    const args = [read.token, String(read.lockTtlMs), String(read.newerThan), read.skipValue ? '1' : '0', String(read.now)]
-    let reply: unknown[]
-    try {
-      reply = (await this.script(READ_OR_LOCK, [read.key, read.lockKey], args)) as unknown[]
-    } catch (error) {
-      if (error instanceof RedisError && error.code === 'ERR_REDIS_TIMEOUT') {
-        // The SET NX may still run when a slow (paused) server gets to it, leaving a lock
-        // nobody holds: queue a compare-and-delete right behind it, on the same
-        // connection, outside the breaker (best effort, nobody waits for it).
-        this.client.eval(UNLOCK.source, 1, read.lockKey, read.token).catch(() => undefined)
-      }
-      throw error
-    }
-    const bytes = (reply[1] ?? null) as Buffer | null
-    this.countRead(bytes)
-    if (reply[0] === 0) return { kind: 'fresh', bytes: bytes as Buffer }
-    const serverNow = Number(String(reply[2]))
-    if (reply[0] === 1) return { kind: 'won', bytes, serverNow }
-    return { kind: 'held', bytes, serverNow, holderMs: Number(reply[3]) }
-  }
-
-  /** Writes a computed value and releases the lock, only while `token` holds it; false when it did not. */
-  async fill(fill: Fill): Promise<boolean> {
-    const px = String(Math.max(1, Math.ceil(fill.ttlMs)))
-    const written = Number(await this.script(FILL, [fill.key, fill.lockKey], [fill.token, fill.bytes, px])) === 1
-    if (written) this.counts.bytesWritten += fill.bytes.length
-    return written
-  }
-
-  /**
-   * Writes a value computed without the lock, only while nobody holds it and over no
-   * value created after `created`; false when it did not.
-   */
-  async setUnlessLocked(write: { key: string; lockKey: string; bytes: Buffer; ttlMs: number; created: number }): Promise<boolean> {
-    const px = String(Math.max(1, Math.ceil(write.ttlMs)))
-    const written = Number(await this.script(SET_UNLESS_LOCKED, [write.key, write.lockKey], [write.bytes, px, String(write.created)])) === 1
-    if (written) this.counts.bytesWritten += write.bytes.length
-    return written
-  }
-
-  /** A plain write (`cache.set`), tracked for this connection around it (see `SET_TRACKED`). */
-  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
-    await this.script(SET_TRACKED, [key], [value, String(Math.max(1, Math.ceil(ttlMs)))])
-    this.counts.bytesWritten += value.length
-  }
-
   /** Deletes keys of one hash slot (a value and its lock). */
   async del(...keys: string[]): Promise<void> {
     await this.run('DEL', (c) => c.del(...keys))
   }
 
-  /** Releases the lock only if `token` still holds it (compare-and-delete). */
-  async releaseLock(key: string, token: string): Promise<void> {
-    await this.script(UNLOCK, [key], [token])
+  /** One GET, its reply as text (a stamp). */
+  protected getText(key: string): Promise<string | null> {
+    return this.run('GET', (c) => c.get(key))
   }
 
-  /** Extends the lock only if `token` still holds it; false when it was lost. */
-  async extendLock(key: string, token: string, ttlMs: number): Promise<boolean> {
-    return Number(await this.script(EXTEND, [key], [token, String(ttlMs)])) === 1
-  }
-
-  /** Sets a tag's stamp to the server's time in ms, and raises its bucket's floor to it; returns it. */
-  async stampTag(key: string, floorKey: string): Promise<number> {
-    return Number(String(await this.script(STAMP, [key, floorKey], [])))
-  }
-
-  /**
-   * Reads a tag's stamp (server ms): one GET. Undefined when it is missing (never set,
-   * or evicted: they look alike) or not a number; see {@link stampOrFloor}.
-   */
-  async getStamp(key: string): Promise<number | undefined> {
-    const value = await this.run('GET', (c) => c.get(key))
-    const stamp = value === null ? Number.NaN : Number(value)
-    return Number.isFinite(stamp) ? stamp : undefined
-  }
-
-  /** What a stamp found missing counts as: its bucket's floor, or now when that is gone too (see `STAMP_OR_FLOOR`). */
-  async stampOrFloor(key: string, floorKey: string): Promise<number> {
-    return Number(String(await this.script(STAMP_OR_FLOOR, [key, floorKey], [])))
-  }
-
-  /** Sets each bucket floor that is missing to the server's time; resolves with the server's times then, at least the floors (ms; see `FLOOR`). */
-  async setFloors(floorKeys: readonly string[]): Promise<number[]> {
-    return Promise.all(floorKeys.map(async (key) => Number(String(await this.script(FLOOR, [key], [])))))
+  /** UNLOCK at once, outside the breaker, on the same connection. */
+  protected unlockBehind(lockKey: string, token: string): void {
+    this.client.eval(UNLOCK.source, 1, lockKey, token).catch(() => undefined)
   }
 
   /**
    * Waits until `replicas` replicas have every write this connection made so far, on the
    * master of each of `keys` (WAIT there: it counts that connection's own writes), for at
-   * most `timeoutMs`; resolves with the fewest that confirmed. Outside {@link run}: WAIT
-   * takes its own time, and its answer bounds it (plus `redisTimeout` for the reply).
+   * most `timeoutMs`; resolves with the fewest that confirmed (see `waitOn`).
    */
-  async waitForReplicas(keys: readonly string[], replicas: number, timeoutMs: number): Promise<number> {
+  waitForReplicas(keys: readonly string[], replicas: number, timeoutMs: number): Promise<number> {
     const client = this.client
-    if (this.closed || client.status !== 'ready') throw new RedisError(`redis: not connected (${client.status}), WAIT not sent`)
-    const nodes = new Set(keys.map((key) => (isCluster(client) ? masterOf(client, key) : client)))
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisError(`redis: WAIT timed out after ${timeoutMs + this.options.timeoutMs}ms`, { code: 'ERR_REDIS_TIMEOUT' })), timeoutMs + this.options.timeoutMs)
-    })
-    try {
-      const confirmed = await Promise.race([Promise.all([...nodes].map((node) => node.wait(replicas, timeoutMs))), late])
-      return Math.min(...confirmed)
-    } catch (error) {
-      throw error instanceof RedisError ? error : new RedisError(`redis: WAIT failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
-    } finally {
-      clearTimeout(timer)
-    }
+    const nodes = (): Redis[] => [...new Set(keys.map((key) => (isCluster(client) ? masterOf(client, key) : client)))]
+    return this.waitOn(nodes, (node) => node.wait(replicas, timeoutMs), timeoutMs)
   }
 
   /** The server's clock in ms (with microseconds). */
@@ -154,44 +69,15 @@ export class RedisTier extends RedisConnection implements RedisStore {
     return Number(seconds) * 1000 + Number(micros) / 1000
   }
 
-  /**
-   * The readiness probe of `cache.health()`: one TIME on a ready connection, outside the
-   * circuit breaker, which it never opens or closes (a probe must not cut callers off
-   * from Redis, nor let them through early). TIME rather than PING: the documented ACLs
-   * grant it, since the clock needs it. Resolves with the round trip in ms, or undefined
-   * when not connected (nothing sent); rejects with a `RedisError` when the server
-   * refuses it (an ACL `NOPERM`), counted in {@link counts}. The caller bounds the wait.
-   */
-  async probe(): Promise<number | undefined> {
-    if (this.closed || this.client.status !== 'ready') return undefined
-    const started = performance.now()
-    try {
-      await serverTime(this.client)
-    } catch (error) {
-      const wrapped = new RedisError(`redis: TIME failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error })
-      this.countError(wrapped)
-      throw wrapped
-    }
-    return performance.now() - started
+  /** The readiness probe of `cache.health()` (see `probeWith`). */
+  probe(): Promise<number | undefined> {
+    return this.probeWith(() => serverTime(this.client))
   }
 
-  /**
-   * Each master's `maxmemory` (bytes; 0: no limit) and `maxmemory-policy`, by `INFO
-   * memory`, for `cache.health()`. Sent outside {@link run}: a refusal (an ACL without
-   * `INFO`) says nothing of Redis's health and must not count against the breaker.
-   */
-  async memoryPolicies(): Promise<{ maxmemory: number; policy: string }[]> {
+  /** Each master's `maxmemory` and `maxmemory-policy`, for `cache.health()` (see `memoryPoliciesOf`). */
+  memoryPolicies(): Promise<{ maxmemory: number; policy: string }[]> {
     const client = this.client
-    if (this.closed || client.status !== 'ready' || this.state !== 'closed') throw new RedisError('redis: not asked')
-    const nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
-    return Promise.all(
-      nodes.map(async (node) => {
-        // INFO, not CONFIG GET: the documented ACLs grant it, and it reads no secret.
-        const info = await node.info('memory')
-        const value = (name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim()
-        return { maxmemory: Number(value('maxmemory') ?? 0), policy: value('maxmemory_policy') ?? 'unknown' }
-      }),
-    )
+    return this.memoryPoliciesOf(() => (isCluster(client) ? client.nodes('master') : [client]), (node) => node.info('memory'))
   }
 
   async publish(channel: string, message: string): Promise<void> {
@@ -199,7 +85,7 @@ export class RedisTier extends RedisConnection implements RedisStore {
   }
 
   /** EVALSHA, falling back to EVAL once when the server does not know the script yet. */
-  private script(script: Script, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+  protected script(script: Script, keys: string[], args: ScriptArgument[]): Promise<unknown> {
     return this.run(script.name, async (c) => {
       // The Buffer-reply forms ioredis makes for every command (not in its typings); unlike
       // `callBuffer`, they also survive an app's template with enableAutoPipelining.

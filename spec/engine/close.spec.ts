@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis'
 import { CacheClosedError, type Cache, type CacheEventName, type CacheOptions, type Memoized } from 'memoredis'
 import { isCluster } from '../../lib/redis/client.ts'
 import { deferred, next, openedCaches } from '../fixtures/stampede-helpers.ts'
-import { coreOf } from '../support/internals.ts'
+import { coreOf, ioredisOf } from '../support/internals.ts'
 import { eachTopology } from '../support/topology.ts'
 
 /**
@@ -185,8 +185,7 @@ describe('close()', () => {
     it('removes the coherence listeners from its command connections', async () => {
       const cache = open({ redis: t.redis() })
       await cache.getOrSet('k', () => 1)
-      const client = coreOf(cache).l2?.client
-      if (client === undefined) throw new Error('no Redis client')
+      const client = ioredisOf(cache)
       const events = ['connect', 'ready', 'close']
       // The connections coherence follows: the client itself, or every node of the Cluster.
       const nodes: Redis[] = isCluster(client) ? client.nodes('all') : [client]
@@ -233,8 +232,7 @@ describe('close()', () => {
       await closing.getOrSet('warm', () => 1)
       const { running: inFlight, release } = await computing(closing, 'k', 'closing')
       const lockKey = coreOf(closing).layout.lockKey('held:default:k')
-      const admin = coreOf(other).l2?.client
-      if (admin === undefined) throw new Error('no Redis client')
+      const admin = t.client
       expect(await admin.exists(lockKey), 'the lock, while computing').to.equal(1)
       await closing.close()
       expect(await admin.exists(lockKey), 'the lock, after close()').to.equal(0)

@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import { FactoryTimeoutError, type Cache, type EntryOptions } from '../../lib/index.ts'
 import { cachesOn, deferred, heldRun, next, record, sleep } from '../fixtures/stampede-helpers.ts'
 import { Child } from '../support/child.ts'
-import { coreOf } from '../support/internals.ts'
+import { coreOf, ioredisOf } from '../support/internals.ts'
 import { eachTopology } from '../support/topology.ts'
 
 /**
@@ -185,8 +185,7 @@ eachTopology((t) => {
   describe('a waiter whose wake-up notice is lost (its subscriber connection killed)', () => {
     /** The CLIENT ID of the connection a single node's tracking notices for `cache` go to. */
     async function subscriberId(cache: Cache): Promise<string> {
-      const client = coreOf(cache).l2?.client
-      if (client === undefined) throw new Error('no L2')
+      const client = ioredisOf(cache)
       const own = String(await client.call('CLIENT', 'ID'))
       const list = String(await t.client.call('CLIENT', 'LIST', 'ID', own))
       const redirect = /\bredir=(\d+)/.exec(list)?.[1]
