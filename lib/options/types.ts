@@ -140,7 +140,7 @@ export interface CacheOptions {
    * db, tls, ...), or an ioredis 5 or 6 `Redis` or `Cluster`, recognised by its shape so
    * that the app's own copy of ioredis works (used as a template: memoredis opens its own
    * connections with the same settings, through that copy, and closes them on `close()`),
-   * or a node-redis (`redis` 5 or 6) client made by `createClient` (RESP2 or RESP3) or
+   * or a node-redis (`redis` 6) client made by `createClient` (RESP2 or RESP3) or
    * cluster made by `createCluster`, taken the same way (see docs/node-redis.md).
    * Anything else is refused with `InvalidOptionError`. An empty or blank string
    * (`REDIS_URL=` in a `.env` file) is the same as omitting it.

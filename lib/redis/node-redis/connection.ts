@@ -26,7 +26,7 @@ export interface NodeRedisOpenOptions extends RedisTierOptions {
   tracking: boolean
 }
 
-/** The RESP version a node-redis client speaks (node-redis 5 defaults to 2, 6 to 3). */
+/** The RESP version a node-redis client speaks (node-redis 6 defaults to 3). */
 export function respOf(client: NodeRedisClient): 2 | 3 {
   const options = (client as NodeClient).options as { RESP?: number } | undefined
   return options?.RESP === 2 ? 2 : 3

@@ -1,5 +1,5 @@
 /**
- * node-redis (the `redis` package, `@redis/client` 5 or 6) clients recognised by their
+ * node-redis (the `redis` package 6, `@redis/client`) clients recognised by their
  * shape, as ioredis's are: the app's client may come from another copy of the package,
  * and memoredis never imports node-redis to look (`import 'memoredis'` loads no client).
  * A client (`createClient`) has `duplicate`, `connect`, `sendCommand` and the booleans
