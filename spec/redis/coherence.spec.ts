@@ -33,7 +33,7 @@ async function subscriberIds(nodes: readonly Redis[]): Promise<{ node: Redis; id
     const list = (await node.client('LIST')) as string
     for (const line of list.split('\n')) {
       // A subscriber, or a connection whose invalidations are pushed to itself (node-redis on RESP3: tracking, no redirect).
-      const pushed = / flags=\S*t\S* /.test(line) && / redir=-1 /.test(line)
+      const pushed = / flags=\S*t\S* /.test(line) && / redir=0 /.test(line)
       if (/ (sub|psub)=[1-9]/.test(line) || pushed) found.push({ node, id: /id=(\d+)/.exec(line)?.[1] as string })
     }
   }

@@ -52,3 +52,23 @@ export function nextDrop(cache: Cache): Promise<void> {
   const event = kind === 'ioredis' ? 'close' : 'reconnecting'
   return new Promise((resolve) => emitter.once(event, () => resolve()))
 }
+
+/**
+ * The cache's command connections, one per master (a single node: one), by the port of
+ * the node each is on and its CLIENT ID there: to find, and kill, the connections its
+ * tracking notices go to.
+ */
+export async function commandConnections(cache: Cache): Promise<{ port: number; id: string }[]> {
+  const l2 = coreOf(cache).l2
+  if (l2 instanceof NodeRedisStore) {
+    return Promise.all(
+      (await l2.masters()).map(async (client) => ({
+        port: Number((client.options?.socket as { port?: number } | undefined)?.port ?? 6379),
+        id: String(await client.sendCommand(['CLIENT', 'ID'])),
+      })),
+    )
+  }
+  const client = ioredisOf(cache)
+  if ('nodes' in client) throw new Error('commandConnections: an ioredis Cluster has one per node; use its nodes')
+  return [{ port: client.options.port ?? 6379, id: String(await client.call('CLIENT', 'ID')) }]
+}
