@@ -230,7 +230,8 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
       if (was) this.handlers.onFlush('subscriber connection lost')
       if (tracking) this.replaceSubscriber()
     }
-    for (const event of ['reconnecting', 'end']) events.on(event, lost)
+    // `terminated`: a subscriber that never reconnects (tracking's) lost its connection.
+    for (const event of ['reconnecting', 'end', 'terminated']) events.on(event, lost)
   }
 
   private subscribed(subscriber: { client: NodeClient; id: number | undefined }): void {
