@@ -35,7 +35,14 @@ export type {
   LockOptions,
   TimeoutOptions,
 } from './options/types.ts'
-export type { IoredisConnectionOptions, IoredisLikeClient, IoredisLikeOptions, IoredisPassThroughKey } from './options/redis-source.ts'
+export type {
+  IoredisConnectionOptions,
+  IoredisLikeClient,
+  IoredisLikeOptions,
+  IoredisPassThroughKey,
+  NodeRedisClient,
+  NodeRedisCluster,
+} from './options/redis-source.ts'
 export {
   MemoredisError,
   InvalidOptionError,

@@ -1,4 +1,4 @@
-import type { RedisCounts, RoundTripObserver } from '../redis/connection.ts'
+import type { RedisCounts, RoundTripObserver } from '../redis/breaker.ts'
 import type { Fill, LockRead, ReadOrLock, RedisStore, Renew, Stamp } from '../redis/store.ts'
 
 /**

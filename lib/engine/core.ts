@@ -1,8 +1,9 @@
 import pLimit from 'p-limit'
 import { ServerClock } from './clock.ts'
 import { Envelope, superjsonCodec } from '../codec/envelope.ts'
-import type { RedisSource } from '../redis/client.ts'
-import { Coherence } from '../redis/coherence.ts'
+import type { RedisCoherence } from '../redis/coherence-types.ts'
+import { openRedis } from '../redis/open.ts'
+import type { RedisStore } from '../redis/store.ts'
 import { BackgroundError, CacheClosedError, MemoredisError, RedisError, ReplicationError, UnregisteredClassError } from '../errors.ts'
 import { Emitter, type Tier } from '../observe/events.ts'
 import { KeyLayout } from '../keys/layout.ts'
@@ -14,7 +15,6 @@ import type { CacheResult } from './result.ts'
 import { SingleFlight } from './single-flight.ts'
 import { TagStamps } from './tags.ts'
 import { MemoryTier } from '../memory/tier.ts'
-import { RedisTier } from '../redis/tier.ts'
 import { Waiters } from './waiters.ts'
 import { afterWrite, Watches, type Watch } from './watches.ts'
 
@@ -32,8 +32,8 @@ export class Core {
   readonly events = new Emitter()
   readonly clock = new ServerClock()
   readonly l1: MemoryTier | undefined
-  readonly l2: RedisTier | undefined
-  readonly coherence: Coherence | undefined
+  readonly l2: RedisStore | undefined
+  readonly coherence: RedisCoherence | undefined
   readonly tags: TagStamps
   readonly envelope: Envelope
   readonly flights = new SingleFlight<CacheResult<unknown>>()
@@ -77,49 +77,54 @@ export class Core {
         this.events.emit('warning', { error: new UnregisteredClassError(className) }),
     })
     if (options.redis === undefined) return
-    this.l2 = this.openTier(options.redis)
-    this.coherence = this.openCoherence(options.redis, this.l2)
+    const { store, coherence } = this.openRedis(options.redis)
+    this.l2 = store
+    this.coherence = coherence
   }
 
-  /** The L2 tier, its events wired to this cache's. */
-  private openTier(redis: RedisSource): RedisTier {
+  /**
+   * The L2 store and the coherence that goes with it (`redis/open.ts` picks them by the
+   * client), their events wired to this cache's.
+   */
+  private openRedis(redis: unknown): { store: RedisStore; coherence: RedisCoherence } {
     const options = this.options
-    const l2: RedisTier = new RedisTier(redis, {
-      timeoutMs: options.redisTimeout,
-      connectWaitMs: options.connectWait,
-      circuitFailures: options.circuitFailures,
-      circuitResetAfterMs: options.circuitResetAfter,
-      events: {
-        error: (error) => this.error(error, undefined, 'l2'),
-        circuit: (state) => {
-          this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' })
-          // Redis answers again, on a connection that never dropped (a paused server):
-          // the releases refused while the circuit was open go out now, not at a reconnect.
-          if (state === 'close') void this.lostReleases.retry(l2, (error, key) => this.error(error, key, 'l2'))
+    // Events come once the connection is up, after the store is made.
+    const l2 = (): RedisStore => this.l2 as RedisStore
+    return openRedis(redis, {
+      tier: {
+        timeoutMs: options.redisTimeout,
+        connectWaitMs: options.connectWait,
+        circuitFailures: options.circuitFailures,
+        circuitResetAfterMs: options.circuitResetAfter,
+        events: {
+          error: (error) => this.error(error, undefined, 'l2'),
+          circuit: (state) => {
+            this.events.emit(state === 'open' ? 'circuit-open' : 'circuit-close', { tier: 'l2' })
+            // Redis answers again, on a connection that never dropped (a paused server):
+            // the releases refused while the circuit was open go out now, not at a reconnect.
+            if (state === 'close') void this.lostReleases.retry(l2(), (error, key) => this.error(error, key, 'l2'))
+          },
+          ready: (): Promise<void> => this.onConnected(l2()),
+          // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
+          close: () => {},
         },
-        ready: (): Promise<void> => this.onConnected(l2),
-        // Coherence follows the connection itself (a drop flushes L1 when it was tracked).
-        close: () => {},
       },
-    })
-    return l2
-  }
-
-  /** The subscriber connection that keeps this cache's L1 and stamps true. */
-  private openCoherence(redis: RedisSource, l2: RedisTier): Coherence {
-    return new Coherence(redis, l2, this.options.prefix, this.options.coherence ?? 'tracking', {
-      onKeys: (keys) => this.onForeignWrite(keys),
-      onFlush: (reason) => this.flush(reason),
-      // Set again at once, so that values computed from now on are not dated before them.
-      onDatabaseFlushed: () => void this.setFloors(l2),
-      onUnsettled: () => this.watches.dirtyAll(),
-      onError: (error) => this.error(error, undefined, 'l2'),
-      onWarning: (error) => this.events.emit('warning', { error }),
+      prefix: options.prefix,
+      mode: options.coherence ?? 'tracking',
+      handlers: {
+        onKeys: (keys) => this.onForeignWrite(keys),
+        onFlush: (reason) => this.flush(reason),
+        // Set again at once, so that values computed from now on are not dated before them.
+        onDatabaseFlushed: () => void this.setFloors(l2()),
+        onUnsettled: () => this.watches.dirtyAll(),
+        onError: (error) => this.error(error, undefined, 'l2'),
+        onWarning: (error) => this.events.emit('warning', { error }),
+      },
     })
   }
 
   /** A (re)connection: measure the clock, retry lost lock releases, and have every waiter look again. */
-  private async onConnected(l2: RedisTier): Promise<void> {
+  private async onConnected(l2: RedisStore): Promise<void> {
     // Sent first, before anything a caller sends once the connection is up: on this
     // connection Redis runs them first, so no value computed from now on is dated before
     // a floor (a restarted, empty server has none).
@@ -136,7 +141,7 @@ export class Core {
    * database was flushed), and takes the floors as server times seen: no value this
    * process computes is dated before them (see `TagStamps`). Never rejects.
    */
-  private async setFloors(l2: RedisTier): Promise<void> {
+  private async setFloors(l2: RedisStore): Promise<void> {
     try {
       for (const time of await l2.setFloors(this.layout.floorKeys())) this.clock.saw(time)
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { CacheHealth, CacheStats } from '../cache-types.ts'
 import type { Core } from '../engine/core.ts'
-import type { RedisTier } from '../redis/tier.ts'
+import type { RedisStore } from '../redis/store.ts'
 
 /**
  * The state of a cache now, for readiness probes and gauges: `cache.health()` (one probe
@@ -70,7 +70,7 @@ function evictsUnder(policy: string, maxmemory: number): CacheHealth['eviction']
  * The server's eviction policy (every master's), within `timeoutMs`; `'unknown'` when
  * `INFO memory` is refused (an ACL without it) or late. Never rejects.
  */
-async function evictionOf(l2: RedisTier, timeoutMs: number): Promise<CacheHealth['eviction']> {
+async function evictionOf(l2: RedisStore, timeoutMs: number): Promise<CacheHealth['eviction']> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), timeoutMs)
@@ -100,7 +100,7 @@ async function evictionOf(l2: RedisTier, timeoutMs: number): Promise<CacheHealth
  * `redisTimeout` in all. A refusal (an ACL `NOPERM`) is an `error` event, even when it
  * comes after the wait was given up.
  */
-async function probeOf(core: Core, l2: RedisTier): Promise<Probe> {
+async function probeOf(core: Core, l2: RedisStore): Promise<Probe> {
   const answered = (async (): Promise<Probe> => {
     await l2.whenStarted()
     try {

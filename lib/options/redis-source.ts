@@ -23,6 +23,28 @@ export interface IoredisLikeClient {
 }
 
 /**
+ * A node-redis client made by `createClient` (RESP2 or RESP3), as memoredis takes it: a
+ * template whose settings memoredis's own connections are made with (`duplicate`); it is
+ * never connected, used or closed by memoredis.
+ */
+export interface NodeRedisClient {
+  /** Makes a new client with the same settings: how memoredis opens its own connections. */
+  duplicate(overrides?: object): unknown
+  /** Connects it (memoredis never calls it on yours). */
+  connect(): Promise<unknown>
+  /** Whether its socket is open. */
+  readonly isOpen: boolean
+  /** Whether it is ready for commands. */
+  readonly isReady: boolean
+}
+
+/** A node-redis cluster made by `createCluster`, taken as a template like {@link NodeRedisClient}. */
+export interface NodeRedisCluster extends NodeRedisClient {
+  /** Its masters, as it knows them. */
+  readonly masters: readonly unknown[]
+}
+
+/**
  * The keys of {@link IoredisLikeOptions} typed `unknown` here: passed to the client as
  * given, and checked by it (see ioredis's `RedisOptions`).
  */

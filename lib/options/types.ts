@@ -1,4 +1,4 @@
-import type { IoredisLikeClient, IoredisLikeOptions } from './redis-source.ts'
+import type { IoredisLikeClient, IoredisLikeOptions, NodeRedisClient, NodeRedisCluster } from './redis-source.ts'
 import type { Codec } from '../codec/types.ts'
 import type { Duration } from './duration-type.ts'
 import type { LockOptions, TimeoutOptions } from './limits.ts'
@@ -107,16 +107,17 @@ export interface CacheOptions {
    * Where L2 lives: a URL (`redis://` or `rediss://`), ioredis options (a plain object
    * whose keys are all ioredis connection options: host, port, path, username, password,
    * db, tls, ...), or the app's own client: an ioredis 5 or 6 or iovalkey `Redis` or
-   * `Cluster`, recognised by its shape so that the app's own copy of the library works
-   * (used as a template: memoredis opens its own connections with the same settings,
-   * through that copy, and closes them on `close()`). A URL or options load the first
-   * installed of ioredis and iovalkey (see docs/clients.md); with none installed,
-   * `createCache` throws `NoRedisClientError`. Anything else is refused with
-   * `InvalidOptionError`. An empty or blank string (`REDIS_URL=` in a `.env` file) is the
-   * same as omitting it.
+   * `Cluster`, or a node-redis (`redis` 6) client made by `createClient` (RESP2 or RESP3)
+   * or cluster made by `createCluster`, each recognised by its shape so that the app's own
+   * copy of its library works (used as a template: memoredis opens its own connections
+   * with the same settings, through that copy, and closes them on `close()`). A URL or
+   * options load the first installed of ioredis, iovalkey and node-redis (options: of
+   * ioredis or iovalkey; see docs/clients.md); with none installed, `createCache` throws
+   * `NoRedisClientError`. Anything else is refused with `InvalidOptionError`. An empty or
+   * blank string (`REDIS_URL=` in a `.env` file) is the same as omitting it.
    * @default undefined // an L1-only cache
    */
-  redis?: string | IoredisLikeOptions | IoredisLikeClient
+  redis?: string | IoredisLikeOptions | IoredisLikeClient | NodeRedisClient | NodeRedisCluster
   /**
    * Every Redis key and channel starts with `${prefix}:`. Letters, digits, `_ - .`; no `:`
    * (so that no prefix nests inside another's keys: `team.app`, not `team:app`).

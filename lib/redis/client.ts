@@ -1,7 +1,8 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { InvalidOptionError } from '../errors.ts'
 import type { IoredisLikeOptions } from '../options/redis-source.ts'
-import { library } from './library.ts'
+import { ioredisLibrary, library } from './library.ts'
+import { isNodeRedisClient, isNodeRedisCluster, type NodeRedisClient, type NodeRedisCluster } from './node-redis/shape.ts'
 
 /**
  * The app's Redis client, recognised by its shape. ioredis and iovalkey are optional peer
@@ -25,6 +26,8 @@ export type RedisSourceKind =
   | { kind: 'options'; options: RedisOptions }
   | { kind: 'redis'; client: Redis }
   | { kind: 'cluster'; client: Cluster }
+  | { kind: 'node-redis'; client: NodeRedisClient }
+  | { kind: 'node-redis-cluster'; client: NodeRedisCluster }
   /** `reason` completes a sentence that starts with `redis `. */
   | { kind: 'invalid'; reason: string }
 
@@ -98,6 +101,8 @@ export function classifyRedisSource(x: unknown): RedisSourceKind {
   if (typeof x === 'string') {
     return /^rediss?:\/\//.test(x) ? { kind: 'url', url: x } : { kind: 'invalid', reason: `URL must start with redis:// or rediss://, got ${JSON.stringify(x)}` }
   }
+  if (isNodeRedisCluster(x)) return { kind: 'node-redis-cluster', client: x }
+  if (isNodeRedisClient(x)) return { kind: 'node-redis', client: x }
   if (isCluster(x)) return { kind: 'cluster', client: x }
   if (isRedisClient(x)) return { kind: 'redis', client: x }
   const expected = 'must be a URL string, ioredis options, a Redis or a Cluster, got'
@@ -120,12 +125,14 @@ export function classifyRedisSource(x: unknown): RedisSourceKind {
  * options load the client library they need now, so that a missing one fails at once.
  * @throws InvalidOptionError naming `where` when `value` is neither a URL, nor ioredis
  *   options, nor an ioredis 5 or 6 or iovalkey `Redis` or `Cluster`.
- * @throws NoRedisClientError for a URL or options when no client library is installed.
+ * @throws NoRedisClientError for a URL when no client library is installed, for options
+ *   when neither ioredis nor iovalkey is.
  */
 export function checkRedisSource(value: unknown, where: string): RedisSource {
   const source = classifyRedisSource(value)
   if (source.kind === 'invalid') throw new InvalidOptionError(`${where}: redis ${source.reason}`)
-  if (source.kind === 'url' || source.kind === 'options') library()
+  if (source.kind === 'url') library()
+  if (source.kind === 'options') ioredisLibrary()
   return value as RedisSource
 }
 
@@ -159,7 +166,7 @@ export function connect(source: RedisSource, overrides: RedisOptions = {}): Clie
     })
   }
   if (isRedisClient(source)) return source.duplicate({ ...OWN, lazyConnect: false, ...overrides })
-  const { Redis } = library()
+  const { Redis } = ioredisLibrary()
   if (typeof source === 'string') return new Redis(source, { ...OWN, ...overrides })
   return new Redis({ ...source, ...OWN, lazyConnect: false, ...overrides })
 }
@@ -173,5 +180,5 @@ export function nodeConnection(cluster: Cluster, options: RedisOptions): Redis {
   const node = cluster.nodes('all')[0]
   // A node's own settings that `options` do not name must not carry over (a replica's readOnly).
   if (node !== undefined) return node.duplicate({ readOnly: false, ...options })
-  return new (library().Redis)(options)
+  return new (ioredisLibrary().Redis)(options)
 }

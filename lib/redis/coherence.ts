@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { RedisError } from '../errors.ts'
 import { slotOf } from './slot.ts'
-import { busMessage, foreignKeys } from './bus-message.ts'
+import { busMessage } from './bus-message.ts'
 import { connect, isCluster, nodeConnection, retryStrategy, type RedisSource } from './client.ts'
 import type { RedisTier } from './tier.ts'
+import { announced, INVALIDATE, invalidated, isRefusal, CoherenceState, type CoherenceHandlers, type CoherenceMode, type RedisCoherence } from './coherence-types.ts'
 
 /**
  * Keeps every process's L1 true and wakes lock waiters, over subscriber connections of
@@ -37,23 +37,6 @@ import type { RedisTier } from './tier.ts'
  * or a tracked connection drops, changes may have been missed: `onFlush`.
  */
 
-export interface CoherenceHandlers {
-  /** Keys another client changed or deleted. */
-  onKeys(keys: string[]): void
-  /** Everything may be stale: drop L1 and tag stamps, wake all waiters. */
-  onFlush(reason: string): void
-  /** The database was flushed (after `onFlush`): the stamp buckets' floors went with it. */
-  onDatabaseFlushed(): void
-  /** Coherence is starting or stopping somewhere: reads and writes under way must not fill L1. */
-  onUnsettled(): void
-  onError(error: RedisError): void
-  /** Not an error, but worth knowing (tracking unavailable: fell back to the bus). */
-  onWarning(error: RedisError): void
-}
-
-export type CoherenceMode = 'tracking' | 'bus' | 'off'
-
-const INVALIDATE = '__redis__:invalidate'
 /** Subscribers queue their set-up until connected and never resubscribe on their own. */
 const LISTENER: RedisOptions = { protocol: 2, enableOfflineQueue: true, autoResubscribe: false, lazyConnect: false }
 
@@ -70,38 +53,24 @@ interface Followed {
   connects: number
 }
 
-/**
- * A refusal (not a lost connection) of what tracking needs, `CLIENT TRACKING` or the
- * `__redis__:invalidate` channel: this server will not track for this user, so the bus it is.
- */
-const isRefusal = (error: unknown): error is Error =>
-  error instanceof Error && /unknown command|unknown subcommand|NOPERM|syntax error/i.test(error.message)
-
 const addressOf = (node: Redis): string => `${node.options.host ?? '127.0.0.1'}:${node.options.port ?? 6379}`
 
-export class Coherence {
-  private current: CoherenceMode
+export class Coherence extends CoherenceState implements RedisCoherence {
   private readonly tier: RedisTier
   private readonly cluster: Cluster | undefined
   private readonly channel: string
   private readonly slot: number
-  private readonly origin = randomBytes(8).toString('hex')
-  private readonly handlers: CoherenceHandlers
   /** By node address ('' for a single node). */
   private readonly listeners = new Map<string, Listener>()
   private readonly followed = new Map<Redis, Followed>()
   /** Undoes every listener put on command connections (see `attach`). */
   private readonly attached: (() => void)[] = []
-  private closed = false
-  /** Keys other clients (or this one's own writes, in tracking mode) were reported changed: see {@link notices}. */
-  private heard = 0
 
   constructor(source: RedisSource, tier: RedisTier, prefix: string, mode: CoherenceMode, handlers: CoherenceHandlers) {
-    this.current = mode
+    super(mode, handlers)
     this.tier = tier
     this.channel = `${prefix}:!bus`
     this.slot = slotOf(this.channel)
-    this.handlers = handlers
     if (!isCluster(tier.client)) {
       this.follow(tier.client)
       this.listen('', connect(source, LISTENER) as Redis)
@@ -118,20 +87,6 @@ export class Coherence {
     const on = emitter as unknown as NodeJS.EventEmitter
     on.on(event, listener as (...args: unknown[]) => void)
     this.attached.push(() => on.off(event, listener as (...args: unknown[]) => void))
-  }
-
-  /** `'tracking'`, `'bus'` (also after falling back from tracking) or `'off'`. */
-  get mode(): CoherenceMode {
-    return this.current
-  }
-
-  /**
-   * Change notices received so far: one per key reported changed (tracking or bus), a
-   * flush of the whole database counting one. In tracking mode a process hears only of
-   * keys it read, and of its own writes of them once each.
-   */
-  get notices(): number {
-    return this.heard
   }
 
   /** True when every change by another process will be heard: L1 may be filled. */
@@ -224,19 +179,13 @@ export class Coherence {
       if (state.connects === connects && listener.id === id && node.status === 'ready') state.tracked = true
       this.handlers.onUnsettled()
     } catch (error) {
-      if (this.closed) return
-      if (isRefusal(error)) this.fallBack(error)
-      else this.handlers.onError(new RedisError('redis: CLIENT TRACKING failed', { cause: error }))
+      this.trackingFailed(error)
     }
   }
 
-  private fallBack(cause: Error): void {
-    if (this.current !== 'tracking') return
-    this.current = 'bus'
-    this.handlers.onWarning(new RedisError(`redis: client tracking unavailable (${cause.message}); coherence falls back to the bus`, { cause }))
+  protected listenToBus(): void {
     for (const listener of this.listeners.values()) listener.redis.disconnect(true)
     this.syncNodes()
-    this.handlers.onFlush('coherence fell back to the bus')
   }
 
   // ── Subscribers ──────────────────────────────────────────────────────────
@@ -329,21 +278,10 @@ export class Coherence {
     if (this.closed) return
     if (channel === INVALIDATE) {
       // A null message means the whole database was flushed.
-      if (message === null) {
-        this.heard++
-        this.handlers.onFlush('database flushed')
-        this.handlers.onDatabaseFlushed()
-        return
-      }
-      const keys = (Array.isArray(message) ? message : [message]).map(String)
-      this.heard += keys.length
-      this.handlers.onKeys(keys)
+      this.heard += invalidated(this.handlers, message === null || Array.isArray(message) ? message : [message])
       return
     }
     if (channel !== this.channel || message === null || Array.isArray(message)) return
-    const keys = foreignKeys(message, this.origin)
-    if (keys === undefined) return
-    this.heard += keys.length
-    this.handlers.onKeys(keys)
+    this.heard += announced(this.handlers, message, this.origin)
   }
 }

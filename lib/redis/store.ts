@@ -1,4 +1,4 @@
-import type { RedisCounts, RoundTripObserver } from './connection.ts'
+import type { RedisCounts, RoundTripObserver } from './breaker.ts'
 
 /**
  * What the engine asks of Redis: the commands of the read path, the lock and the tag

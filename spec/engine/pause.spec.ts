@@ -3,7 +3,7 @@ import { Redis } from 'ioredis'
 import { once } from 'node:events'
 import { createCache, type Cache, type CacheOptions } from '../../lib/index.ts'
 import { deferred, heldRun, next, sleep } from '../fixtures/stampede-helpers.ts'
-import { coreOf, nextReady } from '../support/internals.ts'
+import { coreOf, nextReady, nextDrop } from '../support/internals.ts'
 import { RedisServer } from '../support/redis-server.ts'
 
 /**
@@ -215,8 +215,7 @@ describe('a lock release that could not reach Redis', () => {
     this.timeout(20_000)
     const h = await holding(durable.url, undefined)
     expect(await durableAdmin.pttl(h.lockKey), 'the lock, held').to.be.above(20_000)
-    const client = coreOf(h.cache).l2?.client
-    const closed = client === undefined ? undefined : once(client, 'close')
+    const closed = nextDrop(h.cache)
     await durable.kill()
     await closed
     // Not connected: the release is refused, and kept.

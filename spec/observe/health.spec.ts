@@ -1,8 +1,7 @@
 import { expect } from 'chai'
-import { once } from 'node:events'
 import { createCache, type Cache, type CacheHealth, type CacheOptions } from '../../lib/index.ts'
 import { sleep } from '../fixtures/stampede-helpers.ts'
-import { coreOf, nextReady } from '../support/internals.ts'
+import { nextReady, nextDrop } from '../support/internals.ts'
 import { RedisServer } from '../support/redis-server.ts'
 
 /**
@@ -103,9 +102,7 @@ describe('cache.health()', () => {
       await healthWhen(cache, (h) => h.l2 === 'up' && h.coherence === 'tracking', 'up and tracking')
       let opened = 0
       cache.on('circuit-open', () => opened++)
-      const client = coreOf(cache).l2?.client
-      if (client === undefined) throw new Error('no Redis client')
-      const closed = once(client, 'close')
+      const closed = nextDrop(cache)
       await server.kill()
       await closed
       const started = performance.now()

@@ -4,7 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { createCache, memoize, RedisError, type Cache, type CacheEvents } from '../../lib/index.ts'
 import { RedisServer, freePort } from '../support/redis-server.ts'
 import { makeCertificates, type Certificates } from '../support/tls.ts'
-import { coreOf } from '../support/internals.ts'
+import { coreOf, isConnected } from '../support/internals.ts'
 
 /*
  * memoredis on a TLS-only Redis (mutual TLS: clients need a certificate) as ACL users
@@ -73,7 +73,7 @@ describe('TLS and ACL', function () {
     // Internal state, as the stampede worker reads it: connected, and tracking on or the bus subscribed.
     const listening = (): Promise<void> =>
       until(
-        async () => coreOf(cache).l2?.client.status === 'ready' && coreOf(cache).coherence?.settled === true,
+        async () => isConnected(cache) && coreOf(cache).coherence?.settled === true,
         `${user}'s cache to listen for other processes' writes`,
       )
     return { cache, errors, warnings, listening }

@@ -151,7 +151,7 @@ eachTopology((t: TopologyHandle) => {
       }
     })
   })
-})
+}, { resp2: true })
 
 describe('a server started with a tiny tracking table (--tracking-table-max-keys 4)', function () {
   this.timeout(30_000)

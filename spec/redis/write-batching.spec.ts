@@ -2,7 +2,7 @@ import { expect } from 'chai'
 import sinon from 'sinon'
 import type { Redis } from 'ioredis'
 import { useCaches } from '../fixtures/stampede-helpers.ts'
-import { coreOf } from '../support/internals.ts'
+import { ioredisOf } from '../support/internals.ts'
 
 /**
  * How commands leave for Redis: the first of a tick at once, the others of that tick
@@ -16,7 +16,7 @@ describe('Redis tier: commands sent in one tick', () => {
   async function socketOf(): Promise<{ cache: ReturnType<typeof make>; writes: () => number }> {
     const cache = make({ l1: false })
     await cache.get('warm-up')
-    const stream = (coreOf(cache).l2?.client as Redis).stream
+    const stream = (ioredisOf(cache) as Redis).stream
     const writev = sinon.spy(stream, '_writev')
     const write = sinon.spy(stream, '_write')
     return { cache, writes: () => writev.callCount + write.callCount }

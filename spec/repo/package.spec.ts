@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Lock } from '../support/lockfile.ts'
-import { CJS, CLIENT_APPS, CLIENT_RUN, CONSUMER, ESM, INTERNAL, ioredisLikeApp, IOREDIS5_APP, LOADS, MAIN_APP, NO_CLIENT_APP, NO_CLIENT_RUN } from '../support/package-consumers.ts'
+import { CJS, CLIENT_APPS, NODE_REDIS_APP, CLIENT_RUN, CONSUMER, ESM, INTERNAL, ioredisLikeApp, IOREDIS5_APP, LOADS, MAIN_APP, NO_CLIENT_APP, NO_CLIENT_RUN } from '../support/package-consumers.ts'
 import { useRedis } from '../support/redis.ts'
 import { appManifest, describeDependencyErrors, installApp, installedVersion, ok, pack, ROOT, run, typecheck, type Diagnostics } from '../support/package-app.ts'
 
@@ -170,7 +170,7 @@ describe('the npm package', function () {
         writeFileSync(join(dir, 'run.mjs'), CLIENT_RUN)
         const result = JSON.parse(ok(await run(process.execPath, ['run.mjs', library, redis.url], dir), `the ${library} app`).stdout) as unknown
         expect(result).to.deep.equal({ before: 0, n: 42, date: true, set: true, l2: 'up', ownStatus: 'wait' })
-        writeFileSync(join(dir, 'app.ts'), ioredisLikeApp(library))
+        writeFileSync(join(dir, 'app.ts'), library === 'redis' ? NODE_REDIS_APP : ioredisLikeApp(library))
         const types = await typecheck(dir, ['app.ts'])
         report(types)
         expect(types.ours).to.deep.equal([])
@@ -184,7 +184,7 @@ describe('the npm package', function () {
       const result = JSON.parse(ok(await run(process.execPath, ['run.mjs'], dir), 'the app without a client').stdout) as Record<string, unknown>
       expect(result).to.include({ value: 7, threw: true, code: 'ERR_NO_REDIS_CLIENT' })
       expect(result.packages).to.deep.equal(Object.keys(CLIENT_APPS))
-      expect(result.message).to.match(/npm install ioredis, or npm install iovalkey/)
+      expect(result.message).to.match(/npm install ioredis, or npm install iovalkey, or npm install redis/)
     })
   })
 

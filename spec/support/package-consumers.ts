@@ -11,6 +11,7 @@ export const MAIN_APP = ['ioredis', '@types/node', '@types/express', '@types/koa
 export const CLIENT_APPS = {
   ioredis: ['ioredis', '@types/node'],
   iovalkey: ['iovalkey', '@types/node'],
+  redis: ['redis', '@types/node'],
 } as const satisfies Record<string, readonly string[]>
 
 /** An app with no Redis client library at all. */
@@ -59,8 +60,9 @@ import { createCache } from 'memoredis'
 
 const [library, url] = process.argv.slice(2)
 const before = Object.keys(createRequire(import.meta.url).cache).filter((file) => ${CLIENTS}.test(file)).length
-const { Redis } = await import(library)
-const own = new Redis(url, { lazyConnect: true })
+const client = await import(library)
+// The app's own client, never connected: node-redis's createClient, or a lazy ioredis/iovalkey Redis.
+const own = library === 'redis' ? client.createClient({ url }) : new client.Redis(url, { lazyConnect: true })
 const writer = createCache({ redis: url, prefix: 'app-' + library })
 const reader = createCache({ redis: own, prefix: 'app-' + library })
 await writer.set('answer', { n: 42, at: new Date(0), tags: new Set(['a']) })
@@ -69,8 +71,8 @@ const health = await reader.health()
 await writer.close()
 await reader.close()
 // memoredis used the app's lazy client as a template only: never connected it, never closed it.
-const ownStatus = own.status
-own.disconnect()
+const ownStatus = library === 'redis' ? (own.isOpen ? 'open' : 'wait') : own.status
+if (library !== 'redis') own.disconnect()
 console.log(JSON.stringify({ before, n: read.n, date: read.at instanceof Date, set: read.tags instanceof Set, l2: health.l2, ownStatus }))
 `
 
@@ -140,6 +142,18 @@ export const INTERNAL = `import { createCache } from 'memoredis'
 
 const cache = createCache()
 export const core = cache.core
+`
+
+/** The node-redis app's file: its own client and cluster handed to createCache. */
+export const NODE_REDIS_APP = `import { createClient, createCluster } from 'redis'
+import { createCache, type Cache } from 'memoredis'
+
+const caches: Cache[] = [
+  createCache({ redis: createClient({ url: 'redis://127.0.0.1:6379' }) }),
+  createCache({ redis: createClient({ url: 'redis://127.0.0.1:6379', RESP: 3 }) }),
+  createCache({ redis: createCluster({ rootNodes: [{ url: 'redis://127.0.0.1:7000' }] }) }),
+]
+export { caches }
 `
 
 /** An app's file handing createCache its own Redis, Cluster or options, from `library` (ioredis 5 or 6, or iovalkey). */

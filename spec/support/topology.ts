@@ -1,10 +1,14 @@
 import type { Cluster, Redis } from 'ioredis'
-import { useCluster } from './redis-cluster.ts'
+import { createClient, createCluster } from 'redis'
+import type { NodeRedisClient, NodeRedisCluster } from '../../lib/redis/node-redis/shape.ts'
+import { useCluster, type SuiteCluster } from './redis-cluster.ts'
 import { useRedis } from './redis.ts'
 
 /**
- * Runs a block of specs once per Redis topology: a single node and a local 3-master
- * cluster (see `redis-cluster.ts`). Inside, `t.redis()` is what to pass as
+ * Runs a block of specs once per Redis topology and client: a single node and a local
+ * 3-master cluster (see `redis-cluster.ts`), each through ioredis and through node-redis
+ * (RESP3; RESP2 too on a single node with `{ resp2: true }`). `SPEC_CLIENTS=ioredis` (or
+ * `node-redis`) runs one client only. Inside, `t.redis()` is what to pass as
  * `createCache({ redis })`, `t.client` a raw client for the spec's own checks, and
  * `t.env()` the environment for a child process that builds the same option with
  * {@link redisFromEnv}.
@@ -16,8 +20,12 @@ import { useRedis } from './redis.ts'
  */
 export interface TopologyHandle {
   readonly name: 'single' | 'cluster'
-  /** A fresh `redis` option for createCache (a URL, or a lazy Cluster used as a template). */
-  redis(): string | Cluster
+  /** The client library memoredis is handed (`redis()`); the raw `client` is ioredis whatever it is. */
+  readonly library: 'ioredis' | 'node-redis'
+  /** node-redis on a single node: the RESP version its template speaks. */
+  readonly resp?: 2 | 3
+  /** A fresh `redis` option for createCache (a URL, a lazy Cluster, or a node-redis template never connected). */
+  redis(): string | Cluster | NodeRedisClient | NodeRedisCluster
   /** A raw client (Redis or Cluster) for raw reads and writes in the spec. */
   readonly client: Redis | Cluster
   /** One plain connection per master (the single node, or each cluster master): INFO, CLIENT KILL, FLUSHALL. */
@@ -34,6 +42,7 @@ const setups: Record<string, TopologySetup> = {
       const redis = useRedis()
       fn({
         name: 'single',
+        library: 'ioredis',
         redis: () => redis.url,
         get client() {
           return redis.client
@@ -57,6 +66,7 @@ addTopology('cluster', (fn) => {
     const cluster = useCluster()
     fn({
       name: 'cluster',
+      library: 'ioredis',
       redis: () => cluster.template(),
       get client() {
         return cluster.client
@@ -69,16 +79,71 @@ addTopology('cluster', (fn) => {
   })
 })
 
-export function eachTopology(fn: (t: TopologyHandle) => void): void {
-  for (const setup of Object.values(setups)) setup(fn)
+/** The handle of a node-redis cluster topology. */
+function nodeRedisCluster(cluster: SuiteCluster): TopologyHandle {
+  return {
+    name: 'cluster',
+    library: 'node-redis',
+    redis: () => createCluster({ rootNodes: cluster.cluster.urls.map((url) => ({ url })) }),
+    get client() {
+      return cluster.client
+    },
+    get nodes() {
+      return cluster.cluster.masters
+    },
+    env: () => ({ REDIS_TOPOLOGY: 'cluster', REDIS_NODES: cluster.nodes, REDIS_CLIENT: 'node-redis' }),
+  }
+}
+
+/** A single node through node-redis, speaking `resp`. */
+function nodeRedisSingle(resp: 2 | 3): TopologySetup {
+  return (fn) => {
+    describe(`on a single node (node-redis, RESP${resp})`, () => {
+      const redis = useRedis()
+      fn({
+        name: 'single',
+        library: 'node-redis',
+        resp,
+        redis: () => createClient({ url: redis.url, RESP: resp }),
+        get client() {
+          return redis.client
+        },
+        get nodes() {
+          return [redis.client]
+        },
+        env: () => ({ REDIS_TOPOLOGY: 'single', REDIS_NODES: redis.url, REDIS_CLIENT: 'node-redis', REDIS_RESP: String(resp) }),
+      })
+    })
+  }
+}
+
+addTopology('single (node-redis)', nodeRedisSingle(3))
+addTopology('cluster (node-redis)', (fn) => {
+  describe('on a 3-master cluster (node-redis)', () => fn(nodeRedisCluster(useCluster())))
+})
+
+/** The client a setup runs on, by its name. */
+const libraryOf = (name: string): string => (name.includes('node-redis') ? 'node-redis' : 'ioredis')
+
+/** Runs `fn` on every topology and client (see {@link TopologyHandle}); `resp2` adds a single node through node-redis on RESP2. */
+export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean } = {}): void {
+  const only = process.env.SPEC_CLIENTS
+  const chosen = Object.entries(setups).filter(([name]) => only === undefined || only === '' || only.split(',').includes(libraryOf(name)))
+  for (const [, setup] of chosen) setup(fn)
+  if (options.resp2 === true && (only === undefined || only === '' || only.includes('node-redis'))) nodeRedisSingle(2)(fn)
 }
 
 /** In a child process: the `redis` option for createCache from the env that `t.env()` gave. */
-export async function redisFromEnv(): Promise<string | Cluster> {
+export async function redisFromEnv(): Promise<string | Cluster | NodeRedisClient | NodeRedisCluster> {
   const nodes = process.env.REDIS_NODES ?? ''
+  const urls = nodes.split(',')
+  if (process.env.REDIS_CLIENT === 'node-redis') {
+    if (process.env.REDIS_TOPOLOGY === 'cluster') return createCluster({ rootNodes: urls.map((url) => ({ url })) })
+    return createClient({ url: nodes, RESP: process.env.REDIS_RESP === '2' ? 2 : 3 })
+  }
   if (process.env.REDIS_TOPOLOGY !== 'cluster') return nodes
   const { Cluster } = await import('ioredis')
-  const startup = nodes.split(',').map((url) => {
+  const startup = urls.map((url) => {
     const u = new URL(url)
     return { host: u.hostname, port: Number(u.port) }
   })

@@ -1,0 +1,142 @@
+import type { RedisClientType, RedisClusterType } from 'redis'
+import { retryStrategy } from '../client.ts'
+import type { RedisTierOptions } from '../breaker.ts'
+import { ScriptStore } from '../script-store.ts'
+import { isNodeRedisCluster, type NodeRedisClient, type NodeRedisCluster } from './shape.ts'
+
+/**
+ * memoredis's own connection over node-redis: a duplicate of the app's client or cluster
+ * (never the app's own, which memoredis neither connects nor closes), with the offline
+ * queue off (a command cut off by a lost connection fails; it is never sent late on the
+ * next one) and memoredis's reconnect pace; its events wired to the circuit breaker and
+ * the start (`breaker.ts`, which every command goes through). node-redis writes the
+ * commands of one tick together by itself. Nothing of node-redis is imported but its types.
+ */
+
+export type NodeClient = RedisClientType
+export type NodeCluster = RedisClusterType
+type Argument = string | Buffer
+
+/** Bulk replies as Buffers (RESP type `$`, 36 in node-redis's `RESP_TYPES`), not strings. */
+const BUFFERS = { typeMapping: { 36: Buffer } }
+
+/** How the command connection is opened. */
+export interface NodeRedisOpenOptions extends RedisTierOptions {
+  /** Coherence by client tracking: RESP3 connections push their invalidations (`emitInvalidate`). */
+  tracking: boolean
+}
+
+/** The RESP version a node-redis client speaks (node-redis 6 defaults to 3). */
+export function respOf(client: NodeRedisClient): 2 | 3 {
+  const options = (client as NodeClient).options as { RESP?: number } | undefined
+  return options?.RESP === 2 ? 2 : 3
+}
+
+/** memoredis's settings on a duplicate's connections, over the template's socket options. */
+function own(socket: object | undefined, push: boolean): Record<string, unknown> {
+  return {
+    disableOfflineQueue: true,
+    socket: { ...socket, reconnectStrategy: (retries: number) => retryStrategy(retries + 1) },
+    ...(push ? { emitInvalidate: true } : {}),
+  }
+}
+
+/** The command connection from the app's client or cluster: RESP3 pushes when it tracks on a cluster or a RESP3 client. */
+function duplicateOf(template: NodeRedisClient | NodeRedisCluster, tracking: boolean): NodeClient | NodeCluster {
+  if (isNodeRedisCluster(template)) {
+    const cluster = template as unknown as NodeCluster
+    const defaults = cluster._options.defaults ?? {}
+    const overrides = { ...(tracking ? { RESP: 3 } : {}), defaults: { ...defaults, ...own(defaults.socket, tracking) } }
+    return cluster.duplicate(overrides as object) as NodeCluster
+  }
+  const client = template as unknown as NodeClient
+  return client.duplicate(own(client.options?.socket, tracking && respOf(template) === 3)) as NodeClient
+}
+
+export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeCluster> {
+  readonly client: NodeClient | NodeCluster
+  /** The client is a cluster: commands are routed by their first key. */
+  readonly cluster: NodeCluster | undefined
+  /** Invalidations come as RESP3 pushes on the command connection (`emitInvalidate`). */
+  readonly pushes: boolean
+  /** The cluster connected once: a node's `ready` after that is a reconnection. */
+  private clusterUp = false
+
+  constructor(template: NodeRedisClient | NodeRedisCluster, options: NodeRedisOpenOptions) {
+    super(options)
+    this.client = duplicateOf(template, options.tracking)
+    this.cluster = isNodeRedisCluster(template) ? (this.client as NodeCluster) : undefined
+    this.pushes = options.tracking && (this.cluster !== undefined || respOf(template) === 3)
+    const emitter = this.client as unknown as NodeJS.EventEmitter
+    emitter.on('error', (error: Error) => this.connectionError(error))
+    if (this.cluster === undefined) {
+      emitter.on('ready', () => this.connectionReady())
+      emitter.on('end', () => this.ended())
+      emitter.on('reconnecting', () => this.ended())
+      ;(this.client as NodeClient).connect().catch(() => undefined)
+      return
+    }
+    emitter.on('node-error', (error: Error) => this.connectionError(error))
+    emitter.on('node-ready', () => {
+      if (this.clusterUp) this.connectionReady()
+    })
+    emitter.on('node-disconnect', () => this.ended())
+    this.connectCluster(1)
+  }
+
+  /** A cluster's first connection; node-redis does not retry it, memoredis does at its own pace. */
+  private connectCluster(attempt: number): void {
+    const cluster = this.cluster as NodeCluster
+    cluster.connect().then(
+      () => {
+        this.clusterUp = true
+        this.connectionReady()
+      },
+      () => {
+        if (!this.closed) setTimeout(() => this.connectCluster(attempt + 1), retryStrategy(attempt)).unref()
+      },
+    )
+  }
+
+  private ended(): void {
+    if (!this.closed) this.options.events.close()
+  }
+
+  protected get connected(): boolean {
+    return this.client.isReady
+  }
+
+  protected get connectionState(): string {
+    return this.client.isOpen ? 'reconnecting' : 'closed'
+  }
+
+  /** One command through `run`; bulk replies as Buffers. On a cluster, `key` routes it. */
+  protected command<T>(name: string, key: string | undefined, args: Argument[], received?: (value: T) => void): Promise<T> {
+    return this.run(name, () => this.send<T>(key, args), received)
+  }
+
+  /** One command, outside `run` (no deadline, no breaker). */
+  protected send<T>(key: string | undefined, args: Argument[]): Promise<T> {
+    const cluster = this.cluster
+    if (cluster === undefined) return (this.client as NodeClient).sendCommand(args, BUFFERS as object) as Promise<T>
+    return cluster.sendCommand(key, false, args, BUFFERS as object) as Promise<T>
+  }
+
+  /** The connection to each master: the client itself, or the cluster's to each of its masters. */
+  async masters(): Promise<NodeClient[]> {
+    const cluster = this.cluster
+    if (cluster === undefined) return [this.client as NodeClient]
+    return Promise.all(cluster.masters.map((master) => cluster.nodeClient(master) as Promise<NodeClient>))
+  }
+
+  /** Closes the connection: a graceful close, but no longer than the command timeout, then the socket. */
+  async close(): Promise<void> {
+    const client = this.client
+    await this.closeWith(
+      () => client.close(),
+      () => {
+        if (client.isOpen) client.destroy()
+      },
+    )
+  }
+}
