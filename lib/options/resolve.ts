@@ -1,7 +1,7 @@
 import type { Codec } from '../codec/types.ts'
 import { checkCodec } from '../codec/check.ts'
 import { InvalidOptionError } from '../errors.ts'
-import { checkRedisSource, type RedisSource } from '../redis/client.ts'
+import { checkRedisSource } from '../redis/client.ts'
 import { bool, checkTags, describeValue, fn, integer, plainObject, ratio } from './checks.ts'
 import { parseDuration } from './duration.ts'
 import { refuseUnknownOptions } from './known.ts'
@@ -40,7 +40,7 @@ export interface ResolvedEntryOptions<T = unknown> {
 /** {@link CacheOptions} with every default applied; times in milliseconds, sizes in bytes. */
 export interface ResolvedCacheOptions {
   /** Checked: a URL, options or a client (see `lib/redis/client.ts`). */
-  redis: RedisSource | undefined
+  redis: CacheOptions['redis']
   prefix: string
   entry: ResolvedEntryOptions
   jitter: number
@@ -234,9 +234,9 @@ function resolvePrefix(prefix: unknown, where: string): string {
 }
 
 /** The `redis` option; an empty or blank string (`REDIS_URL=`) is no Redis, as when the variable is unset. */
-function resolveRedis(value: unknown, where: string): RedisSource | undefined {
+function resolveRedis(value: unknown, where: string): CacheOptions['redis'] {
   if (value === undefined || (typeof value === 'string' && value.trim() === '')) return undefined
-  return checkRedisSource(value, where)
+  return checkRedisSource(value, where) as CacheOptions['redis']
 }
 
 function resolveL1(value: unknown, where: string): ResolvedCacheOptions['l1'] {

@@ -75,6 +75,8 @@ eachTopology((t) => {
       const reader = open()
       const keys = keysOf(10)
       await writer.setMany(keys.slice(0, 6).map((key) => [key, valueOf(key)] as const))
+      // Until the reader's coherence is set up, values read from Redis are not kept in L1.
+      while ((await reader.health()).coherence === 'degraded') await new Promise((resolve) => setTimeout(resolve, 10))
       await reader.getOrSet('k:0', () => 'never')
       await reader.getOrSet('warm', () => 'up')
       await Promise.all(t.nodes.map((node) => node.config('RESETSTAT')))
