@@ -21,14 +21,15 @@
  *   npm run build && node --import tsx bench/engine.ts     (or: cd bench && npm run engine)
  * BENCH_MS: length of a round, ms (default 150); BENCH_ROUNDS: rounds per case (default 7);
  * BENCH_WORKERS: callers of the concurrent L2 case (32); BENCH_STAMPEDE_ROUNDS (7);
- * BENCH_ONLY: a comma-separated choice of l2, miss, l1, stampede, node-redis.
+ * BENCH_ONLY: a comma-separated choice of l2, miss, l1, stampede, node-redis, iovalkey.
  *
- * node-redis (the `redis` package, memoredis's devDependency): the L2 hit (one call, and
- * 32 concurrent) and the cold miss of memoredis handed a node-redis client, each against
- * node-redis's own floor on the same kind of client (GET + superjson.parse; GET, then
+ * node-redis (the `redis` package) and iovalkey (memoredis's devDependencies): the L2 hit (one call, and
+ * 32 concurrent) and the cold miss of memoredis handed that client, each against
+ * the client's own floor on the same kind of client (GET + superjson.parse; GET, then
  * SET PX), with the targets it has on ioredis.
  */
 import { Redis as BenchRedis } from 'ioredis'
+import { Redis as Valkey } from 'iovalkey'
 import { createClient } from 'redis'
 import { LRUCache } from 'lru-cache'
 import superjson from 'superjson'
@@ -42,7 +43,7 @@ import { commandCounts, measure, median, peer, RootRedis, rootRedisVersion, ROUN
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 32)
 const MISS_CALLERS = 50
 const STAMPEDE = { processes: 4, callers: 50, fnMs: 50, rounds: Number(process.env.BENCH_STAMPEDE_ROUNDS ?? 7) }
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'l2,miss,l1,stampede,node-redis').split(','))
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'l2,miss,l1,stampede,node-redis,iovalkey').split(','))
 
 /** The summary: one line per target. */
 const summary: string[] = []
@@ -287,39 +288,73 @@ async function stampedes(url: string): Promise<void> {
   )
 }
 
-/** memoredis on node-redis against node-redis's floors: L2 hits (one call, and concurrent), then cold misses. */
-async function nodeRedis(url: string): Promise<void> {
-  console.log('\n── node-redis: memoredis handed a node-redis client (RESP3), against node-redis GET + parse ──')
-  const client = createClient({ url })
-  await client.connect()
-  const l2 = createCache({ redis: createClient({ url }), prefix: 'bench-nr', ttl: TTL_MS, l1: false })
+/** A client other than ioredis, as its floors and memoredis see it. */
+interface OtherClient {
+  /** Its name in the tables and the summary, and the key prefix of its entries. */
+  name: string
+  prefix: string
+  /** A raw connection for the floor, connected. */
+  raw(): Promise<{ get(key: string): Promise<string | null>; setPx(key: string, value: string, ms: number): Promise<unknown>; close(): Promise<unknown> }>
+  /** The `redis` option for memoredis: the app's client of this library. */
+  template(): CacheOptions['redis']
+}
+
+const OTHER_CLIENTS: OtherClient[] = [
+  {
+    name: 'node-redis',
+    prefix: 'nr',
+    async raw() {
+      const client = createClient({ url: serverUrl })
+      await client.connect()
+      return { get: (k) => client.get(k), setPx: (k, v, ms) => client.set(k, v, { PX: ms }), close: () => client.close() }
+    },
+    template: () => createClient({ url: serverUrl }),
+  },
+  {
+    name: 'iovalkey',
+    prefix: 'vk',
+    async raw() {
+      const client = new Valkey(serverUrl)
+      await client.ping()
+      return { get: (k) => client.get(k), setPx: (k, v, ms) => client.set(k, v, 'PX', ms), close: async () => client.disconnect() }
+    },
+    template: () => new Valkey(serverUrl, { lazyConnect: true }),
+  },
+]
+let serverUrl = ''
+
+/** memoredis on another client against that client's floors: L2 hits (one call, and concurrent), then cold misses. */
+async function otherClient(c: OtherClient): Promise<void> {
+  console.log(`\n── ${c.name}: memoredis handed a ${c.name} client, against ${c.name} GET + parse ──`)
+  const client = await c.raw()
+  const l2 = createCache({ redis: c.template(), prefix: `bench-${c.prefix}`, ttl: TTL_MS, l1: false })
   const workers = Math.max(1, WORKERS)
   for (let w = 0; w < workers; w++) {
-    await client.set(`nr-floor:${w}`, superjson.stringify(user(w)))
+    await client.setPx(`${c.prefix}-floor:${w}`, superjson.stringify(user(w)), TTL_MS)
     await l2.getOrSet(`l2:${w}`, async () => user(w))
   }
-  const floor = 'floor: node-redis GET + superjson.parse'
+  const floor = `floor: ${c.name} GET + superjson.parse`
   const cases: Case[] = [
-    { name: floor, op: async (w) => superjson.parse((await client.get(`nr-floor:${w}`)) as string) },
-    { name: "memoredis on node-redis getOrSet('l2:<n>')", op: (w) => l2.getOrSet(`l2:${w}`, fail) },
+    { name: floor, op: async (w) => superjson.parse((await client.get(`${c.prefix}-floor:${w}`)) as string) },
+    { name: `memoredis on ${c.name} getOrSet('l2:<n>')`, op: (w) => l2.getOrSet(`l2:${w}`, fail) },
   ]
-  const one = byPrefix(table('node-redis: L2 hit, one call at a time', await measure(cases), floor), 'memoredis')
-  const many = byPrefix(table(`node-redis: L2 hit, ${workers} concurrent callers`, await measure(cases.map((c) => ({ ...c, workers }))), floor), 'memoredis')
+  const one = byPrefix(table(`${c.name}: L2 hit, one call at a time`, await measure(cases), floor), 'memoredis')
+  const many = byPrefix(table(`${c.name}: L2 hit, ${workers} concurrent callers`, await measure(cases.map((x) => ({ ...x, workers }))), floor), 'memoredis')
   await l2.close()
-  const full = createCache({ redis: createClient({ url }), prefix: 'bench-nr-miss', ttl: TTL_MS })
-  const missFloor = 'floor: node-redis GET, then SET PX (superjson)'
+  const full = createCache({ redis: c.template(), prefix: `bench-${c.prefix}-miss`, ttl: TTL_MS })
+  const missFloor = `floor: ${c.name} GET, then SET PX (superjson)`
   const missCases = [
-    coldMisses('nr-floor', missFloor, async (key) => {
-      if ((await client.get(key)) === null) await client.set(key, superjson.stringify(user(1)), { PX: TTL_MS })
+    coldMisses(`${c.prefix}-floor`, missFloor, async (key) => {
+      if ((await client.get(key)) === null) await client.setPx(key, superjson.stringify(user(1)), TTL_MS)
     }),
-    coldMisses('nr-memoredis', 'memoredis on node-redis getOrSet', (key, fn) => full.getOrSet(key, fn)),
+    coldMisses(`${c.prefix}-memoredis`, `memoredis on ${c.name} getOrSet`, (key, fn) => full.getOrSet(key, fn)),
   ]
-  const miss = byPrefix(table('node-redis: cold miss, per key (wall time / keys)', await measure(missCases), missFloor), 'memoredis')
+  const miss = byPrefix(table(`${c.name}: cold miss, per key (wall time / keys)`, await measure(missCases), missFloor), 'memoredis')
   const onceEach = missCases[1]?.check()?.exact ?? false
   summary.push(
-    `node-redis L2 hit, one call at a time: memoredis ${ratioText(one)} its floor, target ≤ 1.15x  ${verdict(one !== undefined && one <= 1.15)}`,
-    `node-redis L2 hit, ${workers} concurrent: memoredis ${ratioText(many)} its floor, target ≤ 1.4x  ${verdict(many !== undefined && many <= 1.4)}`,
-    `node-redis cold miss, ${MISS_CALLERS} concurrent: memoredis ${ratioText(miss)} its floor, target ≤ 1.8x, once per key  ${verdict(miss !== undefined && miss <= 1.8 && onceEach)}`,
+    `${c.name} L2 hit, one call at a time: memoredis ${ratioText(one)} its floor, target ≤ 1.15x  ${verdict(one !== undefined && one <= 1.15)}`,
+    `${c.name} L2 hit, ${workers} concurrent: memoredis ${ratioText(many)} its floor, target ≤ 1.4x  ${verdict(many !== undefined && many <= 1.4)}`,
+    `${c.name} cold miss, ${MISS_CALLERS} concurrent: memoredis ${ratioText(miss)} its floor, target ≤ 1.8x, once per key  ${verdict(miss !== undefined && miss <= 1.8 && onceEach)}`,
   )
   await full.close()
   await client.close()
@@ -342,7 +377,8 @@ try {
   await timed('miss', () => misses(server.url, raw))
   await timed('l1', () => l1Hits(server.url))
   await timed('stampede', () => stampedes(server.url))
-  await timed('node-redis', () => nodeRedis(server.url))
+  serverUrl = server.url
+  for (const other of OTHER_CLIENTS) await timed(other.name, () => otherClient(other))
   console.log(`\n── Summary (${((Date.now() - started) / 1000).toFixed(0)} s) ──`)
   for (const line of summary) console.log(line)
 } finally {
