@@ -1,10 +1,12 @@
 import { expect } from 'chai'
 import express from 'express'
 import { createServer, type Server } from 'node:http'
+import { isDeepStrictEqual } from 'node:util'
 import { expressCache } from '../../lib/http/express.ts'
 import { createCache, InvalidateTags, InvalidOptionError, type Cache } from 'memoredis'
 import { expiredAt } from '../../lib/engine/policies.ts'
 import { Child } from '../support/child.ts'
+import { readWithinCoherence } from '../support/coherence.ts'
 import { call, closeServers, listen } from '../support/http.ts'
 import { useRedis } from '../support/redis.ts'
 import { RedisServer } from '../support/redis-server.ts'
@@ -72,8 +74,12 @@ eachTopology((t) => {
             expect(read, `${name}: the fallback (errors: ${(await p.call<string[]>('errors')).join('; ')})`).to.deep.equal({ k: 1, f: 1 })
           }
           await invalidator.call('invalidate', prefix, kind, 'a', false)
+          const since = performance.now()
+          const gone = expected(kind, DOWN, 1)
           for (const p of [writer, reader]) {
-            expect(await p.call<Read>('read', prefix, 'a', undefined)).to.deep.equal(expected(kind, DOWN, 1))
+            // The other processes hear of the hard invalidation within the coherence bound.
+            const read = await readWithinCoherence(() => p.call<Read>('read', prefix, 'a', undefined), (v) => isDeepStrictEqual(v, gone), since)
+            expect(read).to.deep.equal(gone)
           }
           expect(await reader.call<Read>('read', prefix, 'a', 2)).to.deep.equal(expected(kind, 2, 1))
           expect(await writer.call<Read>('read', prefix, 'a', 3)).to.deep.equal(expected(kind, 2, 1))
