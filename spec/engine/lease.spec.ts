@@ -189,7 +189,7 @@ eachTopology((t) => {
      * subscriber on every node.
      */
     async function killSubscribers(waiter: Cache, coherence: 'tracking' | 'bus'): Promise<void> {
-      if (coherence === 'bus' || (t.name === 'cluster' && t.library === 'ioredis')) {
+      if (coherence === 'bus' || (t.name === 'cluster' && t.library !== 'node-redis')) {
         await Promise.all(t.nodes.map((node) => node.call('CLIENT', 'KILL', 'TYPE', 'pubsub')))
         return
       }

@@ -1,14 +1,16 @@
 import type { Cluster, Redis } from 'ioredis'
+import { Cluster as ValkeyCluster, Redis as Valkey } from 'iovalkey'
 import { createClient, createCluster } from 'redis'
-import type { NodeRedisClient, NodeRedisCluster } from '../../lib/redis/node-redis/shape.ts'
+import type { CacheOptions } from 'memoredis'
 import { useCluster, type SuiteCluster } from './redis-cluster.ts'
 import { useRedis } from './redis.ts'
 
 /**
  * Runs a block of specs once per Redis topology and client: a single node and a local
- * 3-master cluster (see `redis-cluster.ts`), each through ioredis and through node-redis
- * (RESP3; RESP2 too on a single node with `{ resp2: true }`). `SPEC_CLIENTS=ioredis` (or
- * `node-redis`) runs one client only. Inside, `t.redis()` is what to pass as
+ * 3-master cluster (see `redis-cluster.ts`), each through ioredis and node-redis (RESP3;
+ * RESP2 too on a single node with `{ resp2: true }`), and iovalkey where a spec asks
+ * (`{ iovalkey: true }`, see {@link eachTopology}). `SPEC_CLIENTS=ioredis` (or `iovalkey`, `node-redis`, or several,
+ * comma-separated) runs those clients only. Inside, `t.redis()` is what to pass as
  * `createCache({ redis })`, `t.client` a raw client for the spec's own checks, and
  * `t.env()` the environment for a child process that builds the same option with
  * {@link redisFromEnv}.
@@ -21,11 +23,11 @@ import { useRedis } from './redis.ts'
 export interface TopologyHandle {
   readonly name: 'single' | 'cluster'
   /** The client library memoredis is handed (`redis()`); the raw `client` is ioredis whatever it is. */
-  readonly library: 'ioredis' | 'node-redis'
+  readonly library: 'ioredis' | 'iovalkey' | 'node-redis'
   /** node-redis on a single node: the RESP version its template speaks. */
   readonly resp?: 2 | 3
   /** A fresh `redis` option for createCache (a URL, a lazy Cluster, or a node-redis template never connected). */
-  redis(): string | Cluster | NodeRedisClient | NodeRedisCluster
+  redis(): RedisOption
   /** A raw client (Redis or Cluster) for raw reads and writes in the spec. */
   readonly client: Redis | Cluster
   /** One plain connection per master (the single node, or each cluster master): INFO, CLIENT KILL, FLUSHALL. */
@@ -33,6 +35,9 @@ export interface TopologyHandle {
   /** Environment for a child process to build the same `redis` option (see `redisFromEnv`). */
   env(): Record<string, string>
 }
+
+/** What `createCache({ redis })` takes. */
+type RedisOption = NonNullable<CacheOptions['redis']>
 
 type TopologySetup = (fn: (t: TopologyHandle) => void) => void
 
@@ -117,6 +122,29 @@ function nodeRedisSingle(resp: 2 | 3): TopologySetup {
   }
 }
 
+/** A single node and a cluster through iovalkey: the app's own lazy clients, as templates. */
+function iovalkey(cluster: boolean): TopologySetup {
+  return (fn) => {
+    describe(`on ${cluster ? 'a 3-master cluster' : 'a single node'} (iovalkey)`, () => {
+      const redis = cluster ? undefined : useRedis()
+      const nodes = cluster ? useCluster() : undefined
+      const startup = (): { host: string; port: number }[] => (nodes as SuiteCluster).cluster.urls.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) }))
+      fn({
+        name: cluster ? 'cluster' : 'single',
+        library: 'iovalkey',
+        redis: () => (cluster ? new ValkeyCluster(startup(), { lazyConnect: true }) : new Valkey((redis as { url: string }).url, { lazyConnect: true })),
+        get client() {
+          return redis?.client ?? (nodes as SuiteCluster).client
+        },
+        get nodes() {
+          return redis === undefined ? (nodes as SuiteCluster).cluster.masters : [redis.client]
+        },
+        env: () => ({ REDIS_TOPOLOGY: cluster ? 'cluster' : 'single', REDIS_NODES: redis?.url ?? (nodes as SuiteCluster).nodes, REDIS_CLIENT: 'iovalkey' }),
+      })
+    })
+  }
+}
+
 addTopology('single (node-redis)', nodeRedisSingle(3))
 addTopology('cluster (node-redis)', (fn) => {
   describe('on a 3-master cluster (node-redis)', () => fn(nodeRedisCluster(useCluster())))
@@ -125,30 +153,42 @@ addTopology('cluster (node-redis)', (fn) => {
 /** The client a setup runs on, by its name. */
 const libraryOf = (name: string): string => (name.includes('node-redis') ? 'node-redis' : 'ioredis')
 
-/** Runs `fn` on every topology and client (see {@link TopologyHandle}); `resp2` adds a single node through node-redis on RESP2. */
-export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean } = {}): void {
+/**
+ * Runs `fn` on every topology and client (see {@link TopologyHandle}). `resp2` adds a single
+ * node through node-redis on RESP2; `iovalkey` adds a single node and a cluster through
+ * iovalkey. iovalkey runs memoredis's ioredis code (its fork has the same API), so the
+ * suite runs it on the specs chosen to cover each part of that path (locks and the fleet's
+ * stampede, coherence, tags, the cluster), not on every spec: the CI run stays well under
+ * its time.
+ */
+export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean; iovalkey?: boolean } = {}): void {
   const only = process.env.SPEC_CLIENTS
-  const chosen = Object.entries(setups).filter(([name]) => only === undefined || only === '' || only.split(',').includes(libraryOf(name)))
-  for (const [, setup] of chosen) setup(fn)
-  if (options.resp2 === true && (only === undefined || only === '' || only.includes('node-redis'))) nodeRedisSingle(2)(fn)
+  const wanted = (library: string): boolean => only === undefined || only === '' || only.split(',').includes(library)
+  for (const [name, setup] of Object.entries(setups)) if (wanted(libraryOf(name))) setup(fn)
+  if (options.resp2 === true && wanted('node-redis')) nodeRedisSingle(2)(fn)
+  if (options.iovalkey === true && wanted('iovalkey')) {
+    iovalkey(false)(fn)
+    iovalkey(true)(fn)
+  }
 }
 
 /** In a child process: the `redis` option for createCache from the env that `t.env()` gave. */
-export async function redisFromEnv(): Promise<string | Cluster | NodeRedisClient | NodeRedisCluster> {
+export async function redisFromEnv(): Promise<RedisOption> {
   const nodes = process.env.REDIS_NODES ?? ''
   const urls = nodes.split(',')
   if (process.env.REDIS_CLIENT === 'node-redis') {
     if (process.env.REDIS_TOPOLOGY === 'cluster') return createCluster({ rootNodes: urls.map((url) => ({ url })) })
     return createClient({ url: nodes, RESP: process.env.REDIS_RESP === '2' ? 2 : 3 })
   }
-  if (process.env.REDIS_TOPOLOGY !== 'cluster') return nodes
+  const valkey = process.env.REDIS_CLIENT === 'iovalkey'
+  if (process.env.REDIS_TOPOLOGY !== 'cluster') return valkey ? new Valkey(nodes, { lazyConnect: true }) : nodes
   const { Cluster } = await import('ioredis')
   const startup = urls.map((url) => {
     const u = new URL(url)
     return { host: u.hostname, port: Number(u.port) }
   })
   // A template: memoredis opens its own connections from it.
-  return new Cluster(startup, { lazyConnect: true })
+  return valkey ? new ValkeyCluster(startup, { lazyConnect: true }) : new Cluster(startup, { lazyConnect: true })
 }
 
 /** In a child process: a raw client (Redis or Cluster) of the topology that `t.env()` gave, for the spec's own counters. */
