@@ -13,7 +13,7 @@ import { useRedis } from './redis.ts'
  * comma-separated) runs those clients only. Inside, `t.redis()` is what to pass as
  * `createCache({ redis })`, `t.client` a raw client for the spec's own checks, and
  * `t.env()` the environment for a child process that builds the same option with
- * {@link redisFromEnv}.
+ * {@link redisFromEnv} (`topology-env.ts`).
  *
  * @example
  * eachTopology((t) => {
@@ -172,29 +172,5 @@ export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?:
   }
 }
 
-/** In a child process: the `redis` option for createCache from the env that `t.env()` gave. */
-export async function redisFromEnv(): Promise<RedisOption> {
-  const nodes = process.env.REDIS_NODES ?? ''
-  const urls = nodes.split(',')
-  if (process.env.REDIS_CLIENT === 'node-redis') {
-    if (process.env.REDIS_TOPOLOGY === 'cluster') return createCluster({ rootNodes: urls.map((url) => ({ url })) })
-    return createClient({ url: nodes, RESP: process.env.REDIS_RESP === '2' ? 2 : 3 })
-  }
-  const valkey = process.env.REDIS_CLIENT === 'iovalkey'
-  if (process.env.REDIS_TOPOLOGY !== 'cluster') return valkey ? new Valkey(nodes, { lazyConnect: true }) : nodes
-  const { Cluster } = await import('ioredis')
-  const startup = urls.map((url) => {
-    const u = new URL(url)
-    return { host: u.hostname, port: Number(u.port) }
-  })
-  // A template: memoredis opens its own connections from it.
-  return valkey ? new ValkeyCluster(startup, { lazyConnect: true }) : new Cluster(startup, { lazyConnect: true })
-}
-
-/** In a child process: a raw client (Redis or Cluster) of the topology that `t.env()` gave, for the spec's own counters. */
-export async function rawClientFromEnv(): Promise<Redis | Cluster> {
-  const nodes = (process.env.REDIS_NODES ?? '').split(',')
-  const { Cluster, Redis } = await import('ioredis')
-  if (process.env.REDIS_TOPOLOGY !== 'cluster') return new Redis(nodes[0] ?? '', { maxRetriesPerRequest: 1 })
-  return new Cluster(nodes.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) })))
-}
+// The child-process side lives in its own module, so that a child loads only the client it uses.
+export { rawClientFromEnv, redisFromEnv } from './topology-env.ts'
