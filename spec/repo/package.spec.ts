@@ -37,17 +37,29 @@ describe('the npm package', function () {
   let packed: string[]
   let installed: string
   let tarball: string
+  /** The other apps' installs, by folder name: started together with the main app's, each awaited by the test that uses it. */
+  const installs = new Map<string, Promise<string>>()
+  const appDir = (name: string): Promise<string> => installs.get(name) ?? Promise.reject(new Error(`no app ${name}`))
 
   before(async function () {
     this.timeout(240_000)
     work = mkdtempSync(join(tmpdir(), 'memoredis-pack-'))
     app = join(work, 'app')
     ;({ tarball, files: packed } = await pack(work))
+    const others: [string, readonly string[]][] = [['app5', IOREDIS5_APP], ...Object.entries(CLIENT_APPS).map(([library, dependencies]): [string, readonly string[]] => [`only-${library}`, dependencies]), ['no-client', NO_CLIENT_APP]]
+    for (const [name, dependencies] of others) {
+      const dir = join(work, name)
+      const done = installApp({ dir, tarball, dependencies, versions: 'locked' }).then(() => dir)
+      // Its test awaits it and fails with its error; until then it must not count as unhandled.
+      done.catch(() => {})
+      installs.set(name, done)
+    }
     await installApp({ dir: app, tarball, dependencies: MAIN_APP, versions: 'locked' })
     installed = join(app, 'node_modules', 'memoredis')
   })
 
-  after(() => {
+  after(async () => {
+    await Promise.allSettled(installs.values())
     if (work !== undefined) rmSync(work, { recursive: true, force: true })
   })
 
@@ -148,8 +160,7 @@ describe('the npm package', function () {
   })
 
   it('typechecks an app on ioredis 5 (the lockfile’s) that passes its own Redis, Cluster or options', async () => {
-    const app5 = join(work, 'app5')
-    await installApp({ dir: app5, tarball, dependencies: IOREDIS5_APP, versions: 'locked' })
+    const app5 = await appDir('app5')
     expect(installedVersion(app5, 'ioredis')).to.equal(lock.pinned('ioredis5').version).and.match(/^5\./)
     expect(existsSync(join(app5, 'node_modules', 'memoredis', 'node_modules', 'ioredis'))).to.equal(false)
     writeFileSync(join(app5, 'app.ts'), ioredisLikeApp('ioredis'))
@@ -161,10 +172,9 @@ describe('the npm package', function () {
   describe('in an app whose only Redis client is one library', () => {
     const redis = useRedis()
 
-    for (const [library, dependencies] of Object.entries(CLIENT_APPS)) {
+    for (const library of Object.keys(CLIENT_APPS)) {
       it(`${library}: loads it only for a cache on Redis, round-trips rich values by URL and by the app's own client, and typechecks`, async () => {
-        const dir = join(work, `only-${library}`)
-        await installApp({ dir, tarball, dependencies, versions: 'locked' })
+        const dir = await appDir(`only-${library}`)
         const others = Object.keys(CLIENT_APPS).filter((name) => name !== library)
         expect(others.filter((name) => installedVersion(dir, name) !== undefined), 'other clients installed').to.deep.equal([])
         writeFileSync(join(dir, 'run.mjs'), CLIENT_RUN)
@@ -178,8 +188,7 @@ describe('the npm package', function () {
     }
 
     it('with none: an L1-only cache works, and a cache on Redis fails at once with NoRedisClientError naming the packages', async () => {
-      const dir = join(work, 'no-client')
-      await installApp({ dir, tarball, dependencies: NO_CLIENT_APP, versions: 'locked' })
+      const dir = await appDir('no-client')
       writeFileSync(join(dir, 'run.mjs'), NO_CLIENT_RUN)
       const result = JSON.parse(ok(await run(process.execPath, ['run.mjs'], dir), 'the app without a client').stdout) as Record<string, unknown>
       expect(result).to.include({ value: 7, threw: true, code: 'ERR_NO_REDIS_CLIENT' })
