@@ -206,4 +206,4 @@ eachTopology((t) => {
       expect(new Set(values)).to.deep.equal(new Set(['once']))
     })
   })
-}, { iovalkey: true })
+})

@@ -233,4 +233,4 @@ eachTopology((t) => {
       expect(await many.get('k4999')).to.equal(undefined)
     })
   })
-}, { iovalkey: true })
+})

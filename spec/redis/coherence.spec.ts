@@ -143,7 +143,7 @@ eachTopology((t) => {
       await Promise.all([a.stop(), b.stop()])
     })
   })
-}, { resp2: true, iovalkey: true })
+}, { resp2: true })
 
 describe('coherence where the server refuses CLIENT TRACKING', () => {
   it("falls back to the bus with a warning, and stays coherent", async () => {

@@ -7,9 +7,8 @@ import { useRedis } from './redis.ts'
 
 /**
  * Runs a block of specs once per Redis topology and client: a single node and a local
- * 3-master cluster (see `redis-cluster.ts`), each through ioredis and node-redis (RESP3;
- * RESP2 too on a single node with `{ resp2: true }`), and iovalkey where a spec asks
- * (`{ iovalkey: true }`, see {@link eachTopology}). `SPEC_CLIENTS=ioredis` (or `iovalkey`, `node-redis`, or several,
+ * 3-master cluster (see `redis-cluster.ts`), each through ioredis, node-redis (RESP3;
+ * RESP2 too on a single node with `{ resp2: true }`) and iovalkey. `SPEC_CLIENTS=ioredis` (or `iovalkey`, `node-redis`, or several,
  * comma-separated) runs those clients only. Inside, `t.redis()` is what to pass as
  * `createCache({ redis })`, `t.client` a raw client for the spec's own checks, and
  * `t.env()` the environment for a child process that builds the same option with
@@ -149,27 +148,22 @@ addTopology('single (node-redis)', nodeRedisSingle(3))
 addTopology('cluster (node-redis)', (fn) => {
   describe('on a 3-master cluster (node-redis)', () => fn(nodeRedisCluster(useCluster())))
 })
+addTopology('single (iovalkey)', iovalkey(false))
+addTopology('cluster (iovalkey)', iovalkey(true))
 
 /** The client a setup runs on, by its name. */
-const libraryOf = (name: string): string => (name.includes('node-redis') ? 'node-redis' : 'ioredis')
+const libraryOf = (name: string): string => /\((node-redis|iovalkey)\)/.exec(name)?.[1] ?? 'ioredis'
 
 /**
- * Runs `fn` on every topology and client (see {@link TopologyHandle}). `resp2` adds a single
- * node through node-redis on RESP2; `iovalkey` adds a single node and a cluster through
- * iovalkey. iovalkey runs memoredis's ioredis code (its fork has the same API), so the
- * suite runs it on the specs chosen to cover each part of that path (locks and the fleet's
- * stampede, coherence, tags, the cluster), not on every spec: the CI run stays well under
- * its time.
+ * Runs `fn` on every topology and client (see {@link TopologyHandle}): a single node and a
+ * cluster through each of ioredis, node-redis and iovalkey. `resp2` adds a single node
+ * through node-redis on RESP2.
  */
-export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean; iovalkey?: boolean } = {}): void {
+export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean } = {}): void {
   const only = process.env.SPEC_CLIENTS
   const wanted = (library: string): boolean => only === undefined || only === '' || only.split(',').includes(library)
   for (const [name, setup] of Object.entries(setups)) if (wanted(libraryOf(name))) setup(fn)
   if (options.resp2 === true && wanted('node-redis')) nodeRedisSingle(2)(fn)
-  if (options.iovalkey === true && wanted('iovalkey')) {
-    iovalkey(false)(fn)
-    iovalkey(true)(fn)
-  }
 }
 
 // The child-process side lives in its own module, so that a child loads only the client it uses.
