@@ -40,6 +40,11 @@ describe('the npm package', function () {
   /** The other apps' installs, by folder name: started together with the main app's, each awaited by the test that uses it. */
   const installs = new Map<string, Promise<string>>()
   const appDir = (name: string): Promise<string> => installs.get(name) ?? Promise.reject(new Error(`no app ${name}`))
+  /** The typecheck of each app's `app.ts` (below), one at a time beside the tests, from the end of its install. */
+  const APP_FILES: Record<string, string> = { app5: ioredisLikeApp('ioredis'), 'only-ioredis': ioredisLikeApp('ioredis'), 'only-iovalkey': ioredisLikeApp('iovalkey'), 'only-redis': NODE_REDIS_APP }
+  const checks = new Map<string, Promise<Diagnostics>>()
+  let checking: Promise<unknown> = Promise.resolve()
+  const appTypes = (name: string): Promise<Diagnostics> => checks.get(name) ?? Promise.reject(new Error(`no typecheck of ${name}`))
 
   before(async function () {
     this.timeout(240_000)
@@ -53,13 +58,22 @@ describe('the npm package', function () {
       // Its test awaits it and fails with its error; until then it must not count as unhandled.
       done.catch(() => {})
       installs.set(name, done)
+      const source = APP_FILES[name]
+      if (source === undefined) continue
+      const check = Promise.all([done, checking.catch(() => {})]).then(([dir]) => {
+        writeFileSync(join(dir, 'app.ts'), source)
+        return typecheck(dir, ['app.ts'])
+      })
+      check.catch(() => {})
+      checks.set(name, check)
+      checking = check
     }
     await installApp({ dir: app, tarball, dependencies: MAIN_APP, versions: 'locked' })
     installed = join(app, 'node_modules', 'memoredis')
   })
 
   after(async () => {
-    await Promise.allSettled(installs.values())
+    await Promise.allSettled([...installs.values(), ...checks.values()])
     if (work !== undefined) rmSync(work, { recursive: true, force: true })
   })
 
@@ -163,8 +177,7 @@ describe('the npm package', function () {
     const app5 = await appDir('app5')
     expect(installedVersion(app5, 'ioredis')).to.equal(lock.pinned('ioredis5').version).and.match(/^5\./)
     expect(existsSync(join(app5, 'node_modules', 'memoredis', 'node_modules', 'ioredis'))).to.equal(false)
-    writeFileSync(join(app5, 'app.ts'), ioredisLikeApp('ioredis'))
-    const result = await typecheck(app5, ['app.ts'])
+    const result = await appTypes('app5')
     report(result)
     expect(result.ours).to.deep.equal([])
   })
@@ -180,8 +193,7 @@ describe('the npm package', function () {
         writeFileSync(join(dir, 'run.mjs'), CLIENT_RUN)
         const result = JSON.parse(ok(await run(process.execPath, ['run.mjs', library, redis.url], dir), `the ${library} app`).stdout) as unknown
         expect(result).to.deep.equal({ before: 0, n: 42, date: true, set: true, l2: 'up', ownStatus: 'wait' })
-        writeFileSync(join(dir, 'app.ts'), library === 'redis' ? NODE_REDIS_APP : ioredisLikeApp(library))
-        const types = await typecheck(dir, ['app.ts'])
+        const types = await appTypes(`only-${library}`)
         report(types)
         expect(types.ours).to.deep.equal([])
       })
