@@ -17,7 +17,9 @@ import type { NodeRedisClient } from './shape.ts'
  * - `'tracking'` on a RESP2 client: a subscriber of its own on `__redis__:invalidate`, and
  *   the command connection runs `CLIENT TRACKING on REDIRECT <its id>` on each
  *   connection. A subscriber that drops is replaced, not reconnected (its new id must be
- *   known before it subscribes). A refusal falls back to the bus, with a `warning`.
+ *   known before it subscribes). A refusal falls back to the bus, with a `warning`; so
+ *   does a refusal of the RESP3 handshake's `CLIENT TRACKING` (the store's connections
+ *   then reconnect without it, see `connection.ts`).
  * - `'bus'` (and `'off'`): a subscriber on `<prefix>:!bus`, on a cluster at the master
  *   that owns the channel's slot; node-redis subscribes it again after a reconnection.
  *
@@ -47,6 +49,8 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
     this.store = options.store
     this.template = options.template
     this.channel = `${options.prefix}:!bus`
+    // A refusal in the handshake (an ACL user without `+client|tracking`): the bus it is.
+    this.store.onTrackingRefused = (error) => this.fallBack(error)
     if (this.current === 'tracking' && this.store.pushes) this.followPushes()
     else if (this.current === 'tracking') this.followRedirect()
     else this.whenConnected(() => this.subscribe())
