@@ -2,6 +2,7 @@ import type { RedisClientType, RedisClusterType } from 'redis'
 import { retryStrategy } from '../client.ts'
 import type { RedisTierOptions } from '../breaker.ts'
 import { ScriptStore } from '../script-store.ts'
+import { isRefusal } from '../coherence-types.ts'
 import { isNodeRedisCluster, type NodeRedisClient, type NodeRedisCluster } from './shape.ts'
 
 /**
@@ -53,12 +54,34 @@ function duplicateOf(template: NodeRedisClient | NodeRedisCluster, tracking: boo
   return client.duplicate(own(client.options?.socket, tracking && respOf(template) === 3)) as NodeClient
 }
 
+/** The server refused the handshake's `CLIENT TRACKING` (an ACL user without `+client|tracking`, a server without it). */
+const refusesTracking = (error: Error): boolean => isRefusal(error) && /tracking/i.test(error.message)
+
+/**
+ * No `CLIENT TRACKING` in the connections' next handshakes: node-redis reads
+ * `emitInvalidate` from a client's options at each (re)connection, and a cluster makes its
+ * node clients (and the one it discovers the slots with) from its `defaults`.
+ */
+function stopTracking(client: NodeClient | NodeCluster, cluster: NodeCluster | undefined): void {
+  const off = (options: object | undefined): void => {
+    if (options !== undefined) (options as { emitInvalidate?: boolean }).emitInvalidate = false
+  }
+  if (cluster === undefined) return off((client as NodeClient).options)
+  off(cluster._options.defaults)
+  for (const node of [...cluster.masters, ...cluster.replicas]) off(node.client?.options)
+}
+
 export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeCluster> {
   readonly client: NodeClient | NodeCluster
   /** The client is a cluster: commands are routed by their first key. */
   readonly cluster: NodeCluster | undefined
   /** Invalidations come as RESP3 pushes on the command connection (`emitInvalidate`). */
   readonly pushes: boolean
+  /**
+   * The server refused tracking in the handshake: the connections reconnect without it,
+   * and this is told (coherence falls back to the bus); not a connection error.
+   */
+  onTrackingRefused: ((error: Error) => void) | undefined
   /** The cluster connected once: a node's `ready` after that is a reconnection. */
   private clusterUp = false
 
@@ -68,7 +91,12 @@ export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeC
     this.cluster = isNodeRedisCluster(template) ? (this.client as NodeCluster) : undefined
     this.pushes = options.tracking && (this.cluster !== undefined || respOf(template) === 3)
     const emitter = this.client as unknown as NodeJS.EventEmitter
-    emitter.on('error', (error: Error) => this.connectionError(error))
+    const failed = (error: Error): void => {
+      if (!this.pushes || !refusesTracking(error)) return this.connectionError(error)
+      stopTracking(this.client, this.cluster)
+      this.onTrackingRefused?.(error)
+    }
+    emitter.on('error', failed)
     if (this.cluster === undefined) {
       emitter.on('ready', () => this.connectionReady())
       emitter.on('end', () => this.ended())
@@ -76,7 +104,7 @@ export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeC
       ;(this.client as NodeClient).connect().catch(() => undefined)
       return
     }
-    emitter.on('node-error', (error: Error) => this.connectionError(error))
+    emitter.on('node-error', failed)
     emitter.on('node-ready', () => {
       if (this.clusterUp) this.connectionReady()
     })
