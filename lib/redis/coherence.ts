@@ -184,7 +184,11 @@ export class Coherence extends CoherenceState implements RedisCoherence {
   }
 
   protected listenToBus(): void {
-    for (const listener of this.listeners.values()) listener.redis.disconnect(true)
+    // Subscribed to tracking's channel, not yet to the bus's: not settled until set up again.
+    for (const listener of this.listeners.values()) {
+      listener.id = undefined
+      listener.redis.disconnect(true)
+    }
     this.syncNodes()
   }
 

@@ -6,16 +6,18 @@ import { tracingChannel } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { CacheClosedError, channels, createCache, InvalidOptionError, type Cache, type CacheOptions } from '../../lib/index.ts'
 import { instrument, INSTRUMENTS, type InstrumentOptions } from '../../lib/otel/index.ts'
-import { heldRun, useCaches } from '../fixtures/stampede-helpers.ts'
+import { cachesOn, heldRun, useCaches } from '../fixtures/stampede-helpers.ts'
 import { Child } from '../support/child.ts'
 import { coreOf } from '../support/internals.ts'
 import { telemetry, valueOf, type Collected, type SpanRecord, type Telemetry } from '../support/otel.ts'
 import { RedisServer } from '../support/redis-server.ts'
+import { useRedis } from '../support/redis.ts'
+import { specClients } from '../support/topology.ts'
 
 /**
  * `memoredis/otel` with the real OpenTelemetry SDK (in-memory exporters) against real
- * Redis: the counts and spans of scripted runs, a stampede across two processes, Redis
- * killed, bad input, and providers that throw.
+ * Redis: the counts, round trips and spans of scripted runs and Redis killed (on every
+ * client, `specClients`), a stampede across two processes, bad input, and providers that throw.
  */
 
 const WORKER = new URL('../fixtures/otel-worker.ts', import.meta.url)
@@ -48,115 +50,118 @@ function histogram(collected: Collected, name: string, match: Record<string, unk
   return { count: points.reduce((n, p) => n + (p.count ?? 0), 0), sum: points.reduce((n, p) => n + (p.sum ?? 0), 0) }
 }
 
-describe('memoredis/otel: metrics of scripted runs', () => {
-  const { redis, make } = useCaches()
-  const open = useTelemetry()
+for (const client of specClients({ iovalkey: true })) {
+  describe(`memoredis/otel: metrics of scripted runs on ${client.name}`, () => {
+    const redis = useRedis()
+    const { make } = cachesOn(() => client.redis(redis.url))
+    const open = useTelemetry()
 
-  it('counts reads by tier and result, computations, bytes each way and round trips, for hits on both tiers', async () => {
-    const ta = open()
-    const tb = open()
-    const a = make()
-    const b = make()
-    instrument(a, providers(ta))
-    instrument(b, providers(tb))
-    await Promise.all([settled(a), settled(b)])
-    const value = 'v'.repeat(500)
-    expect(await a.getOrSet('k', () => value)).to.equal(value)
-    for (let i = 0; i < 3; i++) expect(await a.getOrSet('k', () => 'other')).to.equal(value)
-    expect(await b.getOrSet('k', () => 'other')).to.equal(value)
-    const stored = await redis.client.strlen('spec:default:k')
+    it('counts reads by tier and result, computations, bytes each way and round trips, for hits on both tiers', async () => {
+      const ta = open()
+      const tb = open()
+      const a = make()
+      const b = make()
+      instrument(a, providers(ta))
+      instrument(b, providers(tb))
+      await Promise.all([settled(a), settled(b)])
+      const value = 'v'.repeat(500)
+      expect(await a.getOrSet('k', () => value)).to.equal(value)
+      for (let i = 0; i < 3; i++) expect(await a.getOrSet('k', () => 'other')).to.equal(value)
+      expect(await b.getOrSet('k', () => 'other')).to.equal(value)
+      const stored = await redis.client.strlen('spec:default:k')
 
-    const ma = await ta.collect()
-    const sa = a.stats()
-    const reads = (tier: string, result: string): number => valueOf(ma, N.reads.name, { 'memoredis.tier': tier, 'memoredis.read.result': result })
-    // Four reads: the first missed both tiers and computed; the others hit (L1, or L2 while L1 was not filled yet).
-    expect(reads('l1', 'hit') + reads('l1', 'miss')).to.equal(4)
-    expect(reads('l1', 'hit')).to.equal(sa.l1.hits).and.be.greaterThan(1)
-    expect(reads('l1', 'miss')).to.equal(sa.l1.misses)
-    expect(reads('l2', 'miss')).to.equal(1)
-    expect(reads('l2', 'hit')).to.equal(sa.l2.hits)
-    expect(reads('l1', 'hit') + reads('l2', 'hit')).to.equal(3)
-    expect(valueOf(ma, N.computations.name)).to.equal(1)
-    expect(valueOf(ma, N.redisIo.name, { 'network.io.direction': 'transmit' })).to.equal(stored)
-    expect(valueOf(ma, N.l1Entries.name)).to.equal(1)
-    // A cold miss: GET, READ_OR_LOCK, FILL, one round trip each; an L2 hit one GET (and one
-    // per tag stamp not known yet); an L1 hit none.
-    expect(histogram(ma, N.roundTrip.name, { 'db.operation.name': 'GET' }).count).to.be.at.least(1 + reads('l2', 'hit'))
-    for (const command of ['READ_OR_LOCK', 'FILL']) {
-      expect(histogram(ma, N.roundTrip.name, { 'db.operation.name': command }).count, command).to.equal(1)
-    }
-    expect(ma[N.roundTrip.name]?.unit).to.equal('s')
+      const ma = await ta.collect()
+      const sa = a.stats()
+      const reads = (tier: string, result: string): number => valueOf(ma, N.reads.name, { 'memoredis.tier': tier, 'memoredis.read.result': result })
+      // Four reads: the first missed both tiers and computed; the others hit (L1, or L2 while L1 was not filled yet).
+      expect(reads('l1', 'hit') + reads('l1', 'miss')).to.equal(4)
+      expect(reads('l1', 'hit')).to.equal(sa.l1.hits).and.be.greaterThan(1)
+      expect(reads('l1', 'miss')).to.equal(sa.l1.misses)
+      expect(reads('l2', 'miss')).to.equal(1)
+      expect(reads('l2', 'hit')).to.equal(sa.l2.hits)
+      expect(reads('l1', 'hit') + reads('l2', 'hit')).to.equal(3)
+      expect(valueOf(ma, N.computations.name)).to.equal(1)
+      expect(valueOf(ma, N.redisIo.name, { 'network.io.direction': 'transmit' })).to.equal(stored)
+      expect(valueOf(ma, N.l1Entries.name)).to.equal(1)
+      // A cold miss: GET, READ_OR_LOCK, FILL, one round trip each; an L2 hit one GET (and one
+      // per tag stamp not known yet); an L1 hit none.
+      expect(histogram(ma, N.roundTrip.name, { 'db.operation.name': 'GET' }).count).to.be.at.least(1 + reads('l2', 'hit'))
+      for (const command of ['READ_OR_LOCK', 'FILL']) {
+        expect(histogram(ma, N.roundTrip.name, { 'db.operation.name': command }).count, command).to.equal(1)
+      }
+      expect(ma[N.roundTrip.name]?.unit).to.equal('s')
 
-    const mb = await tb.collect()
-    expect(valueOf(mb, N.reads.name, { 'memoredis.tier': 'l2', 'memoredis.read.result': 'hit' })).to.equal(1)
-    expect(valueOf(mb, N.computations.name)).to.equal(0)
-    expect(valueOf(mb, N.redisIo.name, { 'network.io.direction': 'receive' })).to.equal(stored)
-    const get = histogram(mb, N.roundTrip.name, { 'db.operation.name': 'GET' })
-    expect(get.count).to.be.at.least(1)
-    expect(get.sum).to.be.greaterThan(0).and.lessThan(1)
-    // Every series names its cache.
-    expect(mb[N.reads.name]?.points.every((p) => p.attributes['memoredis.cache.prefix'] === 'spec')).to.equal(true)
+      const mb = await tb.collect()
+      expect(valueOf(mb, N.reads.name, { 'memoredis.tier': 'l2', 'memoredis.read.result': 'hit' })).to.equal(1)
+      expect(valueOf(mb, N.computations.name)).to.equal(0)
+      expect(valueOf(mb, N.redisIo.name, { 'network.io.direction': 'receive' })).to.equal(stored)
+      const get = histogram(mb, N.roundTrip.name, { 'db.operation.name': 'GET' })
+      expect(get.count).to.be.at.least(1)
+      expect(get.sum).to.be.greaterThan(0).and.lessThan(1)
+      // Every series names its cache.
+      expect(mb[N.reads.name]?.points.every((p) => p.attributes['memoredis.cache.prefix'] === 'spec')).to.equal(true)
 
-    // One span, for the one computation; none for the hits of either cache.
-    expect(ta.spans().map((span) => [span.name, span.attributes['memoredis.namespace'], span.attributes['memoredis.computation.background']])).to.deep.equal([
-      ['memoredis compute', 'default', false],
-    ])
-    expect(tb.spans()).to.deep.equal([])
-    expect(histogram(ma, N.computationDuration.name).count).to.equal(1)
-    expect(histogram(mb, N.computationDuration.name).count).to.equal(0)
+      // One span, for the one computation; none for the hits of either cache.
+      expect(ta.spans().map((span) => [span.name, span.attributes['memoredis.namespace'], span.attributes['memoredis.computation.background']])).to.deep.equal([
+        ['memoredis compute', 'default', false],
+      ])
+      expect(tb.spans()).to.deep.equal([])
+      expect(histogram(ma, N.computationDuration.name).count).to.equal(1)
+      expect(histogram(mb, N.computationDuration.name).count).to.equal(0)
+    })
+
+    it('reports the circuit closed and the coherence mode, with one series per state', async () => {
+      const t = open()
+      const cache = make()
+      instrument(cache, providers(t))
+      await cache.get('warm-up')
+      const m = await t.collect()
+      expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(1)
+      expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'open' })).to.equal(0)
+      expect(valueOf(m, N.coherence.name, { 'memoredis.coherence.mode': 'tracking' })).to.equal(1)
+      expect(valueOf(m, N.coherence.name)).to.equal(1)
+    })
+
+    it('counts stale values served by reason', async () => {
+      const t = open()
+      const cache = make({ ttl: '50ms', grace: '1m' })
+      instrument(cache, providers(t))
+      await cache.getOrSet('k', () => 'v1')
+      await new Promise((resolve) => setTimeout(resolve, 60))
+      expect(await cache.getOrSet('k', () => Promise.reject(new Error('down')))).to.equal('v1')
+      const m = await t.collect()
+      expect(valueOf(m, N.staleServes.name, { 'memoredis.stale.reason': 'error' })).to.equal(1)
+      expect(valueOf(m, N.staleServes.name, { 'memoredis.stale.reason': 'revalidate' })).to.equal(0)
+    })
+
+    it('stops recording once uninstrumented, and once the cache is closed', async () => {
+      const t = open()
+      const cache = make()
+      const handle = instrument(cache, providers(t))
+      await cache.getOrSet('k', () => 1)
+      handle.uninstrument()
+      handle.uninstrument()
+      expect(coreOf(cache).l2?.onRoundTrip).to.equal(undefined)
+      await cache.getOrSet('k2', () => 2)
+      expect(t.spans(), 'no span for the computation after').to.have.length(1)
+      expect((await t.collect())[N.reads.name]).to.equal(undefined)
+
+      const again = instrument(cache, providers(t))
+      expect(again).to.not.equal(handle)
+      expect(valueOf(await t.collect(), N.computations.name)).to.equal(2)
+      await cache.close()
+      const read = sinon.spy(cache, 'stats')
+      await t.collect()
+      expect(read.callCount, 'a closed cache is no longer read').to.equal(0)
+      // Nor traced: its channel handlers leave at the next computation they see (another cache's).
+      const subscribers = (): number => (tracingChannel(channels.compute).start as unknown as { _subscribers?: unknown[] })._subscribers?.length ?? 0
+      const before = subscribers()
+      await make().getOrSet('other', () => 3)
+      await Promise.resolve()
+      expect(subscribers()).to.equal(before - 1)
+    })
   })
-
-  it('reports the circuit closed and the coherence mode, with one series per state', async () => {
-    const t = open()
-    const cache = make()
-    instrument(cache, providers(t))
-    await cache.get('warm-up')
-    const m = await t.collect()
-    expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(1)
-    expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'open' })).to.equal(0)
-    expect(valueOf(m, N.coherence.name, { 'memoredis.coherence.mode': 'tracking' })).to.equal(1)
-    expect(valueOf(m, N.coherence.name)).to.equal(1)
-  })
-
-  it('counts stale values served by reason', async () => {
-    const t = open()
-    const cache = make({ ttl: '50ms', grace: '1m' })
-    instrument(cache, providers(t))
-    await cache.getOrSet('k', () => 'v1')
-    await new Promise((resolve) => setTimeout(resolve, 60))
-    expect(await cache.getOrSet('k', () => Promise.reject(new Error('down')))).to.equal('v1')
-    const m = await t.collect()
-    expect(valueOf(m, N.staleServes.name, { 'memoredis.stale.reason': 'error' })).to.equal(1)
-    expect(valueOf(m, N.staleServes.name, { 'memoredis.stale.reason': 'revalidate' })).to.equal(0)
-  })
-
-  it('stops recording once uninstrumented, and once the cache is closed', async () => {
-    const t = open()
-    const cache = make()
-    const handle = instrument(cache, providers(t))
-    await cache.getOrSet('k', () => 1)
-    handle.uninstrument()
-    handle.uninstrument()
-    expect(coreOf(cache).l2?.onRoundTrip).to.equal(undefined)
-    await cache.getOrSet('k2', () => 2)
-    expect(t.spans(), 'no span for the computation after').to.have.length(1)
-    expect((await t.collect())[N.reads.name]).to.equal(undefined)
-
-    const again = instrument(cache, providers(t))
-    expect(again).to.not.equal(handle)
-    expect(valueOf(await t.collect(), N.computations.name)).to.equal(2)
-    await cache.close()
-    const read = sinon.spy(cache, 'stats')
-    await t.collect()
-    expect(read.callCount, 'a closed cache is no longer read').to.equal(0)
-    // Nor traced: its channel handlers leave at the next computation they see (another cache's).
-    const subscribers = (): number => (tracingChannel(channels.compute).start as unknown as { _subscribers?: unknown[] })._subscribers?.length ?? 0
-    const before = subscribers()
-    await make().getOrSet('other', () => 3)
-    await Promise.resolve()
-    expect(subscribers()).to.equal(before - 1)
-  })
-})
+}
 
 describe('memoredis/otel: computations', () => {
   const { make } = useCaches()
@@ -368,44 +373,46 @@ describe('memoredis/otel: a stampede across two processes', () => {
   })
 })
 
-describe('memoredis/otel: Redis killed', () => {
-  let server: RedisServer
-  let cache: Cache | undefined
-  const open = useTelemetry()
-  before(async () => {
-    server = await RedisServer.start()
-  })
-  after(async () => {
-    await cache?.close()
-    await server.stop()
-  })
+for (const client of specClients({ iovalkey: true })) {
+  describe(`memoredis/otel: Redis killed, on ${client.name}`, () => {
+    let server: RedisServer
+    let cache: Cache | undefined
+    const open = useTelemetry()
+    before(async () => {
+      server = await RedisServer.start()
+    })
+    after(async () => {
+      await cache?.close()
+      await server.stop()
+    })
 
-  it('counts the errors by code and shows the circuit open, while every read is answered', async function () {
-    this.timeout(20_000)
-    const t = open()
-    cache = createCache({ redis: server.url, prefix: 'spec', redisTimeout: '200ms', circuit: { failures: 1, resetAfter: '10s' } })
-    instrument(cache, providers(t))
-    await cache.getOrSet('k', () => 1)
-    const before = await t.collect()
-    expect(valueOf(before, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(1)
-    expect(valueOf(before, N.redisErrors.name)).to.equal(0)
+    it('counts the errors by code and shows the circuit open, while every read is answered', async function () {
+      this.timeout(20_000)
+      const t = open()
+      cache = createCache({ redis: client.redis(server.url), prefix: 'spec', redisTimeout: '200ms', circuit: { failures: 1, resetAfter: '10s' } })
+      instrument(cache, providers(t))
+      await cache.getOrSet('k', () => 1)
+      const before = await t.collect()
+      expect(valueOf(before, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(1)
+      expect(valueOf(before, N.redisErrors.name)).to.equal(0)
 
-    const refused = new Promise<void>((resolve) =>
-      cache?.on('error', ({ error }) => {
-        if (error.message.startsWith('redis: connect ECONNREFUSED')) resolve()
-      }),
-    )
-    await server.kill()
-    await refused
-    for (let i = 0; i < 3; i++) expect(await cache.getOrSet(`after:${i}`, () => i)).to.equal(i)
-    const after = await t.collect()
-    expect(valueOf(after, N.redisErrors.name, { 'error.type': 'ECONNREFUSED' })).to.be.greaterThan(0)
-    expect(valueOf(after, N.redisErrors.name, { 'error.type': 'ERR_CIRCUIT_OPEN' })).to.be.greaterThan(0)
-    expect(valueOf(after, N.circuit.name, { 'memoredis.circuit.state': 'open' })).to.equal(1)
-    expect(valueOf(after, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(0)
-    expect(valueOf(after, N.computations.name)).to.equal(4)
+      const refused = new Promise<void>((resolve) =>
+        cache?.on('error', ({ error }) => {
+          if (error.message.startsWith('redis: connect ECONNREFUSED')) resolve()
+        }),
+      )
+      await server.kill()
+      await refused
+      for (let i = 0; i < 3; i++) expect(await cache.getOrSet(`after:${i}`, () => i)).to.equal(i)
+      const after = await t.collect()
+      expect(valueOf(after, N.redisErrors.name, { 'error.type': 'ECONNREFUSED' })).to.be.greaterThan(0)
+      expect(valueOf(after, N.redisErrors.name, { 'error.type': 'ERR_CIRCUIT_OPEN' })).to.be.greaterThan(0)
+      expect(valueOf(after, N.circuit.name, { 'memoredis.circuit.state': 'open' })).to.equal(1)
+      expect(valueOf(after, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(0)
+      expect(valueOf(after, N.computations.name)).to.equal(4)
+    })
   })
-})
+}
 
 describe('memoredis/otel: packaging', () => {
   it('is not reachable from memoredis itself: no module that lib/index.ts imports names @opentelemetry', () => {

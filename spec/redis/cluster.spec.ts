@@ -1,14 +1,20 @@
 import { expect } from 'chai'
-import type { Redis } from 'ioredis'
-import { createCache, memoize, type Cache } from 'memoredis'
+import { Cluster, type Redis } from 'ioredis'
+import { Cluster as ValkeyCluster } from 'iovalkey'
+import { createCluster } from 'redis'
+import { createCache, memoize, type Cache, type CacheOptions } from 'memoredis'
+import { record } from '../fixtures/stampede-helpers.ts'
+import { slotOf } from '../../lib/redis/slot.ts'
 import { readWithinCoherence } from '../support/coherence.ts'
-import { useCluster } from '../support/redis-cluster.ts'
+import { coreOf } from '../support/internals.ts'
+import { moveSlot, ownerOf, startupNodes, useCluster, type LocalCluster } from '../support/redis-cluster.ts'
+import { eachTopology, type TopologyHandle } from '../support/topology.ts'
 
 /**
  * What is special about a Redis Cluster (3 masters, real processes): keys of one cache
  * spread over every master, no command ever spans slots, and L1 coherence follows each
- * node. The cache suites (memoize, tags, stampede, coherence) also run here through
- * `eachTopology`.
+ * node, the bus's subscriber its channel's slot. The cache suites (memoize, tags,
+ * stampede, coherence) also run here through `eachTopology`.
  */
 
 const errorsOf = (cache: Cache): string[] => {
@@ -118,3 +124,69 @@ describe('on a 3-master cluster', () => {
     await eventually(async () => (await Promise.all(keys.map((k) => b.get(k)))).every((v) => v === 'second'), 'b seeing every new value')
   })
 })
+
+/** The subscribers of `channel` at each master (PUBSUB NUMSUB counts a node's own). */
+const subscribersAt = (cluster: LocalCluster, channel: string): Promise<number[]> =>
+  Promise.all(cluster.masters.map(async (m) => Number(((await m.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1])))
+
+describe("the bus's subscriber on a cluster", () => {
+  eachTopology(
+    (t) => {
+      if (t.name !== 'cluster') return
+      const cluster = useCluster()
+      it("follows the bus channel's slot to its new master when the slot moves, and the caches still hear each other", async () => {
+        const channel = 'mv:!bus'
+        const slot = slotOf(channel)
+        const [a, b] = [createCache({ redis: t.redis(), prefix: 'mv', coherence: 'bus' }), createCache({ redis: t.redis(), prefix: 'mv', coherence: 'bus' })]
+        const from = await ownerOf(cluster.cluster, slot)
+        const to = (from + 1) % 3
+        try {
+          await eventually(async () => [a, b].every((c) => coreOf(c).coherence?.settled === true), 'both caches subscribed', 5000)
+          expect((await subscribersAt(cluster.cluster, channel))[from]).to.equal(2)
+          await moveSlot(cluster.cluster, slot, to)
+          // A key in the channel's slot: each cache's write of it meets MOVED, and its client learns of the move.
+          const name = Array.from({ length: 100_000 }, (_, i) => `n${i}`).find((n) => slotOf(`mv:default:${n}`) === slot) as string
+          for (const cache of [a, b]) await cache.set(name, 'moved')
+          await eventually(async () => {
+            const at = await subscribersAt(cluster.cluster, channel)
+            return at[to] === 2 && at[from] === 0
+          }, "both subscribers at the slot's new master", 5000)
+          await eventually(async () => [a, b].every((c) => coreOf(c).coherence?.settled === true), 'both caches subscribed again', 5000)
+          await a.set('k', 'first')
+          expect(await b.get('k')).to.equal('first')
+          await a.set('k', 'second')
+          await eventually(async () => (await b.get('k')) === 'second', "b hearing of a's write")
+        } finally {
+          await Promise.all([a.close(), b.close()])
+          await moveSlot(cluster.cluster, slot, from)
+        }
+      })
+
+      it('falls back to the bus, with one warning and no error, for a user the masters refuse CLIENT TRACKING', async () => {
+        const masters = cluster.cluster.masters
+        await Promise.all(masters.map((m) => m.call('ACL', 'SETUSER', 'notrack', 'on', '>pw', '~*', '&*', '+@all', '-client|tracking')))
+        const cache = createCache({ redis: asUser(t, cluster.cluster, { username: 'notrack', password: 'pw' }), prefix: 'nt' })
+        const [warnings, errors] = [record(cache, 'warning'), errorsOf(cache)]
+        try {
+          await eventually(async () => coreOf(cache).coherence?.mode === 'bus' && coreOf(cache).coherence?.settled === true, 'the bus', 5000)
+          expect(await cache.getOrSet('k', () => 'v')).to.equal('v')
+          expect(await cache.health()).to.deep.include({ l2: 'up', coherence: 'bus' })
+          expect(warnings.map(({ error }) => error.message)).to.have.length(1)
+          expect(warnings[0]?.error.message).to.match(/client tracking unavailable .*NOPERM.*falls back to the bus/)
+          expect(errors).to.deep.equal([])
+        } finally {
+          await cache.close()
+          await Promise.all(masters.map((m) => m.call('ACL', 'DELUSER', 'notrack')))
+        }
+      })
+    },
+  )
+})
+
+/** The topology's cluster template, logged in as another user. */
+function asUser(t: TopologyHandle, cluster: LocalCluster, login: { username: string; password: string }): NonNullable<CacheOptions['redis']> {
+  const startup = startupNodes(cluster)
+  if (t.library === 'node-redis') return createCluster({ rootNodes: cluster.urls.map((url) => ({ url })), defaults: login })
+  if (t.library === 'iovalkey') return new ValkeyCluster(startup, { lazyConnect: true, redisOptions: login })
+  return new Cluster(startup, { lazyConnect: true, redisOptions: login })
+}

@@ -7,11 +7,13 @@ import { next, record, useCaches } from '../fixtures/stampede-helpers.ts'
 import { Child } from '../support/child.ts'
 import { RedisServer } from '../support/redis-server.ts'
 import { coreOf, nextReady } from '../support/internals.ts'
+import { specClients, type SpecClient } from '../support/topology.ts'
 
 /**
  * Redis as an accelerator, never a dependency: the server is killed by PID mid-load,
  * paused with SIGSTOP, or made to refuse GET with an ACL, and every call still gets the
- * right value. Each of those blocks runs its own server, since it breaks it. Last, a
+ * right value, on every client (`specClients`; the fleet's children on the same one). Each
+ * of those blocks runs its own server, since it breaks it. Last, a
  * failing function: errors are cached only when a caller opts in (`errorTtl`).
  */
 
@@ -25,7 +27,12 @@ async function commandStat(client: Redis, command: string, field: 'calls' | 'rej
   return Number(new RegExp(`${field}=(\\d+)`).exec(line)?.[1] ?? 0)
 }
 
-describe('when the Redis process is killed mid-load', () => {
+/** The killed server's fleet mixes the clients: this process on the first, each child on another (the same when `SPEC_CLIENTS` names one). */
+const mixed = specClients({ iovalkey: true })
+const fleetOn = [0, 1, 2].map((i) => mixed[i % mixed.length] as SpecClient)
+const [parent, ...children] = fleetOn as [SpecClient, SpecClient, SpecClient]
+
+describe(`when the Redis process is killed mid-load (a fleet on ${fleetOn.map((c) => c.name).join(', ')})`, () => {
   let server: RedisServer
   const caches: Cache[] = []
   const fleet: Child[] = []
@@ -33,8 +40,7 @@ describe('when the Redis process is killed mid-load', () => {
   before(async function () {
     this.timeout(30_000)
     server = await RedisServer.start()
-    const env = { REDIS_TOPOLOGY: 'single', REDIS_NODES: server.url }
-    fleet.push(...(await Promise.all([Child.start(WORKER, env), Child.start(WORKER, env)])))
+    fleet.push(...(await Promise.all(children.map((client) => Child.start(WORKER, client.env(server.url))))))
     await Promise.all(fleet.map((child) => child.call('open', options)))
   })
   after(async () => {
@@ -45,7 +51,7 @@ describe('when the Redis process is killed mid-load', () => {
 
   it('fails no call and answers every one correctly, then uses the new server on the same port', async function () {
     this.timeout(30_000)
-    const cache = createCache({ ...options, redis: server.url })
+    const cache = createCache({ ...options, redis: parent.redis(server.url) })
     caches.push(cache)
     const errors = record(cache, 'error')
     let answered = 0
@@ -82,142 +88,145 @@ describe('when the Redis process is killed mid-load', () => {
   })
 })
 
-describe('when the Redis process is paused (SIGSTOP)', () => {
-  let server: RedisServer
-  let cache: Cache | undefined
-  before(async () => {
-    server = await RedisServer.start()
-  })
-  after(async () => {
-    server.signal('SIGCONT')
-    await cache?.close()
-    await server.stop()
-  })
-
-  it('answers within the Redis timeout + function time, and goes back to L2 hits after SIGCONT', async function () {
-    this.timeout(20_000)
-    // No L1: every call needs Redis, or the function.
-    const c = (cache = createCache({ redis: server.url, prefix: 'spec', l1: false, redisTimeout: '200ms' }))
-    const slow = (key: string) => () => sleep(100).then(() => valueOf(key))
-    const warm = Array.from({ length: 10 }, (_, i) => `warm:${i}`)
-    for (const key of warm) await c.getOrSet(key, slow(key))
-    const timed = async (key: string): Promise<{ value: string; ms: number }> => {
-      const started = performance.now()
-      const value = await c.getOrSet(key, slow(key))
-      return { value, ms: performance.now() - started }
-    }
-
-    server.signal('SIGSTOP')
-    try {
-      // Alone first: one timeout, then straight to the function (no lock, no write to wait for).
-      const alone = await timed('alone')
-      const keys = [...warm, ...Array.from({ length: 10 }, (_, i) => `cold:${i}`)]
-      const together = await Promise.all(keys.map(timed))
-      // One by one too: once the circuit is open, a call does not even wait for the timeout.
-      const sequence = [...keys.slice(0, 4), ...keys.slice(-4)]
-      const oneByOne: { value: string; ms: number }[] = []
-      for (const key of sequence) oneByOne.push(await timed(key))
-      const expected = ['alone', ...keys, ...sequence].map(valueOf)
-      for (const [i, { value, ms }] of [alone, ...together, ...oneByOne].entries()) {
-        expect(value).to.equal(expected[i])
-        // The Redis timeout (200ms) + the function (100ms), with room for a slow machine
-        // (but not for a second timeout).
-        expect(ms, `call ${i}`).to.be.below(200 + 100 + 300)
-      }
-    } finally {
+for (const client of specClients({ iovalkey: true })) {
+  // iovalkey runs the ioredis code: its pause is health.spec's, and its failover the killed fleet's.
+  if (client.library !== 'iovalkey') describe(`when the Redis process is paused (SIGSTOP), on ${client.name}`, () => {
+    let server: RedisServer
+    let cache: Cache | undefined
+    before(async () => {
+      server = await RedisServer.start()
+    })
+    after(async () => {
       server.signal('SIGCONT')
-    }
+      await cache?.close()
+      await server.stop()
+    })
 
-    // The server answers the commands it was sent while paused: the circuit closes again.
-    if (coreOf(c).l2?.circuit !== 'closed') await next(c, 'circuit-close')
-    const { hits } = c.stats().l2
-    const computations = c.stats().computations
-    for (const key of warm) expect(await c.getOrSet(key, () => 'recomputed')).to.equal(valueOf(key))
-    expect(c.stats().l2.hits).to.equal(hits + warm.length)
-    expect(c.stats().computations).to.equal(computations)
-  })
-})
+    it('answers within the Redis timeout + function time, and goes back to L2 hits after SIGCONT', async function () {
+      this.timeout(20_000)
+      // No L1: every call needs Redis, or the function.
+      const c = (cache = createCache({ redis: client.redis(server.url), prefix: 'spec', l1: false, redisTimeout: '200ms' }))
+      const slow = (key: string) => () => sleep(100).then(() => valueOf(key))
+      const warm = Array.from({ length: 10 }, (_, i) => `warm:${i}`)
+      for (const key of warm) await c.getOrSet(key, slow(key))
+      const timed = async (key: string): Promise<{ value: string; ms: number }> => {
+        const started = performance.now()
+        const value = await c.getOrSet(key, slow(key))
+        return { value, ms: performance.now() - started }
+      }
 
-describe('the Redis circuit breaker', () => {
-  let server: RedisServer
-  let admin: Redis
-  let cache: Cache | undefined
-  let clock: sinon.SinonFakeTimers | undefined
-  before(async () => {
-    server = await RedisServer.start()
-    admin = new Redis(server.url)
-  })
-  after(async () => {
-    clock?.restore()
-    await cache?.close()
-    admin.disconnect()
-    await server.stop()
-  })
+      server.signal('SIGSTOP')
+      try {
+        // Alone first: one timeout, then straight to the function (no lock, no write to wait for).
+        const alone = await timed('alone')
+        const keys = [...warm, ...Array.from({ length: 10 }, (_, i) => `cold:${i}`)]
+        const together = await Promise.all(keys.map(timed))
+        // One by one too: once the circuit is open, a call does not even wait for the timeout.
+        const sequence = [...keys.slice(0, 4), ...keys.slice(-4)]
+        const oneByOne: { value: string; ms: number }[] = []
+        for (const key of sequence) oneByOne.push(await timed(key))
+        const expected = ['alone', ...keys, ...sequence].map(valueOf)
+        for (const [i, { value, ms }] of [alone, ...together, ...oneByOne].entries()) {
+          expect(value).to.equal(expected[i])
+          // The Redis timeout (200ms) + the function (100ms), with room for a slow machine
+          // (but not for a second timeout).
+          expect(ms, `call ${i}`).to.be.below(200 + 100 + 300)
+        }
+      } finally {
+        server.signal('SIGCONT')
+      }
 
-  it('opens after `failures` failed commands, sends none for `resetAfter`, then probes and closes', async () => {
-    // GET is made to fail on a healthy connection: the cache connects as a user the ACL can change.
-    await admin.call('ACL', 'SETUSER', 'app', 'on', '>secret', '~*', '&*', '+@all')
-    const c = (cache = createCache({
-      redis: `redis://app:secret@127.0.0.1:${server.port}`,
-      prefix: 'spec',
-      l1: false,
-      circuit: { failures: 3, resetAfter: '1s' },
-    }))
-    expect(await c.getOrSet('warm', () => 'from Redis')).to.equal('from Redis')
-    const opened = record(c, 'circuit-open')
-    const closed = record(c, 'circuit-close')
-    clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] })
-    await admin.config('RESETSTAT')
-    await admin.call('ACL', 'SETUSER', 'app', '-get')
-
-    // Every call is answered by the function; only the first three GETs reach the server.
-    for (let i = 0; i < 10; i++) expect(await c.getOrSet(`k${i}`, () => i)).to.equal(i)
-    expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from the function')
-    expect(opened).to.deep.equal([{ tier: 'l2' }])
-    expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-    expect(coreOf(c).l2?.circuit).to.equal('open')
-
-    // Still open just before resetAfter: nothing sent.
-    clock.tick(999)
-    await c.getOrSet('k0', () => 0)
-    expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-
-    // After resetAfter, one call probes; Redis answers again, the circuit closes.
-    await admin.call('ACL', 'SETUSER', 'app', '+get')
-    const hitsBefore = c.stats().l2.hits
-    clock.tick(1)
-    expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from Redis')
-    expect(closed).to.deep.equal([{ tier: 'l2' }])
-    expect(coreOf(c).l2?.circuit).to.equal('closed')
-    expect(c.stats().l2.hits).to.equal(hitsBefore + 1)
+      // The server answers the commands it was sent while paused: the circuit closes again.
+      if (coreOf(c).l2?.circuit !== 'closed') await next(c, 'circuit-close')
+      const { hits } = c.stats().l2
+      const computations = c.stats().computations
+      for (const key of warm) expect(await c.getOrSet(key, () => 'recomputed')).to.equal(valueOf(key))
+      expect(c.stats().l2.hits).to.equal(hits + warm.length)
+      expect(c.stats().computations).to.equal(computations)
+    })
   })
 
-  it('stays open when the probe fails, without a second circuit-open event', async () => {
-    await cache?.close()
-    const c = (cache = createCache({
-      redis: `redis://app:secret@127.0.0.1:${server.port}`,
-      prefix: 'spec',
-      l1: false,
-      circuit: { failures: 2, resetAfter: '500ms' },
-    }))
-    await c.getOrSet('warm', () => 'from Redis')
-    const opened = record(c, 'circuit-open')
-    clock?.restore()
-    clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] })
-    await admin.config('RESETSTAT')
-    await admin.call('ACL', 'SETUSER', 'app', '-get')
-    for (let i = 0; i < 4; i++) expect(await c.getOrSet(`k${i}`, () => i)).to.equal(i)
-    expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(2)
-    clock.tick(500)
-    // The probe: one GET, refused again; the circuit stays open for another resetAfter.
-    expect(await c.getOrSet('k0', () => 0)).to.equal(0)
-    expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-    expect(coreOf(c).l2?.circuit).to.equal('open')
-    expect(await c.getOrSet('k1', () => 1)).to.equal(1)
-    expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
-    expect(opened).to.have.length(1)
+  describe(`the Redis circuit breaker, on ${client.name}`, () => {
+    let server: RedisServer
+    let admin: Redis
+    let cache: Cache | undefined
+    let clock: sinon.SinonFakeTimers | undefined
+    before(async () => {
+      server = await RedisServer.start()
+      admin = new Redis(server.url)
+    })
+    after(async () => {
+      clock?.restore()
+      await cache?.close()
+      admin.disconnect()
+      await server.stop()
+    })
+
+    it('opens after `failures` failed commands, sends none for `resetAfter`, then probes and closes', async () => {
+      // GET is made to fail on a healthy connection: the cache connects as a user the ACL can change.
+      await admin.call('ACL', 'SETUSER', 'app', 'on', '>secret', '~*', '&*', '+@all')
+      const c = (cache = createCache({
+        redis: client.redis({ host: server.host, port: server.port, username: 'app', password: 'secret' }),
+        prefix: 'spec',
+        l1: false,
+        circuit: { failures: 3, resetAfter: '1s' },
+      }))
+      expect(await c.getOrSet('warm', () => 'from Redis')).to.equal('from Redis')
+      const opened = record(c, 'circuit-open')
+      const closed = record(c, 'circuit-close')
+      clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] })
+      await admin.config('RESETSTAT')
+      await admin.call('ACL', 'SETUSER', 'app', '-get')
+
+      // Every call is answered by the function; only the first three GETs reach the server.
+      for (let i = 0; i < 10; i++) expect(await c.getOrSet(`k${i}`, () => i)).to.equal(i)
+      expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from the function')
+      expect(opened).to.deep.equal([{ tier: 'l2' }])
+      expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
+      expect(coreOf(c).l2?.circuit).to.equal('open')
+
+      // Still open just before resetAfter: nothing sent.
+      clock.tick(999)
+      await c.getOrSet('k0', () => 0)
+      expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
+
+      // After resetAfter, one call probes; Redis answers again, the circuit closes.
+      await admin.call('ACL', 'SETUSER', 'app', '+get')
+      const hitsBefore = c.stats().l2.hits
+      clock.tick(1)
+      expect(await c.getOrSet('warm', () => 'from the function')).to.equal('from Redis')
+      expect(closed).to.deep.equal([{ tier: 'l2' }])
+      expect(coreOf(c).l2?.circuit).to.equal('closed')
+      expect(c.stats().l2.hits).to.equal(hitsBefore + 1)
+    })
+
+    it('stays open when the probe fails, without a second circuit-open event', async () => {
+      await cache?.close()
+      const c = (cache = createCache({
+        redis: client.redis({ host: server.host, port: server.port, username: 'app', password: 'secret' }),
+        prefix: 'spec',
+        l1: false,
+        circuit: { failures: 2, resetAfter: '500ms' },
+      }))
+      await c.getOrSet('warm', () => 'from Redis')
+      const opened = record(c, 'circuit-open')
+      clock?.restore()
+      clock = sinon.useFakeTimers({ now: Date.now(), toFake: ['Date'] })
+      await admin.config('RESETSTAT')
+      await admin.call('ACL', 'SETUSER', 'app', '-get')
+      for (let i = 0; i < 4; i++) expect(await c.getOrSet(`k${i}`, () => i)).to.equal(i)
+      expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(2)
+      clock.tick(500)
+      // The probe: one GET, refused again; the circuit stays open for another resetAfter.
+      expect(await c.getOrSet('k0', () => 0)).to.equal(0)
+      expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
+      expect(coreOf(c).l2?.circuit).to.equal('open')
+      expect(await c.getOrSet('k1', () => 1)).to.equal(1)
+      expect(await commandStat(admin, 'get', 'rejected_calls')).to.equal(3)
+      expect(opened).to.have.length(1)
+    })
   })
-})
+}
 
 describe('negative caching of a failing function (errorTtl)', () => {
   const { redis, make, fakeDate } = useCaches()

@@ -119,3 +119,31 @@ export function useCluster(): SuiteCluster {
     },
   }
 }
+
+/** The index (in `cluster.masters`) of the master that owns `slot` now, as the first master sees it. */
+export async function ownerOf(cluster: LocalCluster, slot: number): Promise<number> {
+  const ranges = (await cluster.masters[0]?.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][]
+  const port = ranges.find(([from, to]) => from <= slot && slot <= to)?.[2][1]
+  return cluster.servers.findIndex((s) => s.port === port)
+}
+
+/**
+ * Moves a hash slot to the master at index `to`, as a resharding does: IMPORTING and
+ * MIGRATING, its keys MIGRATEd, then the slot assigned on every master. Clients learn of
+ * it from a MOVED reply.
+ */
+export async function moveSlot(cluster: LocalCluster, slot: number, to: number): Promise<void> {
+  const from = await ownerOf(cluster, slot)
+  if (from === to) return
+  const [source, target] = [cluster.masters[from], cluster.masters[to]] as [Redis, Redis]
+  const [sourceId, targetId] = (await Promise.all([source, target].map((m) => m.call('CLUSTER', 'MYID')))) as [string, string]
+  await target.call('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', sourceId)
+  await source.call('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', targetId)
+  const { host, port } = cluster.servers[to] as RedisServer
+  for (;;) {
+    const keys = (await source.call('CLUSTER', 'GETKEYSINSLOT', String(slot), '100')) as string[]
+    if (keys.length === 0) break
+    await source.call('MIGRATE', host, String(port), '', '0', '5000', 'KEYS', ...keys)
+  }
+  for (const master of [target, source, ...cluster.masters]) await master.call('CLUSTER', 'SETSLOT', String(slot), 'NODE', targetId)
+}

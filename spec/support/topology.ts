@@ -160,10 +160,79 @@ const libraryOf = (name: string): string => /\((node-redis|iovalkey)\)/.exec(nam
  * through node-redis on RESP2.
  */
 export function eachTopology(fn: (t: TopologyHandle) => void, options: { resp2?: boolean } = {}): void {
-  const only = process.env.SPEC_CLIENTS
-  const wanted = (library: string): boolean => only === undefined || only === '' || only.split(',').includes(library)
   for (const [name, setup] of Object.entries(setups)) if (wanted(libraryOf(name))) setup(fn)
   if (options.resp2 === true && wanted('node-redis')) nodeRedisSingle(2)(fn)
+}
+
+/** True when `SPEC_CLIENTS` (unset: every client) asks for `library`. */
+function wanted(library: string): boolean {
+  const only = process.env.SPEC_CLIENTS
+  return only === undefined || only === '' || only.split(',').includes(library)
+}
+
+/** A server a spec runs itself (to kill, pause or secure it): where it is, and how to log in. */
+export interface ServerAddress {
+  host: string
+  port: number
+  /** TLS: the CA, and the client's certificate and key. */
+  tls?: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer }
+  username?: string
+  password?: string
+}
+
+/**
+ * A client library memoredis may be handed, for a spec that runs its own server instead of
+ * {@link eachTopology}'s shared ones: the same clients, as {@link specClients} lists them.
+ */
+export interface SpecClient {
+  /** For a test's title: `ioredis`, `node-redis RESP3`, `node-redis RESP2`, `iovalkey`. */
+  readonly name: string
+  readonly library: TopologyHandle['library']
+  readonly resp?: 2 | 3
+  /** The `redis` option for createCache on `server` (a URL stands for its host and port). */
+  redis(server: ServerAddress | string): RedisOption
+  /** Environment for a child process to build the same option on `url` (see {@link redisFromEnv}). */
+  env(url: string): Record<string, string>
+}
+
+const addressOf = (server: ServerAddress | string): ServerAddress => {
+  if (typeof server !== 'string') return server
+  const url = new URL(server)
+  return { host: url.hostname, port: Number(url.port) }
+}
+
+/** ioredis (and iovalkey) options for a server. */
+const ioOptions = ({ host, port, tls, username, password }: ServerAddress): Record<string, unknown> => ({ host, port, ...(tls === undefined ? {} : { tls }), ...(username === undefined ? {} : { username, password }) })
+
+/** A node-redis client for a server, never connected. */
+function nodeRedisClient(server: ServerAddress, RESP: 2 | 3): RedisOption {
+  const login = server.username === undefined ? '' : `${encodeURIComponent(server.username)}:${encodeURIComponent(server.password ?? '')}@`
+  const url = `redis${server.tls === undefined ? '' : 's'}://${login}${server.host}:${server.port}`
+  return createClient({ url, RESP, ...(server.tls === undefined ? {} : { socket: { tls: true, ...server.tls } }) })
+}
+
+/**
+ * The clients (see {@link SpecClient}) that `SPEC_CLIENTS` asks for: ioredis and node-redis
+ * on RESP3; node-redis on RESP2 with `{ resp2: true }` (for what differs by protocol:
+ * tracking, redirected or pushed), iovalkey with `{ iovalkey: true }`.
+ *
+ * @example
+ * for (const client of specClients({ iovalkey: true })) {
+ *   it(`works on ${client.name}`, async () => { const cache = createCache({ redis: client.redis(server.url) }) ... })
+ * }
+ */
+export function specClients(options: { resp2?: boolean; iovalkey?: boolean } = {}): SpecClient[] {
+  const url = (resp?: 2 | 3) => (u: string) => ({ REDIS_TOPOLOGY: 'single', REDIS_NODES: u, ...(resp === undefined ? {} : { REDIS_CLIENT: 'node-redis', REDIS_RESP: String(resp) }) })
+  const clients: SpecClient[] = [
+    { name: 'ioredis', library: 'ioredis', redis: (s) => ioOptions(addressOf(s)), env: url() },
+    { name: 'node-redis RESP3', library: 'node-redis', resp: 3, redis: (s) => nodeRedisClient(addressOf(s), 3), env: url(3) },
+  ]
+  if (options.resp2 === true) clients.push({ name: 'node-redis RESP2', library: 'node-redis', resp: 2, redis: (s) => nodeRedisClient(addressOf(s), 2), env: url(2) })
+  if (options.iovalkey === true) {
+    const env = (u: string): Record<string, string> => ({ ...url()(u), REDIS_CLIENT: 'iovalkey' })
+    clients.push({ name: 'iovalkey', library: 'iovalkey', redis: (s) => new Valkey({ ...ioOptions(addressOf(s)), lazyConnect: true }), env })
+  }
+  return clients.filter((client) => wanted(client.library))
 }
 
 // The child-process side lives in its own module, so that a child loads only the client it uses.

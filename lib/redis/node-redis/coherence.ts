@@ -17,12 +17,25 @@ import type { NodeRedisClient } from './shape.ts'
  * - `'tracking'` on a RESP2 client: a subscriber of its own on `__redis__:invalidate`, and
  *   the command connection runs `CLIENT TRACKING on REDIRECT <its id>` on each
  *   connection. A subscriber that drops is replaced, not reconnected (its new id must be
- *   known before it subscribes). A refusal falls back to the bus, with a `warning`.
- * - `'bus'` (and `'off'`): a subscriber on `<prefix>:!bus`, on a cluster at the master
- *   that owns the channel's slot; node-redis subscribes it again after a reconnection.
+ *   known before it subscribes). A refusal falls back to the bus, with a `warning`; so
+ *   does a refusal of the RESP3 handshake's `CLIENT TRACKING` (the store's connections
+ *   then reconnect without it, see `connection.ts`).
+ * - `'bus'` (and `'off'`): a subscriber on `<prefix>:!bus`; node-redis subscribes it again
+ *   after a reconnection. On a cluster, at the master that owns the channel's slot (where
+ *   the announcements are published), and it follows the slot: a subscriber that drops is
+ *   replaced, not reconnected (its master may be gone, failed over), and one whose master
+ *   no longer owns the slot (node-redis learned of a move) is replaced at the new owner;
+ *   that is checked when the cluster's nodes change and at each announcement.
  *
  * A connection dropped while it tracked, or a subscriber dropped while subscribed: `onFlush`.
  */
+
+/** A subscriber connection, its CLIENT ID once subscribed, and on a cluster the master it is at. */
+interface Subscriber {
+  client: NodeClient
+  id: number | undefined
+  at?: string
+}
 
 /** A connection whose invalidations are pushed to it, and where it stands. */
 interface Pushing {
@@ -38,7 +51,7 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
   /** Command connections that track by RESP3 pushes (see {@link Pushing}). */
   private readonly pushing = new Map<NodeClient, Pushing>()
   /** The subscriber (RESP2 redirect, or the bus), its CLIENT ID once subscribed. */
-  private subscriber: { client: NodeClient; id: number | undefined } | undefined
+  private subscriber: Subscriber | undefined
   /** The command connection's tracking is redirected to the subscriber now (RESP2). */
   private redirected = false
 
@@ -47,9 +60,13 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
     this.store = options.store
     this.template = options.template
     this.channel = `${options.prefix}:!bus`
+    // A refusal in the handshake (an ACL user without `+client|tracking`): the bus it is.
+    this.store.onTrackingRefused = (error) => this.fallBack(error)
     if (this.current === 'tracking' && this.store.pushes) this.followPushes()
     else if (this.current === 'tracking') this.followRedirect()
     else this.whenConnected(() => this.subscribe())
+    const cluster = this.store.cluster
+    if (cluster !== undefined) for (const event of ['node-connect', 'node-disconnect']) nodeEvents(cluster).on(event, this.followSlot)
   }
 
   get settled(): boolean {
@@ -74,6 +91,7 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
   async announce(keys: string[]): Promise<void> {
     if (this.current === 'tracking') return
     await this.store.publish(this.channel, busMessage(this.origin, keys))
+    this.followSlot()
   }
 
   close(): void {
@@ -82,6 +100,7 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
     this.subscriber = undefined
     if (subscriber?.client.isOpen === true) subscriber.client.destroy()
     for (const client of this.pushing.keys()) nodeEvents(client).removeListener('invalidate', this.onInvalidate)
+    for (const event of ['node-connect', 'node-disconnect']) if (this.store.cluster !== undefined) nodeEvents(this.store.cluster).removeListener(event, this.followSlot)
     this.pushing.clear()
   }
 
@@ -176,28 +195,43 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
     else nodeEvents(this.store.client).once(this.store.cluster === undefined ? 'ready' : 'connect', then)
   }
 
-  /** The client a subscriber is duplicated from: the app's, or on a cluster the bus channel's master. */
-  private async subscriberTemplate(): Promise<NodeClient> {
+  /** The client a subscriber is duplicated from: the app's, or on a cluster the bus channel's master (and its address). */
+  private async subscriberTemplate(): Promise<{ template: NodeClient; at?: string }> {
     const cluster = this.store.cluster
-    if (cluster === undefined) return this.template as unknown as NodeClient
-    return (await cluster.nodeClient(cluster.getSlotMaster(slotOf(this.channel)))) as NodeClient
+    if (cluster === undefined) return { template: this.template as unknown as NodeClient }
+    const master = cluster.getSlotMaster(slotOf(this.channel))
+    return { template: (await cluster.nodeClient(master)) as NodeClient, at: master.address }
+  }
+
+  /** On a cluster: a bus subscriber at a master that no longer owns the channel's slot moves to the one that does. */
+  private readonly followSlot = (): void => {
+    const subscriber = this.subscriber
+    const cluster = this.store.cluster
+    if (this.current !== 'bus' || subscriber?.at === undefined || cluster === undefined || this.closed) return
+    if (cluster.getSlotMaster(slotOf(this.channel))?.address === subscriber.at) return
+    this.replaceSubscriber()
+    this.handlers.onUnsettled()
+    if (subscriber.id !== undefined) this.handlers.onFlush('subscriber moved')
   }
 
   /**
    * Opens a subscriber: for tracking (RESP2), its CLIENT ID first, never reconnected
-   * (replaced); for the bus, reconnected and subscribed again by node-redis.
+   * (replaced); for the bus, reconnected and subscribed again by node-redis, but on a
+   * cluster replaced (at the slot's master then).
    */
   private async subscribe(attempt = 1): Promise<void> {
     if (this.closed) return
     const tracking = this.current === 'tracking'
-    const template = await this.subscriberTemplate().catch(() => undefined)
-    if (template === undefined) return this.retry(attempt)
-    const socket = { ...(template.options?.socket as object | undefined), reconnectStrategy: tracking ? false : (n: number) => retryStrategy(n + 1) }
+    const replaced = tracking || this.store.cluster !== undefined
+    const found = await this.subscriberTemplate().catch(() => undefined)
+    if (found === undefined) return this.retry(attempt)
+    const { template, at } = found
+    const socket = { ...(template.options?.socket as object | undefined), reconnectStrategy: replaced ? false : (n: number) => retryStrategy(n + 1) }
     const overrides: object = { RESP: 2, socket, emitInvalidate: false, clientSideCache: undefined, maintNotifications: 'disabled' }
     const client = template.duplicate(overrides) as unknown as NodeClient
-    const subscriber = { client, id: undefined as number | undefined }
+    const subscriber: Subscriber = { client, id: undefined, at }
     this.subscriber = subscriber
-    this.watchSubscriber(subscriber, tracking)
+    this.watchSubscriber(subscriber, replaced)
     try {
       await client.connect()
       const id = Number(await client.sendCommand(['CLIENT', 'ID']))
@@ -205,22 +239,23 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
       if (this.subscriber !== subscriber) return
       subscriber.id = id
       this.handlers.onUnsettled()
+      // One that reconnects is subscribed again by node-redis before it is ready (not before the first subscription).
+      if (!replaced) nodeEvents(client).on('ready', () => this.subscribed(subscriber))
       if (tracking) await this.redirect()
     } catch (error) {
       if (this.closed || this.subscriber !== subscriber) return
       if (tracking && isRefusal(error)) return this.fallBack(error)
       this.handlers.onError(new RedisError('redis subscriber: set-up failed', { cause: error }))
-      if (tracking) this.replaceSubscriber(attempt + 1)
+      if (replaced) this.replaceSubscriber(attempt + 1)
     }
   }
 
-  private watchSubscriber(subscriber: { client: NodeClient; id: number | undefined }, tracking: boolean): void {
+  /** Follows a subscriber's connection; one that is `replaced` (never reconnected) is replaced when it drops. */
+  private watchSubscriber(subscriber: Subscriber, replaced: boolean): void {
     const events = nodeEvents(subscriber.client)
     events.on('error', (error: Error) => {
       if (!this.closed && this.subscriber === subscriber) this.handlers.onError(new RedisError(`redis subscriber: ${error.message}`, { cause: error }))
     })
-    // The bus subscriber is subscribed again by node-redis before it is ready.
-    if (!tracking) events.on('ready', () => this.subscribed(subscriber))
     const lost = (): void => {
       const was = subscriber.id !== undefined
       subscriber.id = undefined
@@ -228,13 +263,13 @@ export class NodeRedisCoherence extends CoherenceState implements RedisCoherence
       this.redirected = false
       this.handlers.onUnsettled()
       if (was) this.handlers.onFlush('subscriber connection lost')
-      if (tracking) this.replaceSubscriber()
+      if (replaced) this.replaceSubscriber()
     }
-    // `terminated`: a subscriber that never reconnects (tracking's) lost its connection.
+    // `terminated`: a subscriber that never reconnects lost its connection.
     for (const event of ['reconnecting', 'end', 'terminated']) events.on(event, lost)
   }
 
-  private subscribed(subscriber: { client: NodeClient; id: number | undefined }): void {
+  private subscribed(subscriber: Subscriber): void {
     if (subscriber.id !== undefined || this.subscriber !== subscriber) return
     subscriber.id = 0
     this.handlers.onUnsettled()

@@ -2,6 +2,7 @@ import type { RedisClientType, RedisClusterType } from 'redis'
 import { retryStrategy } from '../client.ts'
 import type { RedisTierOptions } from '../breaker.ts'
 import { ScriptStore } from '../script-store.ts'
+import { isRefusal } from '../coherence-types.ts'
 import { isNodeRedisCluster, type NodeRedisClient, type NodeRedisCluster } from './shape.ts'
 
 /**
@@ -18,7 +19,17 @@ export type NodeCluster = RedisClusterType
 type Argument = string | Buffer
 
 /** Bulk replies as Buffers (RESP type `$`, 36 in node-redis's `RESP_TYPES`), not strings. */
-const BUFFERS = { typeMapping: { 36: Buffer } }
+const BUFFERS = { 36: Buffer }
+
+/**
+ * The client or cluster with bulk replies as Buffers (`withTypeMapping`, made once): its
+ * commands are sent with no options of their own. node-redis merges a command's options
+ * into its client's (`{ ...defaults, ...options }`); options with a key the defaults lack
+ * cost V8 a slow path of about 3 µs per command, more than the rest of a GET.
+ */
+function withBuffers<T extends NodeClient | NodeCluster>(client: T): T {
+  return (client as unknown as { withTypeMapping(mapping: object): T }).withTypeMapping(BUFFERS)
+}
 
 /** How the command connection is opened. */
 export interface NodeRedisOpenOptions extends RedisTierOptions {
@@ -53,12 +64,36 @@ function duplicateOf(template: NodeRedisClient | NodeRedisCluster, tracking: boo
   return client.duplicate(own(client.options?.socket, tracking && respOf(template) === 3)) as NodeClient
 }
 
+/** The server refused the handshake's `CLIENT TRACKING` (an ACL user without `+client|tracking`, a server without it). */
+const refusesTracking = (error: Error): boolean => isRefusal(error) && /tracking/i.test(error.message)
+
+/**
+ * No `CLIENT TRACKING` in the connections' next handshakes: node-redis reads
+ * `emitInvalidate` from a client's options at each (re)connection, and a cluster makes its
+ * node clients (and the one it discovers the slots with) from its `defaults`.
+ */
+function stopTracking(client: NodeClient | NodeCluster, cluster: NodeCluster | undefined): void {
+  const off = (options: object | undefined): void => {
+    if (options !== undefined) (options as { emitInvalidate?: boolean }).emitInvalidate = false
+  }
+  if (cluster === undefined) return off((client as NodeClient).options)
+  off(cluster._options.defaults)
+  for (const node of [...cluster.masters, ...cluster.replicas]) off(node.client?.options)
+}
+
 export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeCluster> {
   readonly client: NodeClient | NodeCluster
   /** The client is a cluster: commands are routed by their first key. */
   readonly cluster: NodeCluster | undefined
   /** Invalidations come as RESP3 pushes on the command connection (`emitInvalidate`). */
   readonly pushes: boolean
+  /**
+   * The server refused tracking in the handshake: the connections reconnect without it,
+   * and this is told (coherence falls back to the bus); not a connection error.
+   */
+  onTrackingRefused: ((error: Error) => void) | undefined
+  /** {@link client} with bulk replies as Buffers: what {@link send} sends through. */
+  private readonly buffers: NodeClient | NodeCluster
   /** The cluster connected once: a node's `ready` after that is a reconnection. */
   private clusterUp = false
 
@@ -66,9 +101,15 @@ export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeC
     super(options)
     this.client = duplicateOf(template, options.tracking)
     this.cluster = isNodeRedisCluster(template) ? (this.client as NodeCluster) : undefined
+    this.buffers = withBuffers(this.client)
     this.pushes = options.tracking && (this.cluster !== undefined || respOf(template) === 3)
     const emitter = this.client as unknown as NodeJS.EventEmitter
-    emitter.on('error', (error: Error) => this.connectionError(error))
+    const failed = (error: Error): void => {
+      if (!this.pushes || !refusesTracking(error)) return this.connectionError(error)
+      stopTracking(this.client, this.cluster)
+      this.onTrackingRefused?.(error)
+    }
+    emitter.on('error', failed)
     if (this.cluster === undefined) {
       emitter.on('ready', () => this.connectionReady())
       emitter.on('end', () => this.ended())
@@ -76,7 +117,7 @@ export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeC
       ;(this.client as NodeClient).connect().catch(() => undefined)
       return
     }
-    emitter.on('node-error', (error: Error) => this.connectionError(error))
+    emitter.on('node-error', failed)
     emitter.on('node-ready', () => {
       if (this.clusterUp) this.connectionReady()
     })
@@ -117,9 +158,8 @@ export abstract class NodeRedisConnection extends ScriptStore<NodeClient | NodeC
 
   /** One command, outside `run` (no deadline, no breaker). */
   protected send<T>(key: string | undefined, args: Argument[]): Promise<T> {
-    const cluster = this.cluster
-    if (cluster === undefined) return (this.client as NodeClient).sendCommand(args, BUFFERS as object) as Promise<T>
-    return cluster.sendCommand(key, false, args, BUFFERS as object) as Promise<T>
+    if (this.cluster === undefined) return (this.buffers as NodeClient).sendCommand(args) as Promise<T>
+    return (this.buffers as NodeCluster).sendCommand(key, false, args) as Promise<T>
   }
 
   /** The connection to each master: the client itself, or the cluster's to each of its masters. */
