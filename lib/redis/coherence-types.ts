@@ -92,9 +92,10 @@ export abstract class CoherenceState {
   /**
    * `CLIENT TRACKING`, or the subscriber's set-up for it, failed: a refusal (this server
    * will not track for this user) falls back to the bus, anything else is an error.
+   * Nothing once tracking was given up: its set-ups still under way fail with it.
    */
   protected trackingFailed(error: unknown): void {
-    if (this.closed) return
+    if (this.closed || this.current !== 'tracking') return
     if (isRefusal(error)) this.fallBack(error)
     else this.handlers.onError(new RedisError('redis: CLIENT TRACKING failed', { cause: error }))
   }

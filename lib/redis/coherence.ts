@@ -217,6 +217,9 @@ export class Coherence extends CoherenceState implements RedisCoherence {
 
   private async setUp(listener: Listener): Promise<void> {
     const { redis } = listener
+    // A set-up cut off by its connection's end (a fall-back to the bus drops every
+    // subscriber) is no error: the next `ready` sets it up again, in the mode of then.
+    const mode = this.current
     try {
       const id = Number(await redis.client('ID'))
       await redis.subscribe(this.current === 'tracking' ? INVALIDATE : this.channel)
@@ -224,7 +227,7 @@ export class Coherence extends CoherenceState implements RedisCoherence {
       this.handlers.onUnsettled()
       if (this.current === 'tracking') for (const node of this.commandConnections(listener.address)) await this.track(node, listener)
     } catch (error) {
-      if (this.closed) return
+      if (this.closed || this.current !== mode || redis.status !== 'ready') return
       // A user without `&__redis__:invalidate` (the bus-only ACL) is refused the tracking channel.
       if (this.current === 'tracking' && isRefusal(error)) this.fallBack(error)
       else this.handlers.onError(new RedisError('redis subscriber: set-up failed', { cause: error }))
