@@ -1,11 +1,11 @@
 import { expect } from 'chai'
 import { tracingChannel } from 'node:diagnostics_channel'
 import type { Redis } from 'ioredis'
-import { BatchResultError, channels, createCache, type ComputeContext, type ReadContext, InvalidOptionError, MissingBatchValueError, type Cache } from '../../lib/index.ts'
+import { BatchResultError, channels, type ComputeContext, type ReadContext, InvalidOptionError, MissingBatchValueError, type Cache, type CacheOptions } from '../../lib/index.ts'
 import { slotOf } from '../../lib/redis/slot.ts'
 import { readWithinCoherence } from '../support/coherence.ts'
 import { eachTopology } from '../support/topology.ts'
-import { heldRun } from '../fixtures/stampede-helpers.ts'
+import { heldRun, openedCaches } from '../fixtures/stampede-helpers.ts'
 
 /**
  * Many keys in one call (`getMany`, `getOrSetMany`, `setMany`, `deleteMany`) on a single
@@ -37,15 +37,8 @@ const valueOf = (key: string): string => `value of ${key}`
 
 eachTopology((t) => {
   describe('batches of keys', () => {
-    const caches: Cache[] = []
-    const open = (options: Parameters<typeof createCache>[0] = {}): Cache => {
-      const cache = createCache({ redis: t.redis(), prefix: 'b', ttl: '1m', ...options })
-      caches.push(cache)
-      return cache
-    }
-    afterEach(async () => {
-      await Promise.all(caches.splice(0).map((cache) => cache.close()))
-    })
+    const opened = openedCaches()
+    const open = (options: CacheOptions = {}): Cache => opened({ redis: t.redis(), prefix: 'b', ...options })
 
     /** The hash slots of a namespace's user keys (one MGET and one script each on a Cluster). */
     const slotGroups = (keys: string[]): number => (t.name === 'single' ? 1 : new Set(keys.map((key) => slotOf(`b:default:${key}`))).size)

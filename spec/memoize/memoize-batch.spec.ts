@@ -1,5 +1,6 @@
 import { expect } from 'chai'
-import { createCache, DuplicateNameError, InvalidOptionError, memoizeBatch, MissingBatchValueError, type Cache } from 'memoredis'
+import { createCache, DuplicateNameError, InvalidOptionError, memoizeBatch, MissingBatchValueError, type Cache, type CacheOptions } from 'memoredis'
+import { openedCaches } from '../fixtures/stampede-helpers.ts'
 import { eachTopology } from '../support/topology.ts'
 
 /**
@@ -30,15 +31,8 @@ function recording<I, V>(body: (ids: I[]) => V[] | Map<unknown, V>): ((ids: I[])
 
 eachTopology((t) => {
   describe('memoizeBatch', () => {
-    const caches: Cache[] = []
-    const open = (options: Parameters<typeof createCache>[0] = {}): Cache => {
-      const cache = createCache({ redis: t.redis(), prefix: 'mb', ttl: '1m', ...options })
-      caches.push(cache)
-      return cache
-    }
-    afterEach(async () => {
-      await Promise.all(caches.splice(0).map((cache) => cache.close()))
-    })
+    const opened = openedCaches()
+    const open = (options: CacheOptions = {}): Cache => opened({ redis: t.redis(), prefix: 'mb', ...options })
 
     it('answers the calls of one tick with one call of the function, each id once, and later calls from the cache', async () => {
       const cache = open()
