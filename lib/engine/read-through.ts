@@ -140,12 +140,15 @@ export class ReadThrough {
     const now = core.now()
     const record = core.l1.get(key, now)
     const entry = record === undefined ? undefined : this.checked(key, record, now)
-    const decide = (checked: Entry | undefined): Entry | undefined => {
-      const found = checked !== undefined && isFresh(checked, core.now())
-      if (counted) this.countL1(key, found)
-      return found ? checked : undefined
-    }
-    return entry instanceof Promise ? entry.then(decide) : decide(entry)
+    // No closure on the hit's own path: only a tag stamp still to read makes it wait.
+    return entry instanceof Promise ? entry.then((checked) => this.ifFresh(key, checked, counted)) : this.ifFresh(key, entry, counted)
+  }
+
+  /** `entry` if still fresh, else undefined; `counted` in the stats and events. */
+  private ifFresh(key: string, entry: Entry | undefined, counted: boolean): Entry | undefined {
+    const found = entry !== undefined && isFresh(entry, this.core.now())
+    if (counted) this.countL1(key, found)
+    return found ? entry : undefined
   }
 
   /** A user's read that looked in L1 (`get`, memoized `peek`), in `stats()` and the `hit`/`miss` events. */
