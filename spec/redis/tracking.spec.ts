@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { createCache, type Cache, type CacheStats } from 'memoredis'
 import { Child } from '../support/child.ts'
+import { CEILING_MS, COHERENCE_MS, expectPrompt } from '../support/coherence.ts'
 import { coreOf } from '../support/internals.ts'
 import { RedisServer } from '../support/redis-server.ts'
 import { eachTopology, type TopologyHandle } from '../support/topology.ts'
@@ -13,7 +14,6 @@ import { eachTopology, type TopologyHandle } from '../support/topology.ts'
  */
 
 const WORKER = new URL('../fixtures/coherence-worker.ts', import.meta.url)
-const BOUND_MS = 50
 
 const wallClock = (): number => performance.timeOrigin + performance.now()
 
@@ -62,7 +62,7 @@ eachTopology((t: TopologyHandle) => {
       for (const key of own) expect(await idle.call('get', key)).to.equal('changed')
     })
 
-    it(`tells a process that read a key within ${BOUND_MS} ms of another process changing it`, async () => {
+    it(`tells a process that read a key within ${COHERENCE_MS} ms of another process changing it`, async () => {
       const lags: number[] = []
       for (let round = 0; round < 20; round++) {
         await idle.call('waitForL1', 'held')
@@ -72,7 +72,7 @@ eachTopology((t: TopologyHandle) => {
         const done = wallClock()
         lags.push((await idle.call<number>('changed')) - done)
       }
-      expect(Math.max(...lags), `lags: ${lags.map((l) => l.toFixed(1)).join(' ')}`).to.be.below(BOUND_MS)
+      expectPrompt(lags)
     })
   })
 
@@ -137,7 +137,8 @@ eachTopology((t: TopologyHandle) => {
           const done = Date.now()
           for (const key of keys) {
             while ((await b.get(key)) !== round) {
-              expect(Date.now() - done, `b still served an old value of ${key} in round ${round}`).to.be.below(BOUND_MS)
+              // 40 keys read one after another: the last may come late on a busy machine, but a lost notice never does.
+              expect(Date.now() - done, `b still served an old value of ${key} in round ${round}`).to.be.below(CEILING_MS)
               await new Promise((resolve) => setImmediate(resolve))
             }
           }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
-import type { CacheOptions } from 'memoredis'
+import type { Cache, CacheOptions } from 'memoredis'
 
 /**
  * The child-process side of `eachTopology` (see `topology.ts`): the `redis` option and a
@@ -41,4 +41,13 @@ export async function rawClientFromEnv(): Promise<Redis | Cluster> {
   const { Cluster: IoredisCluster, Redis: Ioredis } = await import('ioredis')
   if (process.env.REDIS_TOPOLOGY !== 'cluster') return new Ioredis(nodes[0] ?? '', { maxRetriesPerRequest: 1 })
   return new IoredisCluster(hostsOf(nodes))
+}
+
+/**
+ * In a child process: resolves once `cache` reports its Redis up, or after 10 s. Set-up,
+ * not a spec's timing: a loaded machine can take longer than `connectWait` to connect a
+ * child, and a child that serves before then computes without Redis.
+ */
+export async function untilRedisUp(cache: Cache): Promise<void> {
+  for (let i = 0; i < 400 && (await cache.health()).l2 !== 'up'; i++) await new Promise((resolve) => setTimeout(resolve, 25))
 }
