@@ -1,6 +1,7 @@
 import { expect } from 'chai'
 import { Cluster, Redis } from 'ioredis'
 import { createClient, createCluster } from 'redis'
+import sinon from 'sinon'
 import { createCache, type Cache, type CacheHealth } from '../../lib/index.ts'
 import { classifyRedisSource } from '../../lib/redis/client.ts'
 import { isNodeRedisClient, isNodeRedisCluster } from '../../lib/redis/node-redis/shape.ts'
@@ -74,6 +75,33 @@ describe('node-redis', function () {
     expect(String(await connected.get('tpl:default:k')), "the app's client still works").to.include('v')
     await connected.close()
     expect(await clientCount(redis.client), 'clients left on the server').to.equal(before)
+  })
+
+  it("keeps Redis Enterprise maintenance notifications off on its own connections unless the app's client enabled them", async () => {
+    // node-redis hands every RESP3 push (each tracking invalidation) to their handler first;
+    // with REDIS_DEBUG_MAINTENANCE set, that handler logs each push it sees, and its handshake.
+    const logged: string[] = []
+    const log = sinon.stub(console, 'log').callsFake((...args: unknown[]) => {
+      if (args.includes('[MNT]')) logged.push(args.map(String).join(' '))
+    })
+    process.env.REDIS_DEBUG_MAINTENANCE = '1'
+    try {
+      const cache = open({ redis: createClient({ url: redis.url, RESP: 3 }), prefix: 'maint' })
+      await healthWhen(cache, (h) => h.l2 === 'up' && h.coherence === 'tracking')
+      // Pushed to its command connection: the invalidation of a key it read, written elsewhere.
+      await cache.set('k', 'old')
+      while ((await cache.get('k'), cache.stats().l1.size) === 0) await sleep(5)
+      await redis.client.del('maint:default:k')
+      while ((await cache.get('k')) !== undefined) await sleep(5)
+      expect(logged, 'by default').to.deep.equal([])
+      // Asked for: its connections ask the server too (Redis itself refuses, as the handler logs).
+      open({ redis: createClient({ url: redis.url, RESP: 3, maintNotifications: 'enabled' }), prefix: 'maint-on' })
+      for (let i = 0; i < 100 && logged.length === 0; i++) await sleep(20)
+      expect(logged.join('\n'), 'when the app enabled them').to.match(/handshake failed/)
+    } finally {
+      delete process.env.REDIS_DEBUG_MAINTENANCE
+      log.restore()
+    }
   })
 
   for (const RESP of [2, 3] as const) {
