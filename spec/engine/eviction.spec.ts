@@ -165,7 +165,9 @@ describe('no invalidation comes undone when Redis really runs out of memory', fu
   for (const policy of ['allkeys-lru', 'allkeys-lfu'] as const) {
     it(`under ${policy}: invalidated values stay invalid in a new process after other traffic fills maxmemory`, async () => {
       // lfu-log-factor 0: every access counts, so "read often" is exact, not a probability.
-      const server = await RedisServer.start({ args: ['--maxmemory-policy', policy, '--maxmemory-samples', '10', '--lfu-log-factor', '0'] })
+      // 64 samples (the most): eviction follows the policy, not the luck of which keys a
+      // few samples among hundreds of filler keys happen to include.
+      const server = await RedisServer.start({ args: ['--maxmemory-policy', policy, '--maxmemory-samples', '64', '--lfu-log-factor', '0'] })
       const { Redis } = await import('ioredis')
       const client = new Redis(server.port, server.host)
       const env = { REDIS_TOPOLOGY: 'single', REDIS_NODES: server.url }
@@ -184,7 +186,7 @@ describe('no invalidation comes undone when Redis really runs out of memory', fu
         await client.config('SET', 'maxmemory', String(used + 1024 * 1024))
         const stamps = await keysOf([client], 'mem-*:!tag:*')
         expect(stamps.length).to.be.greaterThan(0)
-        await fillUntilGone(client, stamps)
+        await fillUntilGone(client, stamps, values)
         // Values are left to come back, if the stamps' loss made them valid again.
         expect((await keysOf([client], 'mem-*:ns!*')).length, 'values left').to.be.greaterThan(100)
         const reader = await Child.start(WORKER, env)
@@ -210,15 +212,16 @@ async function pipelined(client: Redis | Cluster, commands: string[][]): Promise
 }
 
 /**
- * Unrelated traffic, written and read often (hotter than the stamps to LRU and LFU), until
- * Redis has evicted every one of `stamps` (bounded).
+ * Unrelated traffic, written and read often (hotter than the stamps to LRU and LFU), with
+ * the keys `hot` read in each batch, until Redis has evicted every one of `stamps` (bounded).
  */
-async function fillUntilGone(client: Redis, stamps: string[]): Promise<void> {
+async function fillUntilGone(client: Redis, stamps: string[], hot: string[]): Promise<void> {
   const junk = 'x'.repeat(4096)
   for (let batch = 0; batch < 200; batch++) {
     // Each key read right after its write: only the key being written is ever colder than the stamps.
     const commands = Array.from({ length: 50 }, (_, i) => `junk:${batch}:${i}`).flatMap((k) => [['set', k, junk], ...Array.from({ length: 8 }, () => ['get', k])])
-    await pipelined(client, commands)
+    // The values stay as hot as the traffic, however long the fill takes (LRU's clock ticks each second).
+    await pipelined(client, [...hot.map((k) => ['get', k]), ...commands])
     if ((await client.exists(...stamps)) === 0) return
   }
   throw new Error('the stamps were never evicted')
