@@ -57,7 +57,7 @@ interface TemplateOptions {
  * (`maintNotifications: 'enabled'`): node-redis hands every RESP3 push, each tracking
  * invalidation included, to their handler first, about 2.5 µs a push here (a cold miss
  * gets two); without them a connection moved by maintenance drops and reconnects, which
- * memoredis handles as any lost connection.
+ * memoredis handles like every other lost connection.
  */
 function own(template: TemplateOptions | undefined, push: boolean): Record<string, unknown> {
   return {
