@@ -115,6 +115,8 @@ for (const client of specClients({ iovalkey: true })) {
       const cache = make()
       instrument(cache, providers(t))
       await cache.get('warm-up')
+      // Its coherence set up (a loaded machine may take longer than the first read).
+      await settled(cache)
       const m = await t.collect()
       expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'closed' })).to.equal(1)
       expect(valueOf(m, N.circuit.name, { 'memoredis.circuit.state': 'open' })).to.equal(0)
